@@ -1,0 +1,3 @@
+export * from './canonical.js';
+export * from './format.js';
+export * from './render.js';

@@ -66,6 +66,8 @@ export interface EnumeratedSchema extends SchemaBase {
   extensible: boolean;
   /** Extension additions (after "..."). */
   extensionValues?: Array<{ name: string; value: number }>;
+  /** Validation-only: the identifiers permitted by inner subtyping, e.g. `type(implicit)`. Absent = all. */
+  permitted?: string[];
 }
 
 export interface OctetStringSchema extends SchemaBase {
@@ -77,6 +79,13 @@ export interface OctetStringSchema extends SchemaBase {
   sizeExtensible?: boolean;
   /** (CONTAINING T): the octets are the COER encoding of T. */
   containing?: Schema;
+  /** Validation-only: single values permitted by inner subtyping, e.g. `cracaId ('000000'H)`. Absent = all. */
+  permittedValues?: Uint8Array[];
+  /**
+   * OBJECT IDENTIFIER: the value is the contents octets of its BER encoding (X.690 8.19); X.696 clause 24
+   * encodes it as a length determinant followed by those octets, i.e. exactly like an unconstrained OCTET STRING.
+   */
+  objectIdentifier?: boolean;
 }
 
 export interface BitStringSchema extends SchemaBase {

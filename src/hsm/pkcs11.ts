@@ -124,6 +124,7 @@ export class Pkcs11KeyStore implements KeyStore {
   private pin: string | undefined;
   private readonly keys = new Map<string, CachedKey>();
   private closed = false;
+  private connecting: Promise<void> | undefined;
 
   private constructor(
     modulePath: string,
@@ -277,6 +278,15 @@ export class Pkcs11KeyStore implements KeyStore {
 
   // ---- internals ----
 
+  /** One connect at a time, however many operations notice the lost session. */
+  private reconnect(): Promise<void> {
+    if (this.session !== undefined) return Promise.resolve();
+    if (!this.connecting) {
+      this.connecting = this.connect().finally(() => (this.connecting = undefined));
+    }
+    return this.connecting;
+  }
+
   private async connect(): Promise<void> {
     const lib = this.module.lib;
     this.slot = this.findSlot();
@@ -357,14 +367,17 @@ export class Pkcs11KeyStore implements KeyStore {
   /** Runs `fn` on the store's session; on a session-level error reopens the session once and retries. */
   private async withSession<T>(fn: (s: Handle) => T, what: string, uri?: string): Promise<T> {
     if (this.closed) throw new KeyStoreError('CLOSED', 'PKCS#11 key store is closed');
-    if (this.session === undefined) await this.connect();
+    if (this.session === undefined) await this.reconnect();
+    const session = this.session!;
     try {
-      return fn(this.session!);
+      return fn(session);
     } catch (e) {
       if (!SESSION_ERRORS().some((c) => isCkr(e, c))) throw wrap(e, what);
-      this.keys.clear();
-      this.dropSession(false);
-      await this.connect();
+      if (this.session === session) {
+        this.keys.clear();
+        this.dropSession(false);
+      }
+      await this.reconnect();
       if (uri !== undefined) await this.key(uri);
       try {
         return fn(this.session!);

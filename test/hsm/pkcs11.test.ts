@@ -209,8 +209,11 @@ describe('Pkcs11KeyStore (SoftHSM2)', () => {
       const internals = ks as unknown as { module: { lib: pkcs11js.PKCS11 }; session: Buffer };
       internals.module.lib.C_CloseSession(internals.session);
       const msg = Buffer.from('after');
-      const sig = await ks.sign(h.uri, msg);
-      expect(nodeVerify('sha256', msg, { key: pubKeyObject('P-256', h.publicKey), dsaEncoding: 'ieee-p1363' }, sig)).toBe(true);
+      const sigs = await Promise.all(Array.from({ length: 20 }, () => ks.sign(h.uri, msg))); // concurrent callers
+      for (const sig of sigs) {
+        expect(nodeVerify('sha256', msg, { key: pubKeyObject('P-256', h.publicKey), dsaEncoding: 'ieee-p1363' }, sig)).toBe(true);
+      }
+      expect(internals.session).toBeDefined();
     } finally {
       await ks.close();
     }

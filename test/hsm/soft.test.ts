@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { p256, p384 } from '@noble/curves/nist.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { KeyStores, openKeyStore } from '../../src/hsm/index.js';
 import { KeyStoreError, type CurveName } from '../../src/hsm/keystore.js';
 import { SoftKeyStore } from '../../src/hsm/soft.js';
 
@@ -229,5 +230,20 @@ describe('SoftKeyStore', () => {
     expect(genMs).toBeLessThan(oneScrypt * 10 + 3000);
     expect(openMs).toBeLessThan(oneScrypt * 10 + 3000);
     expect(oneScrypt * count).toBeGreaterThan(genMs);
+  });
+
+  it('factory: file: URIs open a SoftKeyStore on baseDir; KeyStores caches one store per base dir', async () => {
+    const ks = await openKeyStore('file:keys/a.key', { baseDir: dir, passphrase: PASS, scrypt: FAST });
+    expect(ks.scheme).toBe('file');
+    const h = await ks.generate('a', 'P-256');
+    expect(h.uri).toBe('file:keys/a.key');
+    const set = new KeyStores({ baseDir: dir, passphrase: PASS });
+    expect(await set.storeFor(h.uri)).toBe(await set.storeFor('file:keys/other.key'));
+    const msg = Buffer.from('via KeyStores');
+    const sig = await set.sign(h.uri, msg);
+    expect(nodeVerify('sha256', msg, { key: pubKeyObject('P-256', h.publicKey), dsaEncoding: 'ieee-p1363' }, sig)).toBe(true);
+    expect(await set.exportPrivateScalar(h.uri)).toBe(await ks.exportPrivateScalar(h.uri));
+    await expectCode(set.open('http://x/y'), 'BAD_URI');
+    await set.close();
   });
 });

@@ -8,7 +8,7 @@
 // (what deployed SCMS data uses; see test/vectors/SOURCES.md). SEC 4's generic rule truncates the hash to the
 // leftmost floor(log2 n) bits (for P-256: H >> 1), which CAMP's implicit.txt uses; ecqvHashSec4 implements that.
 import { bytesToBigInt, concat } from './bytes.js';
-import { curve, decodePoint, mulBase, mulBasePoint, mulPointPublic, type CurveName, type Point } from './curves.js';
+import { curve, decodePoint, encodeMany, mulBase, mulBasePoint, mulPointPublic, type CurveName, type Point } from './curves.js';
 import { hash, type HashAlgorithm } from './hash.js';
 import { randomScalar } from './random.js';
 
@@ -62,6 +62,19 @@ export function ecqvReconstructionValue(name: CurveName, requestPublicKey: Point
     if (!P.is0()) return { k: kk, reconstructionValue: P };
     if (k !== undefined) throw new Error('R_U + k*G is the identity');
   }
+}
+
+/**
+ * CA side, step 1 for a batch of requests: fresh k per request, P_U encoded compressed (02/03||x) with one shared
+ * field inversion for the whole batch.
+ */
+export function ecqvReconstructionValues(
+  name: CurveName,
+  requestPublicKeys: readonly (Point | Uint8Array)[],
+): { k: bigint; reconstructionValue: Uint8Array }[] {
+  const rs = requestPublicKeys.map((R) => ecqvReconstructionValue(name, R));
+  const enc = encodeMany(name, rs.map((r) => r.reconstructionValue), true);
+  return rs.map((r, n) => ({ k: r.k, reconstructionValue: enc[n]! }));
 }
 
 /** CA side, step 2: s = e*k + d_CA mod n. */

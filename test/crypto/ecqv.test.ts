@@ -9,6 +9,7 @@ import {
   ecqvHashSec4,
   ecqvPrivateKeyContribution,
   ecqvReconstructionValue,
+  ecqvReconstructionValues,
   ecqvReconstructPrivateKey,
   ecqvReconstructPublicKey,
 } from '../../src/crypto/ecqv.js';
@@ -102,4 +103,19 @@ describe('ECQV issue -> reconstruct round trips', () => {
       }
     });
   }
+  it('batch issuance: every P_U - k*G is its request key, s gives a matching key pair', () => {
+    const name = 'nistP256';
+    const c = curve(name);
+    const ca = generateKeyPair(name);
+    const reqs = Array.from({ length: 6 }, () => generateKeyPair(name));
+    const out = ecqvReconstructionValues(name, reqs.map((r) => r.publicKey));
+    out.forEach(({ k, reconstructionValue }, n) => {
+      const PU = decodePoint(name, reconstructionValue);
+      expect(PU.subtract(c.Point.BASE.multiply(k)).equals(decodePoint(name, reqs[n]!.publicKey))).toBe(true);
+      const e = ecqvHash1609Dot2(name, reconstructionValue, ca.publicKey);
+      const s = ecqvPrivateKeyContribution(name, e, k, bytesToBigInt(ca.privateKey));
+      const dU = ecqvReconstructPrivateKey(name, e, bytesToBigInt(reqs[n]!.privateKey), s);
+      expect(ecqvCheckKeyPair(name, dU, ecqvReconstructPublicKey(name, e, PU, ca.publicKey))).toBe(true);
+    });
+  });
 });

@@ -16,6 +16,8 @@ const CLASSES: TagClass[] = ['universal', 'application', 'context', 'private'];
 
 interface Alt {
   name: string;
+  /** Builds { [name]: v } as an object literal (one hidden class per alternative). */
+  wrap: (v: unknown) => Record<string, unknown>;
   node: Node;
   extension: boolean;
   permitted: boolean;
@@ -58,9 +60,15 @@ function readTag(r: Reader): number {
   return tagKey(cls, tag);
 }
 
+/** A specialised constructor of the single-key object { [name]: v }: faster than a computed key. */
+function literalOf(name: string): (v: unknown) => Record<string, unknown> {
+  return new Function('v', `return { ${JSON.stringify(name)}: v };`) as (v: unknown) => Record<string, unknown>;
+}
+
 export function compileChoice(s: ChoiceSchema, compile: (s: Schema) => Node): Node {
   const mk = (a: AlternativeSchema, extension: boolean): Alt => ({
     name: a.name,
+    wrap: literalOf(a.name),
     node: compile(a.schema),
     extension,
     permitted: a.permitted !== false,
@@ -164,7 +172,7 @@ export function compileChoice(s: ChoiceSchema, compile: (s: Schema) => Node): No
     } catch (e) {
       throw inPath(e, a.name);
     }
-    return { [a.name]: v };
+    return a.wrap(v);
   };
 
   const toJ = (v: unknown): unknown => {

@@ -1,6 +1,6 @@
 /** INTEGER (X.696 10): fixed-size octets when both bounds are OER-visible, else length + minimal octets. */
 import type { IntegerSchema } from '../schema.js';
-import { readLength, writeLength } from './length.js';
+import { readLength, unsignedOctets, writeLength } from './length.js';
 import { decErr, describe, encErr, type Node } from './node.js';
 import type { Reader } from './reader.js';
 import type { Writer } from './writer.js';
@@ -132,19 +132,38 @@ function numberNode(s: IntegerSchema, size: number, signed: boolean): Node {
 /** Minimal two's-complement octet count of v (X.696 10.4 c). */
 function signedOctets(v: bigint): number {
   const m = v < 0n ? ~v : v;
+  if (m <= MAX_SAFE) {
+    let n = Number(m);
+    let k = 1;
+    while (n >= 128) {
+      n = Math.floor(n / 256);
+      k++;
+    }
+    return k;
+  }
   const bits = m === 0n ? 0 : m.toString(2).length;
   return (bits >> 3) + 1;
 }
 
 /** Minimal unsigned octet count of v >= 0 (X.696 10.3 c), at least 1. */
 function unsignedBigOctets(v: bigint): number {
-  return v === 0n ? 1 : (v.toString(16).length + 1) >> 1;
+  if (v <= MAX_SAFE) return unsignedOctets(Number(v));
+  return (v.toString(16).length + 1) >> 1;
 }
 
 function writeBig(w: Writer, u: bigint, k: number): void {
   w.ensure(k);
   const b = w.buf;
   const p = w.pos;
+  if (k <= 6) {
+    let n = Number(u);
+    for (let i = k - 1; i >= 0; i--) {
+      b[p + i] = n & 0xff;
+      n = Math.floor(n / 256);
+    }
+    w.pos = p + k;
+    return;
+  }
   for (let i = k - 1; i >= 0; i--) {
     b[p + i] = Number(u & 0xffn);
     u >>= 8n;

@@ -109,10 +109,10 @@ class Generator {
       }
       case 'octetString':
         if (s.containing !== undefined) return this.arb(s.containing, d);
-        return sized(s, (min, max) => fc.uint8Array({ minLength: min, maxLength: max }));
+        return sized(s, (min, max, size) => fc.uint8Array({ minLength: min, maxLength: max, size }));
       case 'bitString':
-        return sized(s, (min, max) =>
-          fc.array(fc.constantFrom('0', '1'), { minLength: min, maxLength: max }).map((b) => b.join('')),
+        return sized(s, (min, max, size) =>
+          fc.array(fc.constantFrom('0', '1'), { minLength: min, maxLength: max, size }).map((b) => b.join('')),
         );
       case 'charString':
         return charStringArb(s);
@@ -261,12 +261,12 @@ function integerArb(s: IntegerSchema): Arb {
 }
 
 /** Sizes within the OER-visible bounds, mostly short, sometimes long enough for a long-form length. */
-function sized(s: { minSize?: number; maxSize?: number }, make: (min: number, max: number) => Arb): Arb {
+function sized(s: { minSize?: number; maxSize?: number }, make: (min: number, max: number, size: fc.SizeForArbitrary) => Arb): Arb {
   const min = s.minSize ?? 0;
   const max = s.maxSize ?? Infinity;
-  const short = make(min, Math.min(max, min + 16));
+  const short = make(min, Math.min(max, min + 16), undefined);
   if (max <= min + 16) return short;
-  return fc.oneof({ arbitrary: short, weight: 5 }, { arbitrary: make(min, Math.min(max, min + 300)), weight: 1 });
+  return fc.oneof({ arbitrary: short, weight: 5 }, { arbitrary: make(min, Math.min(max, min + 300), 'max'), weight: 1 });
 }
 
 function charStringArb(s: CharStringSchema): Arb {
@@ -288,5 +288,5 @@ function charStringArb(s: CharStringSchema): Arb {
       unit = fc.constantFrom(...'0123456789 ');
       break;
   }
-  return sized(s, (min, max) => fc.string({ unit, minLength: min, maxLength: max }));
+  return sized(s, (min, max, size) => fc.string({ unit, minLength: min, maxLength: max, size }));
 }

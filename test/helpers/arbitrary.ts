@@ -192,7 +192,7 @@ class Generator {
           const id = obj[f.schema.selector];
           const row = f.schema.table.find((r) => deepEqual(r.id, id));
           const value: Arb =
-            row === undefined || d < 0 ? fc.uint8Array({ maxLength: 20 }).map((b) => ({ $unknownOpenType: b })) : this.arb(row.schema, d);
+            row === undefined ? fc.uint8Array({ maxLength: 20 }).map((b) => ({ $unknownOpenType: b })) : this.arb(row.schema, d);
           if (mustBePresent(f)) parts[f.name] = value;
           else if (d < 0 || f.presence === 'absent') parts[f.name] = fc.constant(undefined);
           else parts[f.name] = fc.option(value, { nil: undefined });

@@ -60,11 +60,14 @@ export function sourceFiles(root: string): string[] {
 
 /** Compiles every module under `root` and returns the generated files (path relative to root -> content). */
 export function generate(root: string): Map<string, string> {
-  const files = sourceFiles(root);
+  return generateFrom(sourceFiles(root).map((rel) => ({ rel, text: readFileSync(join(root, rel), 'latin1') })));
+}
+
+/** Compiles the given module texts (`rel` is used in messages: file:line). Throws Asn1Error on what it cannot handle. */
+export function generateFrom(sources: Array<{ rel: string; text: string }>): Map<string, string> {
   const asts: ModuleAst[] = [];
   const relOf = new Map<string, string>();
-  for (const rel of files) {
-    const text = readFileSync(join(root, rel), 'latin1');
+  for (const { rel, text } of sources) {
     const ast = parseModule(tokenize(text, rel));
     asts.push(ast);
     relOf.set(ast.name, rel);

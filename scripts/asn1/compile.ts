@@ -81,6 +81,7 @@ export class Compiler {
   readonly mods = new Map<string, Mod>();
   readonly refInfo = new WeakMap<RefSchema, RefInfo>();
   private readonly refs = new Map<string, RefSchema>();
+  private readonly refsByName = new Map<string, RefSchema[]>();
   private readonly tops = new Map<string, Schema>();
   private readonly building = new Set<string>();
 
@@ -132,7 +133,7 @@ export class Compiler {
     if (this.building.has(key)) err(`${name} is defined in terms of itself without an intervening component`, def.loc);
     this.building.add(key);
     try {
-      const s = { ...this.build(def.type, { mod, env: new Map() }), name };
+      const s = { ...this.deref(this.build(def.type, { mod, env: new Map() })), name };
       this.tops.set(key, s);
       return s;
     } finally {
@@ -146,6 +147,7 @@ export class Compiler {
     if (!r) {
       r = { kind: 'ref', name, target: () => this.top(modName, name) };
       this.refs.set(key, r);
+      this.refsByName.set(name, [...(this.refsByName.get(name) ?? []), r]);
       this.refInfo.set(r, { module: modName, name });
     }
     return r;
@@ -635,7 +637,14 @@ export class Compiler {
 
   private simplify(orig: Schema, out: Schema): Schema {
     if (orig.kind === 'ref' && schemaEqual(this.deref(orig), out)) return orig;
-    return out;
+    return this.reref(out);
+  }
+
+  /** A materialized copy of a named type that carries no extra constraint becomes a `ref` again. */
+  private reref(s: Schema): Schema {
+    if (s.kind === 'ref' || !s.name) return s;
+    for (const r of this.refsByName.get(s.name) ?? []) if (schemaEqual(this.deref(r), s)) return r;
+    return s;
   }
 
   /** The constraints that make up a type, from its builtin root (used for contained subtypes). */
@@ -893,7 +902,7 @@ export class Compiler {
     }
     if (a.kind === 'ref' && schemaEqual(x, out)) return a;
     if (b.kind === 'ref' && schemaEqual(y, out)) return b;
-    return out;
+    return this.reref(out);
   }
 }
 

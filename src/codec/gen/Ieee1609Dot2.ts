@@ -524,29 +524,9 @@ export const Aes128CcmCiphertext: $Codec<Aes128CcmCiphertext> = $codec<Aes128Ccm
 /** Certificate (asn1/ieee1609dot2/Ieee1609Dot2.asn:798) */
 export type Certificate = {
   version: number;
-  type: 'explicit' | 'implicit' | number;
+  type: CertificateType;
   issuer: IssuerIdentifier;
-  toBeSigned: {
-    id: CertificateId;
-    cracaId: Ieee1609Dot2BaseTypes.HashedId3;
-    crlSeries: Ieee1609Dot2BaseTypes.CrlSeries;
-    validityPeriod: Ieee1609Dot2BaseTypes.ValidityPeriod;
-    region?: Ieee1609Dot2BaseTypes.GeographicRegion;
-    assuranceLevel?: Ieee1609Dot2BaseTypes.SubjectAssurance;
-    appPermissions?: Ieee1609Dot2BaseTypes.SequenceOfPsidSsp;
-    certIssuePermissions?: SequenceOfPsidGroupPermissions;
-    certRequestPermissions?: SequenceOfPsidGroupPermissions;
-    canRequestRollover?: null;
-    encryptionKey?: Ieee1609Dot2BaseTypes.PublicEncryptionKey;
-    verifyKeyIndicator: 
-      | { verificationKey: Ieee1609Dot2BaseTypes.PublicVerificationKey }
-      | { reconstructionValue: Ieee1609Dot2BaseTypes.EccP256CurvePoint }
-      | $UnknownAlternative;
-    flags?: string;
-    appExtensions?: SequenceOfAppExtensions;
-    certIssueExtensions?: SequenceOfCertIssueExtensions;
-    certRequestExtension?: SequenceOfCertRequestExtensions;
-  };
+  toBeSigned: ToBeSignedCertificate;
   signature?: Ieee1609Dot2BaseTypes.Signature;
 };
 export const Certificate$schema: $Schema = {
@@ -554,55 +534,9 @@ export const Certificate$schema: $Schema = {
   name: 'Certificate',
   fields: [
     { name: 'version', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } },
-    {
-      name: 'type',
-      schema: { kind: 'enumerated', name: 'CertificateType', values: [{ name: 'explicit', value: 0 }, { name: 'implicit', value: 1 }], extensible: true },
-    },
+    { name: 'type', schema: $ref('CertificateType', () => CertificateType$schema) },
     { name: 'issuer', schema: $ref('IssuerIdentifier', () => IssuerIdentifier$schema) },
-    {
-      name: 'toBeSigned',
-      schema: {
-        kind: 'sequence',
-        name: 'ToBeSignedCertificate',
-        fields: [
-          { name: 'id', schema: $ref('CertificateId', () => CertificateId$schema) },
-          { name: 'cracaId', schema: $ref('HashedId3', () => Ieee1609Dot2BaseTypes.HashedId3$schema) },
-          { name: 'crlSeries', schema: $ref('CrlSeries', () => Ieee1609Dot2BaseTypes.CrlSeries$schema) },
-          { name: 'validityPeriod', schema: $ref('ValidityPeriod', () => Ieee1609Dot2BaseTypes.ValidityPeriod$schema) },
-          { name: 'region', schema: $ref('GeographicRegion', () => Ieee1609Dot2BaseTypes.GeographicRegion$schema), optional: true },
-          { name: 'assuranceLevel', schema: $ref('SubjectAssurance', () => Ieee1609Dot2BaseTypes.SubjectAssurance$schema), optional: true },
-          { name: 'appPermissions', schema: $ref('SequenceOfPsidSsp', () => Ieee1609Dot2BaseTypes.SequenceOfPsidSsp$schema), optional: true },
-          { name: 'certIssuePermissions', schema: $ref('SequenceOfPsidGroupPermissions', () => SequenceOfPsidGroupPermissions$schema), optional: true },
-          { name: 'certRequestPermissions', schema: $ref('SequenceOfPsidGroupPermissions', () => SequenceOfPsidGroupPermissions$schema), optional: true },
-          { name: 'canRequestRollover', schema: { kind: 'null' }, optional: true },
-          { name: 'encryptionKey', schema: $ref('PublicEncryptionKey', () => Ieee1609Dot2BaseTypes.PublicEncryptionKey$schema), optional: true },
-          {
-            name: 'verifyKeyIndicator',
-            schema: {
-              kind: 'choice',
-              name: 'VerificationKeyIndicator',
-              alternatives: [
-                {
-                  name: 'verificationKey',
-                  schema: $ref('PublicVerificationKey', () => Ieee1609Dot2BaseTypes.PublicVerificationKey$schema),
-                  tag: 0,
-                  tagClass: 'context',
-                },
-                { name: 'reconstructionValue', schema: $ref('EccP256CurvePoint', () => Ieee1609Dot2BaseTypes.EccP256CurvePoint$schema), tag: 1, tagClass: 'context' },
-              ],
-              extensible: true,
-            },
-          },
-        ],
-        extensible: true,
-        extensions: [
-          { name: 'flags', schema: { kind: 'bitString', namedBits: { usesCubk: 0 }, minSize: 8, maxSize: 8 }, optional: true },
-          { name: 'appExtensions', schema: $ref('SequenceOfAppExtensions', () => SequenceOfAppExtensions$schema) },
-          { name: 'certIssueExtensions', schema: $ref('SequenceOfCertIssueExtensions', () => SequenceOfCertIssueExtensions$schema) },
-          { name: 'certRequestExtension', schema: $ref('SequenceOfCertRequestExtensions', () => SequenceOfCertRequestExtensions$schema) },
-        ],
-      },
-    },
+    { name: 'toBeSigned', schema: $ref('ToBeSignedCertificate', () => ToBeSignedCertificate$schema) },
     { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema), optional: true },
   ],
   extensible: false,
@@ -612,29 +546,9 @@ export const Certificate: $Codec<Certificate> = $codec<Certificate>(Certificate$
 /** TestCertificate (asn1/ieee1609dot2/Ieee1609Dot2.asn:801) */
 export type TestCertificate = {
   version: number;
-  type: 'explicit' | 'implicit' | number;
+  type: CertificateType;
   issuer: IssuerIdentifier;
-  toBeSigned: {
-    id: CertificateId;
-    cracaId: Ieee1609Dot2BaseTypes.HashedId3;
-    crlSeries: Ieee1609Dot2BaseTypes.CrlSeries;
-    validityPeriod: Ieee1609Dot2BaseTypes.ValidityPeriod;
-    region?: Ieee1609Dot2BaseTypes.GeographicRegion;
-    assuranceLevel?: Ieee1609Dot2BaseTypes.SubjectAssurance;
-    appPermissions?: Ieee1609Dot2BaseTypes.SequenceOfPsidSsp;
-    certIssuePermissions?: SequenceOfPsidGroupPermissions;
-    certRequestPermissions?: SequenceOfPsidGroupPermissions;
-    canRequestRollover?: null;
-    encryptionKey?: Ieee1609Dot2BaseTypes.PublicEncryptionKey;
-    verifyKeyIndicator: 
-      | { verificationKey: Ieee1609Dot2BaseTypes.PublicVerificationKey }
-      | { reconstructionValue: Ieee1609Dot2BaseTypes.EccP256CurvePoint }
-      | $UnknownAlternative;
-    flags?: string;
-    appExtensions?: SequenceOfAppExtensions;
-    certIssueExtensions?: SequenceOfCertIssueExtensions;
-    certRequestExtension?: SequenceOfCertRequestExtensions;
-  };
+  toBeSigned: ToBeSignedCertificate;
   signature?: Ieee1609Dot2BaseTypes.Signature;
 };
 export const TestCertificate$schema: $Schema = {
@@ -642,55 +556,9 @@ export const TestCertificate$schema: $Schema = {
   name: 'TestCertificate',
   fields: [
     { name: 'version', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } },
-    {
-      name: 'type',
-      schema: { kind: 'enumerated', name: 'CertificateType', values: [{ name: 'explicit', value: 0 }, { name: 'implicit', value: 1 }], extensible: true },
-    },
+    { name: 'type', schema: $ref('CertificateType', () => CertificateType$schema) },
     { name: 'issuer', schema: $ref('IssuerIdentifier', () => IssuerIdentifier$schema) },
-    {
-      name: 'toBeSigned',
-      schema: {
-        kind: 'sequence',
-        name: 'ToBeSignedCertificate',
-        fields: [
-          { name: 'id', schema: $ref('CertificateId', () => CertificateId$schema) },
-          { name: 'cracaId', schema: $ref('HashedId3', () => Ieee1609Dot2BaseTypes.HashedId3$schema) },
-          { name: 'crlSeries', schema: $ref('CrlSeries', () => Ieee1609Dot2BaseTypes.CrlSeries$schema) },
-          { name: 'validityPeriod', schema: $ref('ValidityPeriod', () => Ieee1609Dot2BaseTypes.ValidityPeriod$schema) },
-          { name: 'region', schema: $ref('GeographicRegion', () => Ieee1609Dot2BaseTypes.GeographicRegion$schema), optional: true },
-          { name: 'assuranceLevel', schema: $ref('SubjectAssurance', () => Ieee1609Dot2BaseTypes.SubjectAssurance$schema), optional: true },
-          { name: 'appPermissions', schema: $ref('SequenceOfPsidSsp', () => Ieee1609Dot2BaseTypes.SequenceOfPsidSsp$schema), optional: true },
-          { name: 'certIssuePermissions', schema: $ref('SequenceOfPsidGroupPermissions', () => SequenceOfPsidGroupPermissions$schema), optional: true },
-          { name: 'certRequestPermissions', schema: $ref('SequenceOfPsidGroupPermissions', () => SequenceOfPsidGroupPermissions$schema), optional: true },
-          { name: 'canRequestRollover', schema: { kind: 'null' }, optional: true },
-          { name: 'encryptionKey', schema: $ref('PublicEncryptionKey', () => Ieee1609Dot2BaseTypes.PublicEncryptionKey$schema), optional: true },
-          {
-            name: 'verifyKeyIndicator',
-            schema: {
-              kind: 'choice',
-              name: 'VerificationKeyIndicator',
-              alternatives: [
-                {
-                  name: 'verificationKey',
-                  schema: $ref('PublicVerificationKey', () => Ieee1609Dot2BaseTypes.PublicVerificationKey$schema),
-                  tag: 0,
-                  tagClass: 'context',
-                },
-                { name: 'reconstructionValue', schema: $ref('EccP256CurvePoint', () => Ieee1609Dot2BaseTypes.EccP256CurvePoint$schema), tag: 1, tagClass: 'context' },
-              ],
-              extensible: true,
-            },
-          },
-        ],
-        extensible: true,
-        extensions: [
-          { name: 'flags', schema: { kind: 'bitString', namedBits: { usesCubk: 0 }, minSize: 8, maxSize: 8 }, optional: true },
-          { name: 'appExtensions', schema: $ref('SequenceOfAppExtensions', () => SequenceOfAppExtensions$schema) },
-          { name: 'certIssueExtensions', schema: $ref('SequenceOfCertIssueExtensions', () => SequenceOfCertIssueExtensions$schema) },
-          { name: 'certRequestExtension', schema: $ref('SequenceOfCertRequestExtensions', () => SequenceOfCertRequestExtensions$schema) },
-        ],
-      },
-    },
+    { name: 'toBeSigned', schema: $ref('ToBeSignedCertificate', () => ToBeSignedCertificate$schema) },
     { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema), optional: true },
   ],
   extensible: false,

@@ -34,7 +34,8 @@ function make(schema: Schema): Codec<unknown> {
     } catch (e) {
       throw wrap(e);
     } finally {
-      spare = w;
+      // Keep the buffer for the next call unless one huge value made it large.
+      spare = w.buf.length > 1 << 20 ? new Writer() : w;
     }
   };
   const decodePrefix = (bytes: Uint8Array, offset = 0): { value: unknown; end: number } => {

@@ -362,7 +362,7 @@ export class Compiler {
       const base = this.deref(s);
       if (base.kind !== 'integer') return s;
       const ids = set.objects.map((o) => this.objectValue(o, field.name, s, type.loc));
-      return { ...base, permitted: ids.map((v) => [BigInt(v as number | bigint), BigInt(v as number | bigint)]) };
+      return { ...base, permitted: ids.map((v): [bigint, bigint] => [BigInt(v as number | bigint), BigInt(v as number | bigint)]) };
     }
     // Type field: an open type (X.681 14.6) selected by a sibling component through @.id.
     if (!type.set || !type.at) err(`open type ${type.className}.${type.field} needs a table constraint {Set}{@.component}`, type.loc);
@@ -1026,7 +1026,7 @@ function finite(rs: Range[]): Array<[bigint, bigint]> {
 /** Structural equality of schemas (refs by identity; symbol keys ignored). */
 export function schemaEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
-  if (typeof a !== typeof b || a === null || b === null || typeof a !== 'object') return false;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
   if (a instanceof Uint8Array || b instanceof Uint8Array) return a instanceof Uint8Array && b instanceof Uint8Array && bytesEqual(a, b);
   if (Array.isArray(a) !== Array.isArray(b)) return false;
   if ((a as { kind?: string }).kind === 'ref' || (b as { kind?: string }).kind === 'ref') return false;

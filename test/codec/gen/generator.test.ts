@@ -70,6 +70,33 @@ describe('asn1-gen errors', () => {
     expect(code).toContain("{ name: 'a', schema: { kind: 'integer', min: 0n, max: 7n } }");
   });
 
+  it('maps constraints by OER visibility (X.696 8.2) and numbers enumerations by X.680 20', () => {
+    const code = compile(
+      [
+        'Ext ::= INTEGER (0..255, ...)',
+        'Named ::= INTEGER { lo (-5), hi (5) } (lo..hi)',
+        'Sub ::= Named (hi)',
+        'Sz ::= OCTET STRING (SIZE (1..4, ...))',
+        'E ::= ENUMERATED { a (3), b, c, ..., d, e (9) }',
+        'G ::= SEQUENCE { x BOOLEAN, ..., [[ y INTEGER (0..1), z NULL OPTIONAL ]], w BIT STRING { p (0), q (2) } DEFAULT { q } }',
+        'C ::= CHOICE { one NULL, two BOOLEAN, ..., three INTEGER (0..1) }',
+        'R ::= C (WITH COMPONENTS { two })',
+      ].join('\r\n'),
+    ).get('src/codec/gen/M.ts')!;
+    expect(code).toContain("export const Ext$schema: $Schema = { kind: 'integer', name: 'Ext' };");
+    expect(code).toContain("{ kind: 'integer', name: 'Named', min: -5n, max: 5n }");
+    expect(code).toContain("{ kind: 'integer', name: 'Sub', min: 5n, max: 5n }");
+    expect(code).toContain("{ kind: 'octetString', name: 'Sz', minSize: 1, maxSize: 4, sizeExtensible: true }");
+    expect(code).toMatch(/values: \[\{ name: 'a', value: 3 \}, \{ name: 'b', value: 0 \}, \{ name: 'c', value: 1 \}\]/);
+    expect(code).toMatch(/extensionValues: \[\{ name: 'd', value: 4 \}, \{ name: 'e', value: 9 \}\]/);
+    expect(code).toContain('group: [');
+    expect(code).toContain("default: '001'");
+    expect(code).toContain("{ name: 'three', schema: { kind: 'integer', min: 0n, max: 1n }, tag: 2, tagClass: 'context' }");
+    // R keeps C's tags; the other alternatives are excluded for validation only.
+    expect(code).toMatch(/name: 'R',[\s\S]*?\{ name: 'one', schema: \{ kind: 'null' \}, tag: 0, tagClass: 'context', permitted: false \}/);
+    expect(code).toMatch(/export type R = \{ two: boolean \};/);
+  });
+
   it.each([
     ['an undefined reference', 'T ::= SEQUENCE {\r\n a Missing }', /test\/M\.asn:3: Missing is not defined/],
     ['SET', 'T ::= SET { a INTEGER }', /test\/M\.asn:2: SET and SET OF are not supported/],

@@ -617,7 +617,7 @@ export class Compiler {
         const restrict = (a: AlternativeSchema): AlternativeSchema => {
           if (a !== target) return { ...a, permitted: false };
           let schema = a.schema;
-          for (const st of steps) schema = this.applyKeepRef(schema, st.c, st.ctx, st.ctx);
+          for (const st of steps) schema = this.applyKeepRef(schema, st.c, st.ctx);
           const out: AlternativeSchema = { ...a, schema };
           return out;
         };
@@ -630,7 +630,7 @@ export class Compiler {
   }
 
   /** Applies a constraint in inner-subtyping mode; keeps a ref when the result equals its target. */
-  private applyKeepRef(schema: Schema, c: ConstraintAst, ctx: Ctx, _ctx2?: Ctx): Schema {
+  private applyKeepRef(schema: Schema, c: ConstraintAst, ctx: Ctx): Schema {
     const out = this.apply(schema, c, ctx, 'inner');
     return this.simplify(schema, out);
   }

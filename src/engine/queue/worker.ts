@@ -144,15 +144,29 @@ export class Worker<DB = any> {
     const { jobs, leaseMs, heartbeatMs, sleep } = this.#o;
     const workerId = this.workerId;
     const lease = new AbortController();
-    const done = new AbortController();
+    const stopBeats = new AbortController();
     let completed = false;
+    // While the job is being completed, a heartbeat may find it no longer running: not a lost lease.
+    let finishing = false;
     const heartbeat = async () => {
       try {
         await jobs.heartbeat(job.id, workerId, leaseMs);
       } catch (e) {
-        if (e instanceof LeaseLostError && !completed) lease.abort(e);
+        if (e instanceof LeaseLostError && !finishing) lease.abort(e);
         throw e;
       }
+    };
+    // Heartbeat loops: each runs until its generation is superseded (pause) or the job ends.
+    let generation = 0;
+    const loops: Promise<void>[] = [];
+    const startBeats = () => {
+      if (heartbeatMs <= 0) return;
+      const mine = ++generation;
+      loops.push(this.#beat(heartbeat, heartbeatMs, sleep, stopBeats.signal, () => generation !== mine));
+    };
+    const pauseBeats = () => {
+      generation++;
+      finishing = true;
     };
     const ctx: JobContext<DB> = {
       workerId,
@@ -160,41 +174,59 @@ export class Worker<DB = any> {
       heartbeat,
       transaction: async <T>(fn: (tx: Transaction<DB>) => Promise<T>): Promise<T> => {
         if (completed) throw new Error(`job ${job.id} is already completed`);
-        const r = await jobs.completeWith<DB, T>(job.id, workerId, fn);
-        completed = true;
-        return r;
+        pauseBeats();
+        try {
+          const r = await jobs.completeWith<DB, T>(job.id, workerId, fn);
+          completed = true;
+          return r;
+        } catch (e) {
+          if (!(e instanceof LeaseLostError)) {
+            finishing = false;
+            startBeats(); // the handler may go on (and retry) after a failed transaction
+          }
+          throw e;
+        }
       },
     };
-    const beats = heartbeatMs > 0 ? this.#beat(heartbeat, heartbeatMs, sleep, done.signal) : Promise.resolve();
+    startBeats();
+    let outcome: { ok: true; result: unknown } | { ok: false; error: unknown };
     try {
-      const result = await this.#o.handler(job, ctx);
-      if (!completed) {
-        await jobs.complete(job.id, workerId, result);
-        completed = true;
+      outcome = { ok: true, result: await this.#o.handler(job, ctx) };
+    } catch (error) {
+      outcome = { ok: false, error };
+    }
+    // Heartbeats end before the job is completed or failed.
+    pauseBeats();
+    stopBeats.abort();
+    await Promise.all(loops);
+    try {
+      if (outcome.ok) {
+        if (!completed) await jobs.complete(job.id, workerId, outcome.result);
+      } else if (completed || outcome.error instanceof LeaseLostError) {
+        this.#report(outcome.error, job);
+      } else {
+        await jobs.fail(job.id, workerId, outcome.error);
       }
     } catch (e) {
-      if (completed || e instanceof LeaseLostError) this.#report(e, job);
-      else {
-        try {
-          await jobs.fail(job.id, workerId, e);
-        } catch (e2) {
-          this.#report(e2, job);
-        }
-      }
-    } finally {
-      done.abort();
-      await beats;
+      this.#report(e, job);
     }
   }
 
-  async #beat(heartbeat: () => Promise<void>, everyMs: number, sleep: Sleep, stop: AbortSignal): Promise<void> {
+  async #beat(
+    heartbeat: () => Promise<void>,
+    everyMs: number,
+    sleep: Sleep,
+    stop: AbortSignal,
+    superseded: () => boolean,
+  ): Promise<void> {
     for (;;) {
       await sleep(everyMs, stop);
-      if (stop.aborted) return;
+      if (stop.aborted || superseded()) return;
       try {
         await heartbeat();
       } catch (e) {
-        if (!stop.aborted) this.#report(e);
+        if (superseded()) return;
+        this.#report(e);
         if (e instanceof LeaseLostError) return;
       }
     }

@@ -21,11 +21,13 @@ describe.each(['sqlite', 'postgres'] as const)('Worker on %s', (dialect) => {
     const out = `${queue}_out`;
     await f.db.schema.createTable(out).addColumn('key', 'text', (c) => c.primaryKey()).addColumn('v', 'integer').execute();
     for (let i = 0; i < 5; i++) await f.jobs.enqueue({ queue, kind: i % 2 ? 'store' : 'plain', payload: { i }, idempotencyKey: `r${i}` });
+    const errors: unknown[] = [];
     const w = new Worker({
       jobs: f.jobs,
       queue,
-      sleep: fastSleep,
+      sleep: fastSleep, // heartbeats every few ms: they race with completions and must stay silent
       concurrency: 2,
+      onError: (e) => errors.push(e),
       handler: async (job: Job<{ i: number }>, ctx: JobContext) => {
         if (job.kind === 'plain') return { doubled: job.payload.i * 2 };
         return ctx.transaction(async (tx) => {
@@ -44,6 +46,7 @@ describe.each(['sqlite', 'postgres'] as const)('Worker on %s', (dialect) => {
       { key: 'r1', v: 1 },
       { key: 'r3', v: 3 },
     ]);
+    expect(errors).toEqual([]);
   });
 
   it('a throwing handler is retried after back-off and its transaction rows are rolled back', async () => {
@@ -104,6 +107,7 @@ describe.each(['sqlite', 'postgres'] as const)('Worker on %s', (dialect) => {
     const total = 40;
     for (let i = 0; i < total; i++) await f.jobs.enqueue({ queue, kind: 'k', payload: i, idempotencyKey: `e${i}` });
     const seen: string[] = [];
+    const errors: unknown[] = [];
     const make = (jobs: typeof f.jobs, workerId: string) =>
       new Worker({
         jobs,
@@ -111,6 +115,7 @@ describe.each(['sqlite', 'postgres'] as const)('Worker on %s', (dialect) => {
         workerId,
         concurrency: 4,
         sleep: fastSleep,
+        onError: (e) => errors.push(e),
         handler: async (job) => {
           seen.push(job.id);
           await new Promise((r) => setTimeout(r, 1));
@@ -125,6 +130,7 @@ describe.each(['sqlite', 'postgres'] as const)('Worker on %s', (dialect) => {
     await Promise.all([a.stop(), b.stop()]);
     expect(seen).toHaveLength(total);
     expect(new Set(seen).size).toBe(total);
+    expect(errors).toEqual([]);
   });
 
   it('heartbeats keep a long job leased to its worker', async () => {
@@ -171,7 +177,9 @@ describe.each(['sqlite', 'postgres'] as const)('Worker on %s', (dialect) => {
     // Heartbeats wait for this gate, so none can land between the clock jump and the theft.
     const beats = gate();
     const sleep: Sleep = (ms, signal) =>
-      ms === 300 ? Promise.race([beats.promise, new Promise<void>((r) => signal?.addEventListener('abort', () => r()))]) : fastSleep(ms, signal);
+      ms === 300
+        ? Promise.race([beats.promise, new Promise<void>((r) => signal?.addEventListener('abort', () => r()))]).then(() => fastSleep(ms, signal))
+        : fastSleep(ms, signal);
     const w = new Worker({
       jobs: f.jobs,
       queue,

@@ -1,0 +1,402 @@
+/**
+ * Signed SPDUs of IEEE 1609.2-2022: SignedData generation and verification (5.2, 5.3.1, 6.3.4-6.3.9), and the
+ * SignedCertificateRequest of IEEE 1609.2.1-2022 (Ieee1609Dot2Dot1Protocol, used for EeEcaCertRequestSpdu,
+ * RaAcaCertRequestSpdu and the signed part of EeRaCertRequestSpdu).
+ *
+ * Signature input (1609.2 5.3.1.2.2, 6.3.4 SignedData.signature): ECDSA over H(Data input) || H(Signer identifier
+ * input), with Data input = COER(ToBeSignedData) and Signer identifier input = COER(signer certificate), or the
+ * empty string when the signer is `self`. H is the hash of hashId (SHA-256 with 256-bit curves, SHA-384 with P-384).
+ *
+ * Values handed to verification must be the generic types (`Ieee1609Dot2Data`), or bytes: a value decoded with a
+ * parameterized SPDU codec (e.g. CtlSignatureSpdu) has its nested octet strings decoded and does not re-encode as
+ * the generic ToBeSignedData.
+ */
+import {
+  Ieee1609Dot2Data as Ieee1609Dot2DataCodec,
+  ScopedCertificateRequest as ScopedCertificateRequestCodec,
+  SignedCertificateRequest as SignedCertificateRequestCodec,
+  ToBeSignedData as ToBeSignedDataCodec,
+  type Certificate,
+  type HeaderInfo,
+  type Ieee1609Dot2Data,
+  type ScopedCertificateRequest,
+  type SignedCertificateRequest,
+  type SignedData,
+  type SignerIdentifier,
+  type ToBeSignedData,
+} from '../codec/index.js';
+import { bytesToBigInt } from '../crypto/bytes.js';
+import { curve, decodePoint, type CurveName } from '../crypto/curves.js';
+import { ecdsaVerify, signatureInput1609Dot2, verificationKey, type EcdsaSignature } from '../crypto/ecdsa.js';
+import { hash } from '../crypto/hash.js';
+import type { Signer } from './signer.js';
+import {
+  certHashedId8,
+  certificateBytes,
+  decodeSignature,
+  encodeSignature,
+  explicitCertificateKey,
+  hashAlgorithmOf,
+  hashForCurve,
+  verificationKeyOf,
+  type CurvePublicKey,
+} from './spdu-keys.js';
+import { nowTime64, type Clock } from './time.js';
+
+/** Ieee1609Dot2Data.protocolVersion (1609.2 6.3.2). */
+export const PROTOCOL_VERSION = 3;
+
+/** How the signer is identified in SignedData.signer (1609.2 6.3.24 SignerIdentifier). */
+export type SignerIdInput = { certificate: Certificate } | { digest: Certificate } | 'self';
+
+/** R in the signature: x-only (default; what every Signer returns) or compressed (recovered from r, s and the key). */
+export type SignatureRForm = 'x-only' | 'compressed';
+
+export interface SignDataOptions {
+  /** Octets (wrapped in an unsecuredData Ieee1609Dot2Data) or an Ieee1609Dot2Data put in payload.data as is. */
+  readonly payload: Uint8Array | Ieee1609Dot2Data;
+  readonly psid: number | bigint;
+  readonly signer: Signer;
+  readonly signerId: SignerIdInput;
+  /** Further HeaderInfo fields (expiryTime, generationLocation, encryptionKey, ...); psid comes from `psid`. */
+  readonly headerInfo?: Partial<Omit<HeaderInfo, 'psid'>>;
+  /**
+   * When given (and headerInfo.generationTime is not), headerInfo.generationTime = the clock's Time64.
+   * Leave it out for the 1609.2.1 SPDUs: Ieee1609Dot2Data-Signed makes generationTime ABSENT.
+   */
+  readonly clock?: Clock;
+  readonly rForm?: SignatureRForm;
+}
+
+/** The unsecured Ieee1609Dot2Data carrying `bytes` (1609.2 6.3.3 unsecuredData). */
+export function unsecuredData(bytes: Uint8Array): Ieee1609Dot2Data {
+  return { protocolVersion: PROTOCOL_VERSION, content: { unsecuredData: bytes } };
+}
+
+function signerCertificateOf(id: SignerIdInput): Certificate | undefined {
+  if (id === 'self') return undefined;
+  return 'certificate' in id ? id.certificate : id.digest;
+}
+
+function signerIdentifier(id: SignerIdInput): SignerIdentifier {
+  if (id === 'self') return { self: null };
+  if ('certificate' in id) return { certificate: [id.certificate] };
+  return { digest: certHashedId8(id.digest) };
+}
+
+/**
+ * Recovers R = s⁻¹(eG + rQ) from an x-only signature to give its compressed form (1609.2 6.3.29 rSig
+ * compressed-y-0/1 carries x(R) and the parity of y(R)). Throws if the signature does not verify.
+ */
+function compressR(name: CurveName, publicKey: Uint8Array, message: Uint8Array, sig: EcdsaSignature): EcdsaSignature {
+  const c = curve(name);
+  const Fn = c.Fn;
+  const e = Fn.create(bytesToBigInt(hash(c.hash, message)));
+  const r = bytesToBigInt(sig.r);
+  const sInv = Fn.inv(bytesToBigInt(sig.s));
+  const R = c.Point.BASE.multiplyUnsafe(Fn.mul(e, sInv)).add(decodePoint(name, publicKey).multiplyUnsafe(Fn.mul(r, sInv)));
+  const enc = R.toBytes(true);
+  if (Fn.create(bytesToBigInt(enc.subarray(1))) !== r) throw new Error('signer returned a signature that does not verify');
+  return { rForm: enc[0] === 2 ? 'compressed-y-0' : 'compressed-y-1', r: enc.slice(1), s: sig.s };
+}
+
+/** Signs the 1609.2 data input with a Signer; returns the Signature value (6.3.28). */
+async function signInput(
+  signer: Signer,
+  tbsBytes: Uint8Array,
+  signerCert: Uint8Array | undefined,
+  rForm: SignatureRForm = 'x-only',
+) {
+  const message = signatureInput1609Dot2(tbsBytes, signerCert, hashForCurve(signer.curve));
+  const rs = await signer.sign(message);
+  const size = curve(signer.curve).size;
+  if (rs.length !== 2 * size) throw new Error(`signer returned ${rs.length} octets, expected r||s of ${2 * size}`);
+  let sig: EcdsaSignature = { rForm: 'x-only', r: rs.slice(0, size), s: rs.slice(size) };
+  if (rForm === 'compressed') sig = compressR(signer.curve, signer.publicKey, message, sig);
+  return encodeSignature(signer.curve, sig);
+}
+
+/**
+ * SignedData generation (1609.2 5.2.3.3 / 6.3.4): tbsData = { payload { data }, headerInfo }, hashId from the signer's
+ * curve, signature over H(COER(tbsData)) || H(COER(signer certificate) or "").
+ */
+export async function signData(opts: SignDataOptions): Promise<Ieee1609Dot2Data> {
+  const data = opts.payload instanceof Uint8Array ? unsecuredData(opts.payload) : opts.payload;
+  const headerInfo: HeaderInfo = { psid: BigInt(opts.psid), ...opts.headerInfo };
+  if (opts.clock && headerInfo.generationTime === undefined) headerInfo.generationTime = nowTime64(opts.clock);
+  const tbsData: ToBeSignedData = { payload: { data }, headerInfo };
+  const cert = signerCertificateOf(opts.signerId);
+  const signature = await signInput(
+    opts.signer,
+    ToBeSignedDataCodec.encode(tbsData),
+    cert && certificateBytes(cert),
+    opts.rForm,
+  );
+  const signedData: SignedData = {
+    hashId: hashForCurve(opts.signer.curve),
+    tbsData,
+    signer: signerIdentifier(opts.signerId),
+    signature,
+  };
+  return { protocolVersion: PROTOCOL_VERSION, content: { signedData } };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Verification
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * What a resolver returns for a SignerIdentifier: a certificate (explicit: its verification key is used), a bare key
+ * (enough for `self`; also for `certificate`, whose bytes are in the SignerIdentifier), or both (implicit
+ * certificates: the key reconstructed by the caller). For `digest` the certificate is needed (its hash is signed).
+ */
+export type ResolvedSigner = Certificate | CurvePublicKey | { certificate: Certificate; publicKey: CurvePublicKey };
+
+export type SignerResolver = (signerId: SignerIdentifier) => ResolvedSigner | undefined;
+
+export interface VerifySignedDataOptions {
+  /** Decides trust: returns the signer's key / certificate, or undefined when the signer is unknown or untrusted. */
+  readonly resolveSigner: SignerResolver;
+  readonly expectedPsid?: number | bigint;
+  /** Needed for the time checks (expiryTime, maxAgeSeconds). */
+  readonly clock?: Clock;
+  /** Refuse data whose generationTime is further than this from the clock's time (either direction). */
+  readonly maxAgeSeconds?: number;
+}
+
+export type VerifySignedDataResult =
+  | {
+      ok: true;
+      /** unsecuredData octets of payload.data; for a nested signed/encrypted payload, its COER encoding. */
+      payload: Uint8Array;
+      /** payload.data as carried. */
+      data: Ieee1609Dot2Data;
+      headerInfo: HeaderInfo;
+      signer: SignerIdentifier;
+      signerCertificate?: Certificate;
+    }
+  | { ok: false; reason: string };
+
+function fail(reason: string): { ok: false; reason: string } {
+  return { ok: false, reason };
+}
+
+function isCertificate(x: ResolvedSigner): x is Certificate {
+  return 'toBeSigned' in x;
+}
+
+/** Splits a resolver answer into key + certificate; the certificate alone must be explicit. */
+function resolvedKey(r: ResolvedSigner): { key?: CurvePublicKey; certificate?: Certificate } {
+  if (isCertificate(r)) return { key: explicitCertificateKey(r), certificate: r };
+  if ('certificate' in r) return { key: r.publicKey, certificate: r.certificate };
+  return { key: r };
+}
+
+/**
+ * Checks a signature over tbsBytes for the given SignerIdentifier (shared by SignedData and SignedCertificateRequest).
+ * Returns the signer certificate used in the signer input, or a failure reason.
+ */
+function checkSignature(
+  tbsBytes: Uint8Array,
+  hashId: SignedData['hashId'],
+  signer: SignerIdentifier,
+  signatureValue: SignedData['signature'],
+  resolveSigner: SignerResolver | undefined,
+  defaultKey?: CurvePublicKey,
+): { ok: true; certificate?: Certificate } | { ok: false; reason: string } {
+  const alg = hashAlgorithmOf(hashId);
+  if (!alg) return fail(`unsupported hash algorithm ${String(hashId)}`);
+  const sig = decodeSignature(signatureValue);
+  if (!sig) return fail(`unsupported signature form ${Object.keys(signatureValue)[0]}`);
+  if (hashForCurve(sig.curve) !== alg) return fail(`hashId ${alg} does not match a ${sig.curve} signature`);
+
+  let resolved: ResolvedSigner | undefined;
+  try {
+    resolved = resolveSigner ? resolveSigner(signer) : undefined;
+  } catch (e) {
+    return fail(`signer resolution failed: ${(e as Error).message}`);
+  }
+  resolved ??= 'self' in signer ? defaultKey : undefined;
+  if (!resolved) return fail(`unknown or untrusted signer (${Object.keys(signer)[0]})`);
+  const { key, certificate: resolvedCert } = resolvedKey(resolved);
+
+  let signerCert: Certificate | undefined;
+  if ('self' in signer) {
+    signerCert = undefined;
+  } else if ('certificate' in signer) {
+    if (signer.certificate.length === 0) return fail('empty signer certificate chain');
+    signerCert = signer.certificate[0];
+  } else if ('digest' in signer) {
+    if (!resolvedCert) return fail('digest signer: the resolver must return the certificate');
+    signerCert = resolvedCert;
+    let id: Uint8Array;
+    try {
+      id = certHashedId8(resolvedCert);
+    } catch (e) {
+      return fail((e as Error).message);
+    }
+    if (Buffer.compare(id, signer.digest) !== 0) return fail('digest signer: resolved certificate has a different HashedId8');
+  } else {
+    return fail('unsupported signer identifier');
+  }
+  if (!key) return fail('no verification key for the signer (implicit certificate: resolve its reconstructed key)');
+  if (key.curve !== sig.curve) return fail(`signature curve ${sig.curve} does not match the signer key (${key.curve})`);
+
+  let ok: boolean;
+  try {
+    const input = signatureInput1609Dot2(tbsBytes, signerCert && certificateBytes(signerCert), alg);
+    ok = ecdsaVerify(verificationKey(key.curve, key.publicKey), input, sig.signature);
+  } catch (e) {
+    return fail(`signature check failed: ${(e as Error).message}`);
+  }
+  if (!ok) return fail('signature does not verify');
+  return signerCert ? { ok: true, certificate: signerCert } : { ok: true };
+}
+
+function decodeGeneric(data: Ieee1609Dot2Data | Uint8Array): Ieee1609Dot2Data {
+  return data instanceof Uint8Array ? Ieee1609Dot2DataCodec.decode(data) : data;
+}
+
+/**
+ * SignedData verification (1609.2 5.2.4): signature with the resolved signer key, psid, and, with a clock,
+ * expiryTime and generation-time freshness.
+ */
+export function verifySignedData(data: Ieee1609Dot2Data | Uint8Array, opts: VerifySignedDataOptions): VerifySignedDataResult {
+  let value: Ieee1609Dot2Data;
+  try {
+    value = decodeGeneric(data);
+  } catch (e) {
+    return fail(`malformed Ieee1609Dot2Data: ${(e as Error).message}`);
+  }
+  if (!('signedData' in value.content)) return fail(`not signed data (content ${Object.keys(value.content)[0]})`);
+  const sd = value.content.signedData;
+  const { headerInfo, payload } = sd.tbsData;
+  if (!payload.data) return fail('payload without data (external data hash) is not supported');
+
+  let tbsBytes: Uint8Array;
+  try {
+    tbsBytes = ToBeSignedDataCodec.encode(sd.tbsData);
+  } catch (e) {
+    return fail(`tbsData does not encode as ToBeSignedData: ${(e as Error).message}`);
+  }
+  const check = checkSignature(tbsBytes, sd.hashId, sd.signer, sd.signature, opts.resolveSigner);
+  if (!check.ok) return check;
+
+  if (opts.expectedPsid !== undefined && headerInfo.psid !== BigInt(opts.expectedPsid)) {
+    return fail(`psid ${headerInfo.psid} is not the expected ${BigInt(opts.expectedPsid)}`);
+  }
+  if (opts.maxAgeSeconds !== undefined && !opts.clock) return fail('maxAgeSeconds needs a clock');
+  if (opts.clock) {
+    const now = nowTime64(opts.clock);
+    if (headerInfo.expiryTime !== undefined && now > headerInfo.expiryTime) return fail('expired (headerInfo.expiryTime)');
+    if (opts.maxAgeSeconds !== undefined) {
+      if (headerInfo.generationTime === undefined) return fail('no generationTime to check freshness');
+      const skew = now - headerInfo.generationTime;
+      const limit = BigInt(Math.round(opts.maxAgeSeconds * 1e6));
+      if (skew > limit) return fail(`stale: generated ${skew / 1_000_000n} s ago (max ${opts.maxAgeSeconds} s)`);
+      if (-skew > limit) return fail(`generationTime is ${-skew / 1_000_000n} s in the future (max ${opts.maxAgeSeconds} s)`);
+    }
+  }
+  const inner = payload.data;
+  const bytes = 'unsecuredData' in inner.content ? inner.content.unsecuredData : Ieee1609Dot2DataCodec.encode(inner);
+  return {
+    ok: true,
+    payload: bytes,
+    data: inner,
+    headerInfo,
+    signer: sd.signer,
+    ...(check.certificate ? { signerCertificate: check.certificate } : {}),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// SignedCertificateRequest (1609.2.1, Ieee1609Dot2Dot1Protocol)
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface SignCertificateRequestOptions {
+  /** The ScopedCertificateRequest (an ScmsPdu with eca-ee eeEcaCertRequest, ee-ra eeRaCertRequest, ...). */
+  readonly tbsRequest: ScopedCertificateRequest;
+  readonly signer: Signer;
+  /** 'self' (EeEcaCertRequestSpdu: SignerSelf) or the enrollment / RA certificate (SignerSingleCert). */
+  readonly signerId: 'self' | { certificate: Certificate };
+  readonly rForm?: SignatureRForm;
+}
+
+/**
+ * Ieee1609Dot2Data { signedCertificateRequest: COER(SignedCertificateRequest) }. Per the SignedCertificateRequest
+ * definition (1609.2.1 Ieee1609Dot2Dot1Protocol): the signature follows 1609.2a-2017 5.3.1 with Data Input =
+ * COER(tbsRequest) and Signer Identifier Input = the empty string when self-signed, the signer's (enrollment)
+ * certificate otherwise; hashAlgorithmId is the hash used on tbsRequest.
+ */
+export async function signCertificateRequest(opts: SignCertificateRequestOptions): Promise<Ieee1609Dot2Data> {
+  const cert = opts.signerId === 'self' ? undefined : opts.signerId.certificate;
+  const tbsBytes = ScopedCertificateRequestCodec.encode(opts.tbsRequest);
+  const signature = await signInput(opts.signer, tbsBytes, cert && certificateBytes(cert), opts.rForm);
+  const scr: SignedCertificateRequest = {
+    hashAlgorithmId: hashForCurve(opts.signer.curve),
+    tbsRequest: opts.tbsRequest,
+    signer: cert ? { certificate: [cert] } : { self: null },
+    signature,
+  };
+  return {
+    protocolVersion: PROTOCOL_VERSION,
+    content: { signedCertificateRequest: SignedCertificateRequestCodec.encode(scr) },
+  };
+}
+
+export interface VerifyCertificateRequestOptions {
+  /**
+   * Key / certificate of the signer. When absent or returning undefined for a `self` signer, the key is the
+   * verifyKeyIndicator.verificationKey of an eca-ee eeEcaCertRequest's tbsCert (a request without canonicalId is
+   * signed with that key; with canonicalId it is signed with the canonical key, 1609.2.1 EeEcaCertRequestSpdu, which
+   * the ECA must resolve from its registration).
+   */
+  readonly resolveSigner?: SignerResolver;
+}
+
+export type VerifyCertificateRequestResult =
+  | {
+      ok: true;
+      tbsRequest: ScopedCertificateRequest;
+      signer: SignerIdentifier;
+      signerCertificate?: Certificate;
+      /** The decoded SignedCertificateRequest. */
+      request: SignedCertificateRequest;
+    }
+  | { ok: false; reason: string };
+
+function requestKeyOf(tbs: ScopedCertificateRequest): CurvePublicKey | undefined {
+  const c = tbs.content;
+  if (!('eca-ee' in c) || !('eeEcaCertRequest' in c['eca-ee'])) return undefined;
+  const req = c['eca-ee'].eeEcaCertRequest;
+  if (req.canonicalId !== undefined) return undefined;
+  const vki = req.tbsCert.verifyKeyIndicator;
+  return verificationKeyOf(vki.verificationKey);
+}
+
+/** Verifies Ieee1609Dot2Data { signedCertificateRequest } (generic value or bytes). */
+export function verifyCertificateRequest(
+  data: Ieee1609Dot2Data | Uint8Array,
+  opts: VerifyCertificateRequestOptions = {},
+): VerifyCertificateRequestResult {
+  let scr: SignedCertificateRequest;
+  try {
+    const value = decodeGeneric(data);
+    if (!('signedCertificateRequest' in value.content)) {
+      return fail(`not a signed certificate request (content ${Object.keys(value.content)[0]})`);
+    }
+    scr = SignedCertificateRequestCodec.decode(value.content.signedCertificateRequest);
+  } catch (e) {
+    return fail(`malformed signed certificate request: ${(e as Error).message}`);
+  }
+  const tbsBytes = ScopedCertificateRequestCodec.encode(scr.tbsRequest);
+  const check = checkSignature(tbsBytes, scr.hashAlgorithmId, scr.signer, scr.signature, opts.resolveSigner, requestKeyOf(scr.tbsRequest));
+  if (!check.ok) return check;
+  return {
+    ok: true,
+    tbsRequest: scr.tbsRequest,
+    signer: scr.signer,
+    request: scr,
+    ...(check.certificate ? { signerCertificate: check.certificate } : {}),
+  };
+}

@@ -25,22 +25,16 @@ import {
   type SignerIdentifier,
   type ToBeSignedData,
 } from '../codec/index.js';
-import { bytesToBigInt } from '../crypto/bytes.js';
-import { curve, decodePoint, type CurveName } from '../crypto/curves.js';
-import { ecdsaVerify, signatureInput1609Dot2, verificationKey, type EcdsaSignature } from '../crypto/ecdsa.js';
-import { hash } from '../crypto/hash.js';
-import type { Signer } from './signer.js';
+import { curve, type CurveName } from '../crypto/curves.js';
 import {
-  certHashedId8,
-  certificateBytes,
-  decodeSignature,
-  encodeSignature,
-  explicitCertificateKey,
-  hashAlgorithmOf,
-  hashForCurve,
-  verificationKeyOf,
-  type CurvePublicKey,
-} from './spdu-keys.js';
+  certificateHashedId8,
+  certificatePublicKey,
+  ecdsaFromSignature,
+  fromPublicVerificationKey,
+  sign1609Dot2,
+  verify1609Dot2Signature,
+} from './certificate.js';
+import type { Signer } from './signer.js';
 import { nowTime64, type Clock } from './time.js';
 
 /** Ieee1609Dot2Data.protocolVersion (1609.2 6.3.2). */
@@ -81,39 +75,18 @@ function signerCertificateOf(id: SignerIdInput): Certificate | undefined {
 function signerIdentifier(id: SignerIdInput): SignerIdentifier {
   if (id === 'self') return { self: null };
   if ('certificate' in id) return { certificate: [id.certificate] };
-  return { digest: certHashedId8(id.digest) };
+  return { digest: certificateHashedId8(id.digest) };
 }
 
-/**
- * Recovers R = s⁻¹(eG + rQ) from an x-only signature to give its compressed form (1609.2 6.3.29 rSig
- * compressed-y-0/1 carries x(R) and the parity of y(R)). Throws if the signature does not verify.
- */
-function compressR(name: CurveName, publicKey: Uint8Array, message: Uint8Array, sig: EcdsaSignature): EcdsaSignature {
-  const c = curve(name);
-  const Fn = c.Fn;
-  const e = Fn.create(bytesToBigInt(hash(c.hash, message)));
-  const r = bytesToBigInt(sig.r);
-  const sInv = Fn.inv(bytesToBigInt(sig.s));
-  const R = c.Point.BASE.multiplyUnsafe(Fn.mul(e, sInv)).add(decodePoint(name, publicKey).multiplyUnsafe(Fn.mul(r, sInv)));
-  const enc = R.toBytes(true);
-  if (Fn.create(bytesToBigInt(enc.subarray(1))) !== r) throw new Error('signer returned a signature that does not verify');
-  return { rForm: enc[0] === 2 ? 'compressed-y-0' : 'compressed-y-1', r: enc.slice(1), s: sig.s };
+/** A public key with its curve (crypto naming); `publicKey` is 04||x||y or 02/03||x. */
+export interface CurvePublicKey {
+  readonly curve: CurveName;
+  readonly publicKey: Uint8Array;
 }
 
-/** Signs the 1609.2 data input with a Signer; returns the Signature value (6.3.28). */
-async function signInput(
-  signer: Signer,
-  tbsBytes: Uint8Array,
-  signerCert: Uint8Array | undefined,
-  rForm: SignatureRForm = 'x-only',
-) {
-  const message = signatureInput1609Dot2(tbsBytes, signerCert, hashForCurve(signer.curve));
-  const rs = await signer.sign(message);
-  const size = curve(signer.curve).size;
-  if (rs.length !== 2 * size) throw new Error(`signer returned ${rs.length} octets, expected r||s of ${2 * size}`);
-  let sig: EcdsaSignature = { rForm: 'x-only', r: rs.slice(0, size), s: rs.slice(size) };
-  if (rForm === 'compressed') sig = compressR(signer.curve, signer.publicKey, message, sig);
-  return encodeSignature(signer.curve, sig);
+/** Hash algorithm paired with the signer's curve (1609.2 5.3.1): the SignedData hashId. */
+function hashIdFor(name: CurveName): 'sha256' | 'sha384' {
+  return curve(name).hash;
 }
 
 /**
@@ -126,14 +99,14 @@ export async function signData(opts: SignDataOptions): Promise<Ieee1609Dot2Data>
   if (opts.clock && headerInfo.generationTime === undefined) headerInfo.generationTime = nowTime64(opts.clock);
   const tbsData: ToBeSignedData = { payload: { data }, headerInfo };
   const cert = signerCertificateOf(opts.signerId);
-  const signature = await signInput(
-    opts.signer,
-    ToBeSignedDataCodec.encode(tbsData),
-    cert && certificateBytes(cert),
-    opts.rForm,
-  );
+  const signature = await sign1609Dot2({
+    tbsBytes: ToBeSignedDataCodec.encode(tbsData),
+    signerCertificate: cert,
+    signer: opts.signer,
+    rForm: opts.rForm ?? 'x-only',
+  });
   const signedData: SignedData = {
-    hashId: hashForCurve(opts.signer.curve),
+    hashId: hashIdFor(opts.signer.curve),
     tbsData,
     signer: signerIdentifier(opts.signerId),
     signature,
@@ -185,15 +158,22 @@ function isCertificate(x: ResolvedSigner): x is Certificate {
   return 'toBeSigned' in x;
 }
 
-/** Splits a resolver answer into key + certificate; the certificate alone must be explicit. */
+/** Splits a resolver answer into key + certificate (a bare implicit certificate has no key without its issuer). */
 function resolvedKey(r: ResolvedSigner): { key?: CurvePublicKey; certificate?: Certificate } {
-  if (isCertificate(r)) return { key: explicitCertificateKey(r), certificate: r };
+  if (isCertificate(r)) {
+    try {
+      return { key: certificatePublicKey(r), certificate: r };
+    } catch {
+      return { certificate: r };
+    }
+  }
   if ('certificate' in r) return { key: r.publicKey, certificate: r.certificate };
   return { key: r };
 }
 
 /**
- * Checks a signature over tbsBytes for the given SignerIdentifier (shared by SignedData and SignedCertificateRequest).
+ * Checks a signature over tbsBytes for the given SignerIdentifier (shared by SignedData and SignedCertificateRequest):
+ * 1609.2 5.3.1 through certificate.ts (the signer certificate enters the input in canonical COER form).
  * Returns the signer certificate used in the signer input, or a failure reason.
  */
 function checkSignature(
@@ -204,11 +184,13 @@ function checkSignature(
   resolveSigner: SignerResolver | undefined,
   defaultKey?: CurvePublicKey,
 ): { ok: true; certificate?: Certificate } | { ok: false; reason: string } {
-  const alg = hashAlgorithmOf(hashId);
-  if (!alg) return fail(`unsupported hash algorithm ${String(hashId)}`);
-  const sig = decodeSignature(signatureValue);
-  if (!sig) return fail(`unsupported signature form ${Object.keys(signatureValue)[0]}`);
-  if (hashForCurve(sig.curve) !== alg) return fail(`hashId ${alg} does not match a ${sig.curve} signature`);
+  let sigCurve: CurveName;
+  try {
+    sigCurve = ecdsaFromSignature(signatureValue).curve;
+  } catch (e) {
+    return fail(`unsupported signature: ${(e as Error).message}`);
+  }
+  if (hashId !== hashIdFor(sigCurve)) return fail(`hashId ${String(hashId)} does not go with a ${sigCurve} signature`);
 
   let resolved: ResolvedSigner | undefined;
   try {
@@ -231,7 +213,7 @@ function checkSignature(
     signerCert = resolvedCert;
     let id: Uint8Array;
     try {
-      id = certHashedId8(resolvedCert);
+      id = certificateHashedId8(resolvedCert);
     } catch (e) {
       return fail((e as Error).message);
     }
@@ -240,12 +222,11 @@ function checkSignature(
     return fail('unsupported signer identifier');
   }
   if (!key) return fail('no verification key for the signer (implicit certificate: resolve its reconstructed key)');
-  if (key.curve !== sig.curve) return fail(`signature curve ${sig.curve} does not match the signer key (${key.curve})`);
+  if (key.curve !== sigCurve) return fail(`signature curve ${sigCurve} does not match the signer key (${key.curve})`);
 
   let ok: boolean;
   try {
-    const input = signatureInput1609Dot2(tbsBytes, signerCert && certificateBytes(signerCert), alg);
-    ok = ecdsaVerify(verificationKey(key.curve, key.publicKey), input, sig.signature);
+    ok = verify1609Dot2Signature({ tbsBytes, signerCertificate: signerCert, signature: signatureValue, curve: key.curve, publicKey: key.publicKey });
   } catch (e) {
     return fail(`signature check failed: ${(e as Error).message}`);
   }
@@ -331,9 +312,9 @@ export interface SignCertificateRequestOptions {
 export async function signCertificateRequest(opts: SignCertificateRequestOptions): Promise<Ieee1609Dot2Data> {
   const cert = opts.signerId === 'self' ? undefined : opts.signerId.certificate;
   const tbsBytes = ScopedCertificateRequestCodec.encode(opts.tbsRequest);
-  const signature = await signInput(opts.signer, tbsBytes, cert && certificateBytes(cert), opts.rForm);
+  const signature = await sign1609Dot2({ tbsBytes, signerCertificate: cert, signer: opts.signer, rForm: opts.rForm ?? 'x-only' });
   const scr: SignedCertificateRequest = {
-    hashAlgorithmId: hashForCurve(opts.signer.curve),
+    hashAlgorithmId: hashIdFor(opts.signer.curve),
     tbsRequest: opts.tbsRequest,
     signer: cert ? { certificate: [cert] } : { self: null },
     signature,
@@ -370,8 +351,11 @@ function requestKeyOf(tbs: ScopedCertificateRequest): CurvePublicKey | undefined
   if (!('eca-ee' in c) || !('eeEcaCertRequest' in c['eca-ee'])) return undefined;
   const req = c['eca-ee'].eeEcaCertRequest;
   if (req.canonicalId !== undefined) return undefined;
-  const vki = req.tbsCert.verifyKeyIndicator;
-  return verificationKeyOf(vki.verificationKey);
+  try {
+    return fromPublicVerificationKey(req.tbsCert.verifyKeyIndicator.verificationKey);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Verifies Ieee1609Dot2Data { signedCertificateRequest } (generic value or bytes). */

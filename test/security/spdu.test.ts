@@ -157,6 +157,18 @@ describe('verifySignedData refusals', async () => {
     expect(verifySignedData(good, { resolveSigner, clock, maxAgeSeconds: 30 })).toEqual({ ok: false, reason: 'no generationTime to check freshness' });
   });
 
+  it('a signer certificate with uncompressed keys enters the signer input in canonical (compressed) form (6.1.2)', async () => {
+    const loose = testCertificate(key, { form: 'uncompressed' });
+    const canonical = testCertificate(key); // the same certificate, key compressed
+    expect(hex(Certificate.encode(loose))).not.toBe(hex(Certificate.encode(canonical)));
+    const d = await signData({ payload, psid: 35, signer: key.signer, signerId: { digest: loose } });
+    const sd = signedDataOf(d);
+    const canonicalHash = createHash('sha256').update(Certificate.encode(canonical)).digest();
+    expect(hex((sd.signer as { digest: Uint8Array }).digest)).toBe(hex(canonicalHash.subarray(-8)));
+    expect(nodeCheck(key, sd, canonical)).toBe(true);
+    expect(verifySignedData(d, { resolveSigner: () => loose }).ok).toBe(true);
+  });
+
   it('not signed data is refused', () => {
     expect(verifySignedData({ protocolVersion: 3, content: { unsecuredData: payload } }, { resolveSigner })).toMatchObject({ ok: false });
   });

@@ -64,7 +64,7 @@ export interface InitOptions {
   validity?: Partial<Record<Role, number>>;
   /** Components under the ICA (default: ECA, ACA, RA, LA1, LA2, MA, CRL signer, PG). */
   components?: ComponentSpec[];
-  /** Curves: electors and root ('top', default P-384), ICA and below ('below', default P-256). */
+  /** Curves: electors and root ('top'), ICA and below ('below'); both default P-256 (profiles.ts). */
   curves?: { top?: KeyCurve; below?: KeyCurve };
   /** Base URL of the local policy's component URLs. */
   baseUrl?: string;

@@ -12,9 +12,10 @@
  *         ├ ACA  (issues pseudonym / identification certificates: eeType app)
  *         ├ RA, LA1, LA2, MA, CRL signer, PG (end-entity certificates of SCMS components)
  *
- * Curves: electors and the root use NIST P-384 by default (longest-lived keys, 20 years; 1609.2
- * allows ecdsaNistP384, signed with SHA-384); ICA and components use NIST P-256 (what every EE
- * verifies fastest, and the curve of ECQV implicit certificates). Both can be changed.
+ * Curves: NIST P-256 for every certificate by default (what every EE verifies fastest, the curve of
+ * ECQV implicit certificates, and one hash, SHA-256, for every HashedId8 in the hierarchy).
+ * Electors and the root can use P-384 instead (`curves.top`; 1609.2 ecdsaNistP384 with SHA-384),
+ * which gives the ICA a sha384AndDigest issuer while it signs with SHA-256 itself.
  *
  * Chain lengths (6.4.28): minChainLength / chainLengthRange count the certificates below the
  * issuing certificate down to and including the end-entity certificate. root -> ICA -> ACA -> EE
@@ -187,7 +188,7 @@ function group(ranges: PsidSspRange[], minChainLength: number, chainLengthRange:
  * end entities. appPermissions always hold psid 35 with the role's SecurityMgmtSsp.
  */
 export function certificateProfile(role: Role, ctx: RoleContext, curves?: { top?: KeyCurve; below?: KeyCurve }): CertificateProfile {
-  const top = curves?.top ?? 'P-384';
+  const top = curves?.top ?? 'P-256';
   const below = curves?.below ?? 'P-256';
   const mgmt: CodecPsidSsp = { psid: SECURITY_MGMT_PSID, ssp: { opaque: securityMgmtSsp(role, ctx) } };
   const everything: PsidSspRange[] = [

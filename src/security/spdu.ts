@@ -24,10 +24,16 @@ import {
   type SignedData,
   type SignerIdentifier,
   type ToBeSignedData,
+  type BasePublicEncryptionKey,
+  type EccP256CurvePoint,
+  type Signature,
 } from '../codec/index.js';
 import { curve, type CurveName } from '../crypto/curves.js';
 import {
+  canonicalCertificate,
   certificateHashedId8,
+  eccPointFromBytes,
+  eccPointToBytes,
   certificatePublicKey,
   ecdsaFromSignature,
   fromPublicVerificationKey,
@@ -78,6 +84,61 @@ function signerIdentifier(id: SignerIdInput): SignerIdentifier {
   return { digest: certificateHashedId8(id.digest) };
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Canonicalization (1609.2 6.1.2 and the Canonicalization notes of Ieee1609Dot2Data, SignedData, ToBeSignedData,
+// HeaderInfo, SignerIdentifier): before hashing, HeaderInfo.encryptionKey points are compressed, rSig is x-only,
+// certificates in the signer are canonical, and nested signed data likewise.
+// ---------------------------------------------------------------------------------------------------------------
+
+function canonicalSignatureValue(s: Signature): Signature {
+  const [alt] = Object.keys(s);
+  if (!alt || !alt.startsWith('ecdsa')) return s;
+  const { rSig, sSig } = (s as Record<string, { rSig: Record<string, unknown>; sSig: Uint8Array }>)[alt]!;
+  const [form] = Object.keys(rSig);
+  if (form === 'x-only') return s;
+  const v = rSig[form!];
+  const x = v instanceof Uint8Array ? v : (v as { x: Uint8Array }).x;
+  return { [alt]: { rSig: { 'x-only': x }, sSig } } as Signature;
+}
+
+function canonicalHeaderInfo(h: HeaderInfo): HeaderInfo {
+  const ek = h.encryptionKey;
+  if (!ek || !('public' in ek)) return h;
+  const [alt] = Object.keys(ek.public.publicKey);
+  if (alt !== 'eciesNistP256' && alt !== 'eciesBrainpoolP256r1') return h;
+  const p = (ek.public.publicKey as Record<string, EccP256CurvePoint>)[alt]!;
+  if (!('uncompressedP256' in p)) return h;
+  const cp = eccPointFromBytes(eccPointToBytes(p)) as EccP256CurvePoint;
+  return { ...h, encryptionKey: { public: { ...ek.public, publicKey: { [alt]: cp } as BasePublicEncryptionKey } } };
+}
+
+/** ToBeSignedData in canonical form (the hashed form). */
+export function canonicalToBeSignedData(tbs: ToBeSignedData): ToBeSignedData {
+  const data = tbs.payload.data && canonicalIeee1609Dot2Data(tbs.payload.data);
+  const headerInfo = canonicalHeaderInfo(tbs.headerInfo);
+  if (data === tbs.payload.data && headerInfo === tbs.headerInfo) return tbs;
+  return { payload: { ...tbs.payload, ...(data ? { data } : {}) }, headerInfo };
+}
+
+/** Ieee1609Dot2Data in canonical form (signedData canonicalized; other contents as they are). */
+export function canonicalIeee1609Dot2Data(d: Ieee1609Dot2Data): Ieee1609Dot2Data {
+  if (!('signedData' in d.content)) return d;
+  const sd = d.content.signedData;
+  const signer = 'certificate' in sd.signer ? { certificate: sd.signer.certificate.map(canonicalCertificate) } : sd.signer;
+  const signedData: SignedData = {
+    hashId: sd.hashId,
+    tbsData: canonicalToBeSignedData(sd.tbsData),
+    signer,
+    signature: canonicalSignatureValue(sd.signature),
+  };
+  return { protocolVersion: d.protocolVersion, content: { signedData } };
+}
+
+/** COER of the canonical ToBeSignedData: the Data Input of 5.3.1.2.2. */
+export function toBeSignedDataBytes(tbs: ToBeSignedData): Uint8Array {
+  return ToBeSignedDataCodec.encode(canonicalToBeSignedData(tbs));
+}
+
 /** A public key with its curve (crypto naming); `publicKey` is 04||x||y or 02/03||x. */
 export interface CurvePublicKey {
   readonly curve: CurveName;
@@ -100,7 +161,7 @@ export async function signData(opts: SignDataOptions): Promise<Ieee1609Dot2Data>
   const tbsData: ToBeSignedData = { payload: { data }, headerInfo };
   const cert = signerCertificateOf(opts.signerId);
   const signature = await sign1609Dot2({
-    tbsBytes: ToBeSignedDataCodec.encode(tbsData),
+    tbsBytes: toBeSignedDataBytes(tbsData),
     signerCertificate: cert,
     signer: opts.signer,
     rForm: opts.rForm ?? 'x-only',
@@ -256,7 +317,7 @@ export function verifySignedData(data: Ieee1609Dot2Data | Uint8Array, opts: Veri
 
   let tbsBytes: Uint8Array;
   try {
-    tbsBytes = ToBeSignedDataCodec.encode(sd.tbsData);
+    tbsBytes = toBeSignedDataBytes(sd.tbsData);
   } catch (e) {
     return fail(`tbsData does not encode as ToBeSignedData: ${(e as Error).message}`);
   }

@@ -5,11 +5,11 @@
  */
 import { createHash, createPublicKey, verify as nodeVerify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { Certificate, Ieee1609Dot2Data, ToBeSignedData, type SignedData } from '../../src/codec/index.js';
+import { Certificate, Ieee1609Dot2Data, ToBeSignedData, type EncryptionKey, type SignedData } from '../../src/codec/index.js';
 import type { CurveName } from '../../src/crypto/curves.js';
 import { signData, verifySignedData, type SignerIdInput } from '../../src/security/spdu.js';
 import { ManualClock, dateToTime64 } from '../../src/security/time.js';
-import { bytes, hex, testCertificate, testKey, type TestKey } from './spdu-fixtures.js';
+import { bytes, curvePoint, hex, testCertificate, testKey, type TestKey } from './spdu-fixtures.js';
 
 const NODE_CURVE: Partial<Record<CurveName, { crv: string; hash: 'sha256' | 'sha384'; size: number }>> = {
   nistP256: { crv: 'P-256', hash: 'sha256', size: 32 },
@@ -167,6 +167,19 @@ describe('verifySignedData refusals', async () => {
     expect(hex((sd.signer as { digest: Uint8Array }).digest)).toBe(hex(canonicalHash.subarray(-8)));
     expect(nodeCheck(key, sd, canonical)).toBe(true);
     expect(verifySignedData(d, { resolveSigner: () => loose }).ok).toBe(true);
+  });
+
+  it('headerInfo.encryptionKey is hashed in compressed form (HeaderInfo canonicalization, 6.1.2)', async () => {
+    const enc = testKey('nistP256');
+    const loose = { public: { supportedSymmAlg: 'aes128Ccm', publicKey: { eciesNistP256: curvePoint('nistP256', enc.publicKey, 'uncompressed') } } } as EncryptionKey;
+    const canonical = { public: { supportedSymmAlg: 'aes128Ccm', publicKey: { eciesNistP256: curvePoint('nistP256', enc.publicKey) } } } as EncryptionKey;
+    const d = await signData({ payload, psid: 35, signer: key.signer, signerId: 'self', headerInfo: { encryptionKey: loose } });
+    const sd = signedDataOf(d);
+    expect(sd.tbsData.headerInfo.encryptionKey).toEqual(loose); // carried as given
+    const asHashed = { ...sd, tbsData: { ...sd.tbsData, headerInfo: { ...sd.tbsData.headerInfo, encryptionKey: canonical } } };
+    expect(nodeCheck(key, asHashed, undefined)).toBe(true);
+    expect(nodeCheck(key, sd, undefined)).toBe(false);
+    expect(verifySignedData(d, { resolveSigner: () => key }).ok).toBe(true);
   });
 
   it('not signed data is refused', () => {

@@ -309,19 +309,23 @@ export function certificateHashedId3(cert: Certificate | Uint8Array): Uint8Array
   return certificateHash(cert).slice(-3);
 }
 
-/** The IssuerIdentifier that names `issuer` (6.4.3): sha256AndDigest / sha384AndDigest with its HashedId8. */
+/**
+ * The IssuerIdentifier a certificate issued by `issuer` carries (6.4.3): the alternative names the hash of the
+ * issuer key's curve (the hash used to verify), the digest is HashedId8(issuer) computed with the issuer's own
+ * whole-certificate hash. An implicit issuer is on a 256-bit curve (sha256AndDigest).
+ */
 export function issuerIdentifierFor(issuer: Certificate): IssuerIdentifier {
-  const alg = certificateHashAlgorithm(issuer);
   const id = certificateHashedId8(issuer);
+  const vki = issuer.toBeSigned.verifyKeyIndicator as Record<string, unknown>;
+  const alg = 'verificationKey' in vki ? curve(fromPublicVerificationKey(vki.verificationKey as PublicVerificationKey).curve).hash : 'sha256';
   return alg === 'sha256' ? { sha256AndDigest: id } : { sha384AndDigest: id };
 }
 
-/** Whether `cert`'s issuer field names `issuer` (same digest alternative and HashedId8). */
+/** Whether `cert`'s issuer field names `issuer` (sha256AndDigest / sha384AndDigest with its HashedId8). */
 export function isIssuedBy(cert: Certificate, issuer: Certificate): boolean {
   const [alt, v] = only(cert.issuer, 'IssuerIdentifier');
   if (alt !== 'sha256AndDigest' && alt !== 'sha384AndDigest') return false;
-  const want = issuerIdentifierFor(issuer);
-  return alt in want && Buffer.from(v as Uint8Array).equals(Buffer.from(certificateHashedId8(issuer)));
+  return Buffer.from(v as Uint8Array).equals(Buffer.from(certificateHashedId8(issuer)));
 }
 
 export function isSelfSigned(cert: Certificate): boolean {
@@ -497,6 +501,8 @@ export function verifyCertificateSignature(
   } else {
     if (alt === 'self') fail('certificate is self-signed but an issuer certificate was given');
     key = certificatePublicKey(issuer, opts.issuerChain);
+    const named = alt === 'sha256AndDigest' ? 'sha256' : alt === 'sha384AndDigest' ? 'sha384' : fail(`issuer ${alt} is not supported`);
+    if (named !== curve(key.curve).hash) fail(`issuer field ${alt} does not match the issuer key curve ${key.curve}`);
   }
   return verify1609Dot2Signature({
     tbsBytes: encodeTbsCertificate(cert.toBeSigned),

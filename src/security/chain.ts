@@ -171,7 +171,7 @@ export function verifyCertificateChain(chain: readonly Certificate[], opts: Chai
   for (let i = 0; i <= rootIndex; i++) {
     const cert = full[i]!;
     const vp = cert.toBeSigned.validityPeriod;
-    if (!opts.skipCurrentValidity && !validityPeriodContains(vp, now)) {
+    if (!opts.skipCurrentValidity && !validAt(vp, now)) {
       const before = now.getTime() < time32ToDate(vp.start).getTime();
       add(i, before ? 'not-yet-valid' : 'expired', `${label(i)} is ${before ? 'not yet valid' : 'expired'} at ${now.toISOString()} (valid ${vpText(vp)})`);
     }
@@ -197,6 +197,14 @@ export function verifyCertificateChain(chain: readonly Certificate[], opts: Chai
 
   if (errors.length > 0) return { ok: false, errors: errors.sort((a, b) => a.index - b.index) };
   return { ok: true, root, chain: full, publicKeys: keys as Array<{ curve: CurveName; publicKey: Uint8Array }> };
+}
+
+function validAt(vp: ValidityPeriod, now: Date): boolean {
+  try {
+    return validityPeriodContains(vp, now);
+  } catch {
+    return false; // a time outside the Time64 range (before 2004) lies in no validity period
+  }
 }
 
 function structureError(cert: Certificate, isRoot: boolean): string | undefined {

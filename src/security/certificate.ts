@@ -247,9 +247,18 @@ export function canonicalCertificate(cert: Certificate): Certificate {
   return signature ? { ...cert, toBeSigned: tbs, signature } : { ...cert, toBeSigned: tbs };
 }
 
+// Certificate values are treated as immutable: the canonical encoding of an object is computed once (CA
+// certificates are encoded for every certificate they issue or verify).
+const encodings = new WeakMap<Certificate, Uint8Array>();
+
 /** Canonical COER encoding of a certificate (the input of every whole-certificate hash). */
 export function encodeCertificate(cert: Certificate): Uint8Array {
-  return Certificate.encode(canonicalCertificate(cert));
+  let bytes = encodings.get(cert);
+  if (!bytes) {
+    bytes = Certificate.encode(canonicalCertificate(cert));
+    encodings.set(cert, bytes);
+  }
+  return bytes;
 }
 
 /** Strict COER decoding of a certificate. */
@@ -449,7 +458,8 @@ export async function issueExplicitCertificate(opts: {
     rForm: opts.rForm ?? 'x-only',
   });
   const cert: Certificate = { version: 3, type: 'explicit', issuer: issuerId, toBeSigned: tbs, signature };
-  Certificate.encode(cert); // fail here, not at the caller, when the tbs violates the type
+  const bytes = Certificate.encode(cert); // fail here, not at the caller, when the tbs violates the type
+  if (canonicalCertificate(cert) === cert) encodings.set(cert, bytes);
   return cert;
 }
 
@@ -591,6 +601,8 @@ function issuerCurve(issuer: Certificate, fallback: CurveName | undefined): Curv
 // Implicit certificates (ECQV, 5.3.2, 6.4.3)
 // ---------------------------------------------------------------------------------------------
 
+const checkedIssuerScalars = new WeakMap<Certificate, bigint>();
+
 /**
  * Issues an implicit certificate (5.3.2, 6.4.3): P_U = R_U + k*G goes in verifyKeyIndicator.reconstructionValue
  * (compressed), the issuer field is sha256AndDigest: HashedId8(issuer), e = H(H(tbs COER) || H(issuer COER))
@@ -610,9 +622,10 @@ export function issueImplicitCertificate(opts: {
   if (curve(c).size !== 32) fail(`implicit certificates need a 256-bit issuer curve, not ${c}`);
   const d = opts.issuerPrivateScalar;
   if (d <= 0n || d >= curve(c).n) fail('issuer private scalar out of range');
-  if (issuer.type === 'explicit') {
+  if (issuer.type === 'explicit' && checkedIssuerScalars.get(issuer) !== d) {
     const ik = certificatePublicKey(issuer);
     if (!mulBasePoint(c, d).equals(decodePoint(c, ik.publicKey))) fail('issuerPrivateScalar is not the issuer certificate key');
+    checkedIssuerScalars.set(issuer, d);
   }
   let RU: Point;
   try {
@@ -635,7 +648,7 @@ export function issueImplicitCertificate(opts: {
   };
   const e = ecqvHash1609Dot2FromIssuerHash(c, ToBeSignedCertificate.encode(toBeSigned), certificateHash(issuer), alg);
   const privateKeyContribution = ecqvPrivateKeyContribution(c, e, k, d);
-  Certificate.encode(certificate); // type check
+  encodings.set(certificate, Certificate.encode(certificate)); // type check; canonical by construction
   return { certificate, privateKeyContribution };
 }
 

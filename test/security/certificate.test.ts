@@ -296,3 +296,51 @@ describe('implicit certificates (ECQV, 5.3.2)', () => {
     }
   });
 });
+
+describe('whole-certificate hash across curves and implicit issuers', () => {
+  it('ICA signed by a P-384 root hashes with SHA-384; its P-256-signed subordinate names it sha256AndDigest', async () => {
+    const rk = testKey('nistP384');
+    const root = await issueExplicitCertificate({ tbs: rootTbs(rk), issuer: 'self', signer: rk.signer });
+    const ik = testKey();
+    const ica = await issueExplicitCertificate({
+      tbs: buildTbsCertificate({ id: { name: 'ica' }, validity: { start: START, durationSeconds: 86400 }, certIssuePermissions: [{ psids: 'all' }], verifyKey: ik.publicKey }),
+      issuer: root,
+      signer: rk.signer,
+    });
+    const icaBytes = Certificate.encode(ica);
+    expect(toHex(certificateHash(ica))).toBe(nodeHash('sha384', icaBytes).toString('hex'));
+    const ek = testKey();
+    const eca = await issueExplicitCertificate({
+      tbs: buildTbsCertificate({ id: { name: 'eca' }, validity: { start: START, durationSeconds: 3600 }, verifyKey: ek.publicKey }),
+      issuer: ica,
+      signer: ik.signer,
+    });
+    expect(eca.issuer).toEqual({ sha256AndDigest: new Uint8Array(nodeHash('sha384', icaBytes).subarray(-8)) });
+    expect(verifyCertificateSignature(eca, ica)).toBe(true);
+    expect(nodeVerify(eca, ik, icaBytes)).toBe(true);
+  });
+
+  it('explicit certificate issued by an implicit CA verifies with the reconstructed key (issuerChain)', async () => {
+    const rk = testKey();
+    const root = await issueExplicitCertificate({ tbs: rootTbs(rk), issuer: 'self', signer: rk.signer });
+    const req = testKey();
+    const ica = issueImplicitCertificate({
+      tbs: buildTbsCertificate({ id: { name: 'ica' }, validity: { start: START, durationSeconds: 86400 }, certIssuePermissions: [{ psids: 'all' }] }),
+      issuer: root,
+      issuerPrivateScalar: rk.d,
+      requestPublicKey: req.publicKey,
+    });
+    const dIca = reconstructImplicitPrivateKey(ica.certificate, root, req.d, ica.privateKeyContribution);
+    const icaPub = certificatePublicKey(ica.certificate, root).publicKey;
+    const { scalarSigner } = await import('../../src/security/signer.js');
+    const ek = testKey();
+    const ee = await issueExplicitCertificate({
+      tbs: buildTbsCertificate({ id: 'none', validity: { start: START, durationSeconds: 3600 }, verifyKey: ek.publicKey }),
+      issuer: ica.certificate,
+      signer: scalarSigner('nistP256', dIca, icaPub),
+    });
+    expect(verifyCertificateSignature(ee, ica.certificate, { issuerChain: [root] })).toBe(true);
+    expect(nodeVerify(ee, { curve: 'nistP256', d: dIca, publicKey: icaPub, signer: undefined as any }, Certificate.encode(ica.certificate))).toBe(true);
+    expect(() => verifyCertificateSignature(ee, ica.certificate)).toThrow(/issuer/);
+  });
+});

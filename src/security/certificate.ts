@@ -15,6 +15,7 @@
  * - Implicit certificates take their curve from the issuer's key (Q_U = e*P_U + Q_CA lives on the issuer's
  *   curve); the issuer must use a 256-bit curve (reconstructionValue is an EccP256CurvePoint).
  */
+import { ECDH } from 'node:crypto';
 import {
   Certificate,
   ToBeSignedCertificate,
@@ -510,7 +511,7 @@ export function verifyCertificateSignature(
     }
   } else {
     if (alt === 'self') fail('certificate is self-signed but an issuer certificate was given');
-    key = certificatePublicKey(issuer, opts.issuerChain);
+    key = signerKeyOf(issuer, opts.issuerChain);
     const named = alt === 'sha256AndDigest' ? 'sha256' : alt === 'sha384AndDigest' ? 'sha384' : fail(`issuer ${alt} is not supported`);
     if (named !== curve(key.curve).hash) fail(`issuer field ${alt} does not match the issuer key curve ${key.curve}`);
   }
@@ -544,10 +545,21 @@ export function certificatePublicKey(cert: Certificate, issuer?: IssuerSource): 
   return { curve: Q.curve, publicKey: Q.point.toBytes(false) };
 }
 
+/** The verification key as carried (explicit: no decompression; OpenSSL takes compressed points). */
+function signerKeyOf(cert: Certificate, issuer?: IssuerSource): { curve: CurveName; publicKey: Uint8Array } {
+  if (cert.type === 'explicit') {
+    const vki = cert.toBeSigned.verifyKeyIndicator as Record<string, unknown>;
+    if (!('verificationKey' in vki)) fail('explicit certificate without verificationKey');
+    return fromPublicVerificationKey(vki.verificationKey as PublicVerificationKey);
+  }
+  return certificatePublicKey(cert, issuer);
+}
+
 function toUncompressedKey(curveName: CurveName, p: Uint8Array): Uint8Array {
   if (p[0] === 4) return p;
   try {
-    return decodePoint(curveName, p).toBytes(false);
+    // OpenSSL decompression (validates the point), much faster than noble's square root
+    return new Uint8Array(ECDH.convertKey(p, curve(curveName).nodeName, undefined, undefined, 'uncompressed') as Buffer);
   } catch {
     return fail(`public key is not a valid ${curveName} point`);
   }

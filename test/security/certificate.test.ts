@@ -167,6 +167,14 @@ describe('explicit certificates (6.4.3, 5.3.1)', () => {
     expect(toHex(certificatePublicKey(cert).publicKey)).toBe(toHex(k.publicKey));
   });
 
+  it('a verification key that is not on the curve: CertificateError', async () => {
+    const k = testKey();
+    const cert = await issueExplicitCertificate({ tbs: rootTbs(k), issuer: 'self', signer: k.signer });
+    const off = { ...cert, toBeSigned: { ...cert.toBeSigned, verifyKeyIndicator: { verificationKey: { ecdsaNistP256: { 'compressed-y-0': Uint8Array.from([...new Uint8Array(31), 1]) } } } } } as Certificate;
+    expect(() => certificatePublicKey(off)).toThrow(CertificateError);
+    expect(() => verifyCertificateSignature(off, 'self')).toThrow(CertificateError);
+  });
+
   it('encryption key', async () => {
     const k = testKey();
     const enc = testKey();

@@ -33,7 +33,7 @@
  *   approves sign it. Its trust comes from out-of-band installation (the manager ceremony).
  * - An elector certificate must be valid at the effectiveDate of the CTL it signs (and, when signing, now).
  * Not checked here: the elector certificate profile (1609.2.1 7.7.3.7 appPermissions/SSP); see verify.ts.
- */ */
+ */
 import { Certificate, Ieee1609Dot2Data, SequenceOfCertificate, ToBeSignedData } from '../../codec/gen/Ieee1609Dot2.js';
 import { FullIeeeTbsCtl, fullIeeeCtl, type MultiSignedCtl, type ToBeSignedCtlSignature } from '../../codec/gen/Ieee1609Dot2Dot1CertManagement.js';
 import { CtlSignatureSpdu, MultiSignedCtlSpdu, ScmsPdu } from '../../codec/gen/Ieee1609Dot2Dot1Protocol.js';

@@ -1,7 +1,7 @@
 /** Emitter: one TypeScript module per ASN.1 module (types, schemas, codecs, values) plus the registry. */
 import type { AssignmentAst } from './ast.js';
 import { Compiler, err, isNumberInt, type RefInfo } from './compile.js';
-import type { FieldSchema, RefSchema, Schema } from '../../src/codec/schema.js';
+import type { FieldSchema, RefSchema, Schema, SequenceSchema } from '../../src/codec/schema.js';
 
 const TS_RESERVED = new Set([
   'break', 'case', 'catch', 'class', 'const', 'continue', 'debugger', 'default', 'delete', 'do', 'else', 'enum', 'export',
@@ -57,6 +57,7 @@ export class Emitter {
           continue;
         }
         const s = this.c.top(modName, a.name);
+        checkSelectors(s, undefined, a.loc);
         const n = tsName(a.name);
         out.push(`/** ${a.name} (${relSource}:${a.loc.line}) */`);
         out.push(`export type ${n} =${sep(this.tsType(s, modName, used, ''))};`);
@@ -70,7 +71,7 @@ export class Emitter {
     }
     const imports = [
       `import type { Codec as $Codec } from '../coer/codec.js';`,
-      `import type { Schema as $Schema, UnknownAlternative as $UnknownAlternative, UnknownOpenType as $UnknownOpenType } from '../schema.js';`,
+      `import type { Schema as $Schema, UnknownAlternative as $UnknownAlternative, UnknownExtensions as $UnknownExtensions, UnknownOpenType as $UnknownOpenType } from '../schema.js';`,
       `import { $codec, $hex, $ref } from './_support.js';`,
       ...[...used].sort().map((m) => `import * as ${m} from './${m}.js';`),
     ];
@@ -130,6 +131,8 @@ export class Emitter {
           if ('group' in e) for (const g of e.group) field(g, true);
           else field(e, true);
         }
+        // Additions of a newer version of the type, kept by the runtime (src/codec/coer/sequence.ts).
+        if (s.extensible) lines.push(`${inner}$unknownExtensions?: $UnknownExtensions;`);
         return lines.length ? `{\n${lines.join('\n')}\n${ind}}` : 'Record<string, never>';
       }
       case 'choice': {
@@ -174,6 +177,39 @@ export class Emitter {
     const flat = `{ ${items.join(', ')} }`;
     if (flat.length <= 150 && !flat.includes('\n')) return flat;
     return `{\n${items.map((i) => inner + i).join(',\n')},\n${ind}}`;
+  }
+}
+
+/**
+ * X.682 10 (`{@.id}`): the selector of an open type is a component of the innermost textually enclosing
+ * SEQUENCE, reached through CHOICE and SEQUENCE OF levels (what the COER runtime passes down, see
+ * src/codec/coer/node.ts). Fails at generation time rather than leaving a selector the runtime cannot find.
+ */
+function checkSelectors(s: Schema, enclosing: SequenceSchema | undefined, loc: AssignmentAst['loc']): void {
+  switch (s.kind) {
+    case 'sequence': {
+      const fields = [...s.fields, ...(s.extensions ?? []).flatMap((e) => ('group' in e ? e.group : [e]))];
+      for (const f of fields) checkSelectors(f.schema, s, loc);
+      return;
+    }
+    case 'choice':
+      for (const a of [...s.alternatives, ...(s.extensions ?? [])]) checkSelectors(a.schema, enclosing, loc);
+      return;
+    case 'sequenceOf':
+      return checkSelectors(s.item, enclosing, loc);
+    case 'octetString':
+      if (s.containing) checkSelectors(s.containing, undefined, loc);
+      return;
+    case 'open': {
+      const names = enclosing ? [...enclosing.fields, ...(enclosing.extensions ?? []).flatMap((e) => ('group' in e ? e.group : [e]))].map((f) => f.name) : [];
+      if (!names.includes(s.selector)) {
+        err(`table constraint {@.${s.selector}}: the innermost enclosing SEQUENCE has no component ${s.selector}`, loc);
+      }
+      for (const r of s.table) checkSelectors(r.schema, undefined, loc);
+      return;
+    }
+    default:
+      return;
   }
 }
 

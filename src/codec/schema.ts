@@ -186,3 +186,9 @@ export interface UnknownOpenType {
 export interface UnknownAlternative {
   $unknown: { tagClass: TagClass; tag: number; bytes: Uint8Array };
 }
+
+/**
+ * `$unknownExtensions` of an extensible SEQUENCE value: one entry per extension-bitmap bit after the known
+ * additions, the addition's octets (inside its length) or null when that bit is 0.
+ */
+export type UnknownExtensions = Array<Uint8Array | null>;

@@ -2,7 +2,9 @@
  * fast-check arbitraries of valid runtime values for any codec Schema (src/codec/schema.ts):
  * respects OER-visible bounds and sizes, `permitted`, `presence`, DEFAULT (never generates a
  * present value equal to the default, which canonical COER encodes as absent), `containing`,
- * open-type tables (the selector is biased towards the table's ids), extension additions and
+ * open-type tables (the selector is biased towards the table's ids; an open type sees the innermost enclosing
+ * SEQUENCE also through CHOICE and SEQUENCE OF levels), inner-subtyping single values of ENUMERATED and
+ * OCTET STRING (`permitted`, `permittedValues`), extension additions and
  * groups, unknown CHOICE alternatives / open types / extension additions.
  *
  * Recursion is bounded by `depth`: every `ref` followed costs one level; below zero the generator
@@ -15,6 +17,7 @@ import type {
   ChoiceSchema,
   FieldSchema,
   IntegerSchema,
+  OpenTypeSchema,
   Schema,
   SequenceSchema,
 } from '../../src/codec/schema.js';
@@ -100,6 +103,8 @@ class Generator {
       case 'integer':
         return integerArb(s);
       case 'enumerated': {
+        // Inner subtyping (`type (implicit)`) admits only the listed identifiers, no unknown values.
+        if (s.permitted !== undefined) return fc.constantFrom(...s.permitted);
         const names = [...s.values, ...(s.extensionValues ?? [])].map((v) => v.name);
         const known = new Set([...s.values, ...(s.extensionValues ?? [])].map((v) => v.value));
         const named = fc.constantFrom(...names);
@@ -109,6 +114,7 @@ class Generator {
       }
       case 'octetString':
         if (s.containing !== undefined) return this.arb(s.containing, d);
+        if (s.permittedValues !== undefined) return fc.constantFrom(...s.permittedValues).map((b) => b.slice());
         return sized(s, (min, max, size) => fc.uint8Array({ minLength: min, maxLength: max, size }));
       case 'bitString':
         return sized(s, (min, max, size) =>
@@ -148,7 +154,7 @@ class Generator {
   private components(fields: FieldSchema[], d: number, s: SequenceSchema, extension: boolean): fc.Arbitrary<Record<string, unknown>> {
     const parts: Record<string, Arb> = {};
     for (const f of fields) {
-      if (f.schema.kind === 'open') continue;
+      if (readsParent(f.schema)) continue;
       const a = this.field(f, d, s);
       if (mustBePresent(f) && !extension) parts[f.name] = a;
       else if (f.presence === 'absent' || (d < 0 && !mustBePresent(f))) parts[f.name] = fc.constant(undefined);
@@ -159,8 +165,9 @@ class Generator {
   }
 
   private sequence(s: SequenceSchema, d: number): Arb {
-    const opens = [...s.fields, ...(s.extensions ?? []).flatMap((e) => ('group' in e ? e.group : [e]))].filter(
-      (f): f is FieldSchema & { schema: { kind: 'open' } } => f.schema.kind === 'open',
+    // Components holding open types (directly or inside CHOICE / SEQUENCE OF) are built once the selector is known.
+    const opens = [...s.fields, ...(s.extensions ?? []).flatMap((e) => ('group' in e ? e.group : [e]))].filter((f) =>
+      readsParent(f.schema),
     );
     const root = this.components(s.fields, d, s, false);
     const exts = (s.extensions ?? []).map((e) => {
@@ -189,10 +196,7 @@ class Generator {
       base = base.chain((obj) => {
         const parts: Record<string, Arb> = {};
         for (const f of opens) {
-          const id = obj[f.schema.selector];
-          const row = f.schema.table.find((r) => deepEqual(r.id, id));
-          const value: Arb =
-            row === undefined ? fc.uint8Array({ maxLength: 20 }).map((b) => ({ $unknownOpenType: b })) : this.arb(row.schema, d);
+          const value = this.dependent(f.schema, d, obj);
           if (mustBePresent(f)) parts[f.name] = value;
           else if (d < 0 || f.presence === 'absent') parts[f.name] = fc.constant(undefined);
           else parts[f.name] = fc.option(value, { nil: undefined });
@@ -213,13 +217,33 @@ class Generator {
     return base;
   }
 
-  private choice(s: ChoiceSchema, d: number): Arb {
+  /** A value of `s` that reads the enclosing SEQUENCE value `obj`: open types through CHOICE / SEQUENCE OF. */
+  private dependent(s: Schema, d: number, obj: Record<string, unknown>): Arb {
+    switch (s.kind) {
+      case 'open': {
+        const id = obj[s.selector];
+        const row = s.table.find((r) => deepEqual(r.id, id));
+        return row === undefined ? fc.uint8Array({ maxLength: 20 }).map((b) => ({ $unknownOpenType: b })) : this.arb(row.schema, d);
+      }
+      case 'choice':
+        return this.choice(s, d, (a) => (readsParent(a.schema) ? this.dependent(a.schema, d, obj) : this.arb(a.schema, d)));
+      case 'sequenceOf': {
+        const min = s.minSize ?? 0;
+        const max = d < 0 ? min : Math.min(s.maxSize ?? min + 4, min + 4);
+        return fc.array(this.dependent(s.item, d, obj), { minLength: min, maxLength: max });
+      }
+      default:
+        return this.arb(s, d);
+    }
+  }
+
+  private choice(s: ChoiceSchema, d: number, altArb = (a: AlternativeSchema): Arb => this.arb(a.schema, d)): Arb {
     let alts = permittedAlternatives(s);
     if (d < 0) {
       const best = Math.min(...alts.map((a) => this.cost(a.schema)));
       alts = alts.filter((a) => this.cost(a.schema) === best);
     }
-    const known: Arb[] = alts.map((a) => this.arb(a.schema, d).map((v) => ({ [a.name]: v })));
+    const known: Arb[] = alts.map((a) => altArb(a).map((v) => ({ [a.name]: v })));
     if (!s.extensible || d < 0) return fc.oneof(...known);
     const used = new Set([...s.alternatives, ...(s.extensions ?? [])].map((a) => `${a.tagClass}:${a.tag}`));
     const unknown = fc
@@ -242,10 +266,29 @@ function permittedAlternatives(s: ChoiceSchema): AlternativeSchema[] {
   return [...s.alternatives, ...(s.extensions ?? [])].filter((a) => a.permitted !== false);
 }
 
+/**
+ * Whether a value of `s` reads the enclosing SEQUENCE (X.682 10, `@.id`): an open type reached through CHOICE
+ * alternatives and SEQUENCE OF items (a nested SEQUENCE or a named type is a scope of its own).
+ */
+function readsParent(s: Schema): boolean {
+  if (s.kind === 'open') return true;
+  if (s.kind === 'choice') return [...s.alternatives, ...(s.extensions ?? [])].some((a) => readsParent(a.schema));
+  if (s.kind === 'sequenceOf') return readsParent(s.item);
+  return false;
+}
+
+/** The open types a component of the enclosing SEQUENCE holds (directly or through CHOICE / SEQUENCE OF). */
+function openTypesIn(s: Schema): OpenTypeSchema[] {
+  if (s.kind === 'open') return [s];
+  if (s.kind === 'choice') return [...s.alternatives, ...(s.extensions ?? [])].flatMap((a) => openTypesIn(a.schema));
+  if (s.kind === 'sequenceOf') return openTypesIn(s.item);
+  return [];
+}
+
 /** Ids of every open-type table in `s` whose selector is the component `name`. */
 function selectorIds(s: SequenceSchema, name: string): unknown[] {
   const all = [...s.fields, ...(s.extensions ?? []).flatMap((e) => ('group' in e ? e.group : [e]))];
-  return all.flatMap((f) => (f.schema.kind === 'open' && f.schema.selector === name ? f.schema.table.map((r) => r.id) : []));
+  return all.flatMap((f) => openTypesIn(f.schema).flatMap((o) => (o.selector === name ? o.table.map((r) => r.id) : [])));
 }
 
 function integerArb(s: IntegerSchema): Arb {

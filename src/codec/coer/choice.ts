@@ -2,6 +2,7 @@
  * CHOICE (X.696 23): the tag of the chosen alternative (X.696 8.7), then its encoding; an extension
  * alternative's encoding is wrapped as an open type. An unknown extension alternative decodes to
  * { $unknown: { tagClass, tag, bytes } } and re-encodes byte-exact.
+ * Alternatives see the enclosing SEQUENCE value (`parent`): `permissions CHOICE { specific CLASS.&Issue({Set}{@.id}) }`.
  */
 import type { AlternativeSchema, ChoiceSchema, Schema, TagClass } from '../schema.js';
 import { fromHex, toHex } from './hex.js';
@@ -111,7 +112,7 @@ export function compileChoice(s: ChoiceSchema, compile: (s: Schema) => Node): No
     return { cls, tag, bytes: u.bytes };
   };
 
-  const enc = (w: Writer, v: unknown): void => {
+  const enc = (w: Writer, v: unknown, parent: Record<string, unknown> | undefined): void => {
     const key = keyOf(v);
     const inner = (v as Record<string, unknown>)[key];
     const a = byName.get(key);
@@ -131,17 +132,17 @@ export function compileChoice(s: ChoiceSchema, compile: (s: Schema) => Node): No
     try {
       if (a.extension) {
         const mark = beginLength(w);
-        a.node.enc(w, inner, undefined);
+        a.node.enc(w, inner, parent);
         endLength(w, mark);
       } else {
-        a.node.enc(w, inner, undefined);
+        a.node.enc(w, inner, parent);
       }
     } catch (e) {
       throw inPath(e, key);
     }
   };
 
-  const dec = (r: Reader): unknown => {
+  const dec = (r: Reader, parent: Record<string, unknown> | undefined): unknown => {
     const at = r.p;
     const first = r.b[at];
     let a = first === undefined || at >= r.end ? undefined : byOctet[first];
@@ -164,10 +165,10 @@ export function compileChoice(s: ChoiceSchema, compile: (s: Schema) => Node): No
       if (a.extension) {
         const n = readLength(r);
         const outer = enter(r, n);
-        v = a.node.dec(r, undefined);
+        v = a.node.dec(r, parent);
         leave(r, outer, 'extension alternative');
       } else {
-        v = a.node.dec(r, undefined);
+        v = a.node.dec(r, parent);
       }
     } catch (e) {
       throw inPath(e, a.name);
@@ -175,7 +176,7 @@ export function compileChoice(s: ChoiceSchema, compile: (s: Schema) => Node): No
     return a.wrap(v);
   };
 
-  const toJ = (v: unknown): unknown => {
+  const toJ = (v: unknown, parent: Record<string, unknown> | undefined): unknown => {
     const key = keyOf(v);
     const inner = (v as Record<string, unknown>)[key];
     const a = byName.get(key);
@@ -184,18 +185,18 @@ export function compileChoice(s: ChoiceSchema, compile: (s: Schema) => Node): No
       return { [key]: { tagClass: u.tagClass, tag: u.tag, bytes: u.bytes instanceof Uint8Array ? toHex(u.bytes) : u.bytes } };
     }
     try {
-      return { [key]: a.node.toJ(inner, undefined) };
+      return { [key]: a.node.toJ(inner, parent) };
     } catch (e) {
       throw inPath(e, key);
     }
   };
 
-  const fromJ = (j: unknown): unknown => {
+  const fromJ = (j: unknown, parent: Record<string, unknown> | undefined): unknown => {
     const key = keyOf(j);
     const inner = (j as Record<string, unknown>)[key];
     const a = byName.get(key);
     try {
-      if (a !== undefined) return { [key]: a.node.fromJ(inner, undefined) };
+      if (a !== undefined) return { [key]: a.node.fromJ(inner, parent) };
       if (key !== UNKNOWN_ALTERNATIVE) throw encErr(`unknown alternative "${key}"`);
       const u = unknownOf(inner);
       let bytes: Uint8Array;

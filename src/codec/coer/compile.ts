@@ -51,14 +51,18 @@ function build(s: Schema): Node {
   }
 }
 
-/** A reference compiles its target on first use (recursive types such as Ieee1609Dot2Data). */
+/**
+ * A reference compiles its target on first use (recursive types such as Ieee1609Dot2Data). A named type
+ * is its own textual scope (X.682 10: `@.id` names a component of a textually enclosing type), so the
+ * enclosing SEQUENCE value is not passed on.
+ */
 function refNode(s: RefSchema): Node {
   let t: Node | undefined;
   const target = (): Node => (t ??= compile(s.target()));
   return {
-    enc: (w, v, p) => target().enc(w, v, p),
-    dec: (r, p) => target().dec(r, p),
-    toJ: (v, p) => target().toJ(v, p),
-    fromJ: (j, p) => target().fromJ(j, p),
+    enc: (w, v) => target().enc(w, v, undefined),
+    dec: (r) => target().dec(r, undefined),
+    toJ: (v) => target().toJ(v, undefined),
+    fromJ: (j) => target().fromJ(j, undefined),
   };
 }

@@ -1,6 +1,9 @@
 /**
  * A compiled schema: specialised encoder/decoder/JSON closures built once per Schema object.
- * `parent` is the SEQUENCE value being encoded/decoded; only open types (table constraints) read it.
+ * `parent` is the value of the innermost textually enclosing SEQUENCE (X.682 10, component relation
+ * constraint `@.id`): a SEQUENCE passes its own value to its components, CHOICE and SEQUENCE OF pass
+ * theirs through unchanged, and a reference to a named type, an open type's row and a CONTAINING
+ * encoding start afresh (undefined). Only open types (table constraints) read it.
  */
 import { CoerError } from './codec.js';
 import type { Reader } from './reader.js';

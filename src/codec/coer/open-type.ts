@@ -1,6 +1,7 @@
 /**
  * Open type constrained by a table constraint (X.696 30; X.681 / X.682 component relation):
- * length + the encoding of the type selected by the sibling component `selector`.
+ * length + the encoding of the type selected by the component `selector` of the innermost textually
+ * enclosing SEQUENCE (`parent`, also across CHOICE and SEQUENCE OF levels; see node.ts).
  * A selector value outside the table keeps the raw octets: { $unknownOpenType: Uint8Array }.
  */
 import type { OpenTypeSchema, Schema } from '../schema.js';
@@ -10,6 +11,23 @@ import { beginLength, endLength, enter, leave, readLength, writeLength } from '.
 import { describe, encErr, inPath, isPlainObject, type Node } from './node.js';
 
 export const UNKNOWN_OPEN_TYPE = '$unknownOpenType';
+
+/**
+ * Whether a value of `s` depends on the enclosing SEQUENCE value: an open type reached through CHOICE
+ * alternatives and SEQUENCE OF items only (a nested SEQUENCE, a named type or CONTAINING is its own scope).
+ */
+export function readsParent(s: Schema): boolean {
+  switch (s.kind) {
+    case 'open':
+      return true;
+    case 'choice':
+      return [...s.alternatives, ...(s.extensions ?? [])].some((a) => readsParent(a.schema));
+    case 'sequenceOf':
+      return readsParent(s.item);
+    default:
+      return false;
+  }
+}
 
 export function compileOpenType(s: OpenTypeSchema, compile: (s: Schema) => Node): Node {
   const selector = s.selector;
@@ -22,9 +40,9 @@ export function compileOpenType(s: OpenTypeSchema, compile: (s: Schema) => Node)
     for (const row of rows) if (deepEqual(row.id, id)) return row.node;
     return undefined;
   };
-  const unknownBytes = (v: unknown): Uint8Array => {
+  const unknownBytes = (v: unknown, parent: Record<string, unknown> | undefined): Uint8Array => {
     if (!isPlainObject(v) || !(v[UNKNOWN_OPEN_TYPE] instanceof Uint8Array) || Object.keys(v).length !== 1) {
-      throw encErr(`selector ${selector} = ${describe(undefined)} is not in the table: expected { ${UNKNOWN_OPEN_TYPE}: Uint8Array }, got ${describe(v)}`);
+      throw encErr(`selector ${selector} = ${describe(parent?.[selector])} is not in the table: expected { ${UNKNOWN_OPEN_TYPE}: Uint8Array }, got ${describe(v)}`);
     }
     return v[UNKNOWN_OPEN_TYPE] as Uint8Array;
   };
@@ -40,7 +58,7 @@ export function compileOpenType(s: OpenTypeSchema, compile: (s: Schema) => Node)
     enc(w, v, parent) {
       const node = known(parent, v);
       if (node === undefined) {
-        const bytes = unknownBytes(v);
+        const bytes = unknownBytes(v, parent);
         writeLength(w, bytes.length);
         w.bytes(bytes);
         return;
@@ -60,7 +78,7 @@ export function compileOpenType(s: OpenTypeSchema, compile: (s: Schema) => Node)
     },
     toJ(v, parent) {
       const node = find(parent);
-      if (node === undefined) return { [UNKNOWN_OPEN_TYPE]: toHex(unknownBytes(v)) };
+      if (node === undefined) return { [UNKNOWN_OPEN_TYPE]: toHex(unknownBytes(v, parent)) };
       return node.toJ(v, undefined);
     },
     fromJ(j, parent) {

@@ -1,4 +1,7 @@
-/** SEQUENCE OF (X.696 20): quantity as length + minimal unsigned octets, then the items. */
+/**
+ * SEQUENCE OF (X.696 20): quantity as length + minimal unsigned octets, then the items.
+ * The items see the enclosing SEQUENCE value (`parent`): `extns SEQUENCE OF CLASS.&Extn({Set}{@.contributorId})`.
+ */
 import type { SequenceOfSchema } from '../schema.js';
 import { unsignedOctets, writeLength } from './length.js';
 import { decErr, describe, encErr, inPath, type Node } from './node.js';
@@ -7,7 +10,7 @@ import { sizeCheck } from './strings.js';
 export function compileSequenceOf(s: SequenceOfSchema, item: Node): Node {
   const check = sizeCheck(s, 'items');
   return {
-    enc(w, v) {
+    enc(w, v, parent) {
       if (!Array.isArray(v)) throw encErr(`expected an array, got ${describe(v)}`);
       const n = v.length;
       const bad = check(n);
@@ -17,13 +20,13 @@ export function compileSequenceOf(s: SequenceOfSchema, item: Node): Node {
       for (let i = k - 1; i >= 0; i--) w.u8(Math.floor(n / 2 ** (8 * i)) & 0xff);
       for (let i = 0; i < n; i++) {
         try {
-          item.enc(w, v[i], undefined);
+          item.enc(w, v[i], parent);
         } catch (e) {
           throw inPath(e, `[${i}]`);
         }
       }
     },
-    dec(r) {
+    dec(r, parent) {
       const at = r.p;
       const k = r.u8();
       if (k === 0 || k > 4) throw decErr(`quantity of ${k} octets is ${k === 0 ? 'empty' : 'larger than any input'}`, at);
@@ -38,28 +41,28 @@ export function compileSequenceOf(s: SequenceOfSchema, item: Node): Node {
       const out = new Array<unknown>(n);
       for (let i = 0; i < n; i++) {
         try {
-          out[i] = item.dec(r, undefined);
+          out[i] = item.dec(r, parent);
         } catch (e) {
           throw inPath(e, `[${i}]`);
         }
       }
       return out;
     },
-    toJ(v) {
+    toJ(v, parent) {
       if (!Array.isArray(v)) return v;
       return v.map((x, i) => {
         try {
-          return item.toJ(x, undefined);
+          return item.toJ(x, parent);
         } catch (e) {
           throw inPath(e, `[${i}]`);
         }
       });
     },
-    fromJ(j) {
+    fromJ(j, parent) {
       if (!Array.isArray(j)) throw encErr(`expected an array, got ${describe(j)}`);
       return j.map((x, i) => {
         try {
-          return item.fromJ(x, undefined);
+          return item.fromJ(x, parent);
         } catch (e) {
           throw inPath(e, `[${i}]`);
         }

@@ -5,16 +5,28 @@
  *
  * Unknown extension additions (from a newer version of the type) are kept in `$unknownExtensions`:
  * one entry per bitmap bit after the known additions, the addition's raw encoding or null when absent.
+ *
+ * Bitmap length (X.696 16.4): the encoder writes one bit per extension addition of the type as it knows
+ * it, i.e. all known additions (plus the `$unknownExtensions` entries). A sender with an older version of
+ * the type writes fewer bits; the decoder then records that length in the non-enumerable property
+ * EXTENSION_BITMAP_LENGTH so that re-encoding the decoded value reproduces the bitmap byte for byte.
  */
 import type { ExtensionGroupSchema, FieldSchema, Schema, SequenceSchema } from '../schema.js';
 import { deepEqual } from './equal.js';
 import { fromHex, toHex } from './hex.js';
 import { beginLength, endLength, enter, leave, readLength, writeLength } from './length.js';
 import { decErr, describe, encErr, inPath, isPlainObject, type Node } from './node.js';
+import { readsParent } from './open-type.js';
 import type { Reader } from './reader.js';
 import type { Writer } from './writer.js';
 
 export const UNKNOWN_EXTENSIONS = '$unknownExtensions';
+
+/**
+ * Hidden (non-enumerable) property of a decoded SEQUENCE value: the number of bits of the received extension
+ * presence bitmap when it is shorter than the number of known additions (a sender with an older version).
+ */
+export const EXTENSION_BITMAP_LENGTH: unique symbol = Symbol.for('scms.coer.extensionBitmapLength');
 
 type Obj = Record<string, unknown>;
 
@@ -25,7 +37,7 @@ interface Field {
   hasDefault: boolean;
   def: unknown;
   presence: 'present' | 'absent' | undefined;
-  /** Open types are converted from JSON after their siblings (they read the selector). */
+  /** Components holding an open type (also inside CHOICE / SEQUENCE OF) are converted from JSON after their siblings (they read the selector). */
   isOpen: boolean;
 }
 
@@ -46,7 +58,7 @@ function field(f: FieldSchema, compile: (s: Schema) => Node): Field {
     hasDefault,
     def: f.default,
     presence: f.presence,
-    isOpen: f.schema.kind === 'open',
+    isOpen: readsParent(f.schema),
   };
 }
 
@@ -127,17 +139,25 @@ export function compileSequence(s: SequenceSchema, compile: (s: Schema) => Node)
   const encodeExtensions = (w: Writer, obj: Obj, pre: number, unknown: unknown): number => {
     let seen = 0;
     let any = false;
+    /** One past the last present known addition. */
+    let last = 0;
     for (let i = 0; i < nExt; i++) {
       const a = additions[i]!;
       if ('field' in a) {
         const v = obj[a.field.name];
         if (v !== undefined) seen++;
-        if (isPresent(a.field, v)) any = true;
+        if (isPresent(a.field, v)) {
+          any = true;
+          last = i + 1;
+        }
       } else {
         for (const f of a.group.fields) {
           const v = obj[f.name];
           if (v !== undefined) seen++;
-          if (isPresent(f, v)) any = true;
+          if (isPresent(f, v)) {
+            any = true;
+            last = i + 1;
+          }
         }
       }
     }
@@ -154,12 +174,16 @@ export function compileSequence(s: SequenceSchema, compile: (s: Schema) => Node)
       return seen;
     }
     w.buf[pre]! |= 0x80;
-    const nbits = nExt + extra.length;
+    let nbits = nExt + extra.length;
+    // A value decoded from an older sender keeps that sender's (shorter) bitmap, grown if needed.
+    const received = obj[EXTENSION_BITMAP_LENGTH as unknown as string];
+    if (extra.length === 0 && typeof received === 'number' && received < nExt) nbits = Math.max(received, last);
     const octets = (nbits + 7) >> 3;
     writeLength(w, octets + 1);
     w.u8((8 - (nbits & 7)) & 7);
     const map = w.zeros(octets);
-    for (let i = 0; i < nExt; i++) {
+    const nKnown = Math.min(nExt, nbits);
+    for (let i = 0; i < nKnown; i++) {
       const a = additions[i]!;
       if ('field' in a) {
         const f = a.field;
@@ -301,6 +325,7 @@ export function compileSequence(s: SequenceSchema, compile: (s: Schema) => Node)
       leave(r, outer, 'extension addition');
     }
     if (extra !== undefined) obj[UNKNOWN_EXTENSIONS] = extra;
+    else if (nbits < nExt) Object.defineProperty(obj, EXTENSION_BITMAP_LENGTH, { value: nbits, writable: true, configurable: true });
   };
 
   const toJ = (v: unknown): unknown => {

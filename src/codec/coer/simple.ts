@@ -44,14 +44,20 @@ export function compileEnumerated(s: EnumeratedSchema): Node {
     byValue.set(value, name);
   }
   const extensible = s.extensible;
+  // Inner subtyping, e.g. `type (implicit)` (validation only): only these identifiers, no unknown values.
+  const permitted = s.permitted === undefined ? undefined : new Set(s.permitted);
+  const notPermitted = (v: string | number): string =>
+    `${typeof v === 'string' ? JSON.stringify(v) : `value ${v}`} is excluded by an inner subtype constraint (permitted: ${s.permitted!.join(', ')})`;
   const check = (v: unknown): number => {
     if (typeof v === 'string') {
       const n = byName.get(v);
       if (n === undefined) throw encErr(`${JSON.stringify(v)} is not an enumeration of ${s.name ?? 'this type'}`);
+      if (permitted !== undefined && !permitted.has(v)) throw encErr(notPermitted(v));
       return n;
     }
     if (typeof v === 'number' && Number.isSafeInteger(v)) {
       if (!extensible) throw encErr(`unknown enumeration value ${v} in a non-extensible ENUMERATED`);
+      if (permitted !== undefined) throw encErr(notPermitted(v));
       if (byValue.has(v)) throw encErr(`value ${v} is the known enumeration "${byValue.get(v)}": use its name`);
       return v;
     }
@@ -95,8 +101,12 @@ export function compileEnumerated(s: EnumeratedSchema): Node {
         if (n >= 0 && n < 128) throw decErr(`ENUMERATED value ${n} is not canonical: 0..127 must use the single-octet form`, at);
       }
       const name = byValue.get(n);
-      if (name !== undefined) return name;
+      if (name !== undefined) {
+        if (permitted !== undefined && !permitted.has(name)) throw decErr(notPermitted(name), at);
+        return name;
+      }
       if (!extensible) throw decErr(`unknown enumeration value ${n} in a non-extensible ENUMERATED`, at);
+      if (permitted !== undefined) throw decErr(notPermitted(n), at);
       return n;
     },
     toJ: (v) => v,

@@ -26,10 +26,11 @@ export function compileOctetString(s: OctetStringSchema, inner: Node | undefined
   const fixed = fixedSizeOf(s);
   const check = sizeCheck(s, 'octets');
   if (inner !== undefined) return containingNode(fixed, check, inner);
+  const single = singleValues(s.permittedValues);
   return {
     enc(w, v) {
       if (!(v instanceof Uint8Array)) throw encErr(`expected a Uint8Array, got ${describe(v)}`);
-      const bad = check(v.length);
+      const bad = check(v.length) ?? single?.(v);
       if (bad !== undefined) throw encErr(bad);
       if (fixed === undefined) writeLength(w, v.length);
       w.bytes(v);
@@ -41,11 +42,24 @@ export function compileOctetString(s: OctetStringSchema, inner: Node | undefined
         const bad = check(n);
         if (bad !== undefined) throw decErr(bad, at);
       }
-      return r.copy(n);
+      const v = r.copy(n);
+      if (single !== undefined) {
+        const bad = single(v);
+        if (bad !== undefined) throw decErr(bad, at);
+      }
+      return v;
     },
     toJ: (v) => (v instanceof Uint8Array ? toHex(v) : v),
     fromJ: (j) => fromHex(j),
   };
+}
+
+/** Inner subtyping by single values, e.g. `cracaId ('000000'H)` (validation only): a checker, or undefined. */
+function singleValues(values: Uint8Array[] | undefined): ((v: Uint8Array) => string | undefined) | undefined {
+  if (values === undefined) return undefined;
+  const hex = new Set(values.map(toHex));
+  const list = [...hex].map((h) => `'${h}'H`).join(', ');
+  return (v) => (hex.has(toHex(v)) ? undefined : `'${toHex(v)}'H is excluded by an inner subtype constraint (permitted: ${list})`);
 }
 
 /** OCTET STRING (CONTAINING T): the octets are the canonical encoding of T, decoded exactly. */

@@ -2,7 +2,7 @@
 // Source: asn1/ieee1609dot2/Ieee1609Dot2.asn (module Ieee1609Dot2).
 /* eslint-disable */
 import type { Codec as $Codec } from '../coer/codec.js';
-import type { Schema as $Schema, UnknownAlternative as $UnknownAlternative, UnknownOpenType as $UnknownOpenType } from '../schema.js';
+import type { Schema as $Schema, UnknownAlternative as $UnknownAlternative, UnknownExtensions as $UnknownExtensions, UnknownOpenType as $UnknownOpenType } from '../schema.js';
 import { $codec, $ref } from './_support.js';
 import * as EtsiTs103097ExtensionModule from './EtsiTs103097ExtensionModule.js';
 import * as Ieee1609Dot2BaseTypes from './Ieee1609Dot2BaseTypes.js';
@@ -86,6 +86,7 @@ export type SignedDataPayload = {
   data?: Ieee1609Dot2Data;
   extDataHash?: HashedData;
   omitted?: null;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const SignedDataPayload$schema: $Schema = {
   kind: 'sequence',
@@ -130,6 +131,7 @@ export type HeaderInfo = {
   requestedCertificate?: Certificate;
   pduFunctionalType?: PduFunctionalType;
   contributedExtensions?: ContributedExtensionBlocks;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const HeaderInfo$schema: $Schema = {
   kind: 'sequence',
@@ -157,6 +159,7 @@ export const HeaderInfo: $Codec<HeaderInfo> = $codec<HeaderInfo>(HeaderInfo$sche
 export type MissingCrlIdentifier = {
   cracaId: Ieee1609Dot2BaseTypes.HashedId3;
   crlSeries: Ieee1609Dot2BaseTypes.CrlSeries;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const MissingCrlIdentifier$schema: $Schema = {
   kind: 'sequence',
@@ -263,6 +266,7 @@ export type Countersignature = {
         payload: {
           extDataHash: HashedData;
           omitted?: null;
+          $unknownExtensions?: $UnknownExtensions;
         };
         headerInfo: {
           psid: Ieee1609Dot2BaseTypes.Psid;
@@ -271,6 +275,7 @@ export type Countersignature = {
           requestedCertificate?: Certificate;
           pduFunctionalType?: PduFunctionalType;
           contributedExtensions?: ContributedExtensionBlocks;
+          $unknownExtensions?: $UnknownExtensions;
         };
       };
       signer: SignerIdentifier;
@@ -619,6 +624,7 @@ export type ImplicitCertificate = {
     appExtensions?: SequenceOfAppExtensions;
     certIssueExtensions?: SequenceOfCertIssueExtensions;
     certRequestExtension?: SequenceOfCertRequestExtensions;
+    $unknownExtensions?: $UnknownExtensions;
   };
 };
 export const ImplicitCertificate$schema: $Schema = {
@@ -710,6 +716,7 @@ export type ExplicitCertificate = {
     appExtensions?: SequenceOfAppExtensions;
     certIssueExtensions?: SequenceOfCertIssueExtensions;
     certRequestExtension?: SequenceOfCertRequestExtensions;
+    $unknownExtensions?: $UnknownExtensions;
   };
   signature: Ieee1609Dot2BaseTypes.Signature;
 };
@@ -825,6 +832,7 @@ export type ToBeSignedCertificate = {
   appExtensions?: SequenceOfAppExtensions;
   certIssueExtensions?: SequenceOfCertIssueExtensions;
   certRequestExtension?: SequenceOfCertRequestExtensions;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const ToBeSignedCertificate$schema: $Schema = {
   kind: 'sequence',

@@ -2,7 +2,7 @@
 // Source: asn1/ieee1609dot2/Ieee1609Dot2Crl.asn (module Ieee1609Dot2Crl).
 /* eslint-disable */
 import type { Codec as $Codec } from '../coer/codec.js';
-import type { Schema as $Schema } from '../schema.js';
+import type { Schema as $Schema, UnknownExtensions as $UnknownExtensions } from '../schema.js';
 import { $codec, $ref } from './_support.js';
 import * as Ieee1609Dot2 from './Ieee1609Dot2.js';
 import * as Ieee1609Dot2BaseTypes from './Ieee1609Dot2BaseTypes.js';
@@ -26,6 +26,7 @@ export type SecuredCrl = {
           };
           extDataHash?: Ieee1609Dot2.HashedData;
           omitted?: null;
+          $unknownExtensions?: $UnknownExtensions;
         };
         headerInfo: {
           psid: bigint;
@@ -33,6 +34,7 @@ export type SecuredCrl = {
           requestedCertificate?: Ieee1609Dot2.Certificate;
           pduFunctionalType?: Ieee1609Dot2.PduFunctionalType;
           contributedExtensions?: Ieee1609Dot2.ContributedExtensionBlocks;
+          $unknownExtensions?: $UnknownExtensions;
         };
       };
       signer: Ieee1609Dot2.SignerIdentifier;

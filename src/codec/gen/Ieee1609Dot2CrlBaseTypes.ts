@@ -2,7 +2,7 @@
 // Source: asn1/ieee1609dot2/Ieee1609Dot2CrlBaseTypes.asn (module Ieee1609Dot2CrlBaseTypes).
 /* eslint-disable */
 import type { Codec as $Codec } from '../coer/codec.js';
-import type { Schema as $Schema, UnknownAlternative as $UnknownAlternative } from '../schema.js';
+import type { Schema as $Schema, UnknownAlternative as $UnknownAlternative, UnknownExtensions as $UnknownExtensions } from '../schema.js';
 import { $codec, $ref } from './_support.js';
 import * as Ieee1609Dot2BaseTypes from './Ieee1609Dot2BaseTypes.js';
 
@@ -35,6 +35,7 @@ export const CrlContents: $Codec<CrlContents> = $codec<CrlContents>(CrlContents$
 /** CrlPriorityInfo (asn1/ieee1609dot2/Ieee1609Dot2CrlBaseTypes.asn:100) */
 export type CrlPriorityInfo = {
   priority?: Ieee1609Dot2BaseTypes.Uint8;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const CrlPriorityInfo$schema: $Schema = {
   kind: 'sequence',
@@ -84,6 +85,7 @@ export const TypeSpecificCrlContents: $Codec<TypeSpecificCrlContents> = $codec<T
 export type ToBeSignedHashIdCrl = {
   crlSerial: Ieee1609Dot2BaseTypes.Uint32;
   entries: SequenceOfHashBasedRevocationInfo;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const ToBeSignedHashIdCrl$schema: $Schema = {
   kind: 'sequence',
@@ -105,6 +107,7 @@ export const SequenceOfHashBasedRevocationInfo: $Codec<SequenceOfHashBasedRevoca
 export type HashBasedRevocationInfo = {
   id: Ieee1609Dot2BaseTypes.HashedId10;
   expiry: Ieee1609Dot2BaseTypes.Time32;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const HashBasedRevocationInfo$schema: $Schema = {
   kind: 'sequence',
@@ -124,6 +127,7 @@ export type ToBeSignedLinkageValueCrl = {
   individual?: SequenceOfJMaxGroup;
   groups?: SequenceOfGroupCrlEntry;
   groupsSingleSeed?: SequenceOfGroupSingleSeedCrlEntry;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const ToBeSignedLinkageValueCrl$schema: $Schema = {
   kind: 'sequence',
@@ -148,6 +152,7 @@ export const SequenceOfJMaxGroup: $Codec<SequenceOfJMaxGroup> = $codec<SequenceO
 export type JMaxGroup = {
   jmax: Ieee1609Dot2BaseTypes.Uint8;
   contents: SequenceOfLAGroup;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const JMaxGroup$schema: $Schema = {
   kind: 'sequence',
@@ -170,6 +175,7 @@ export type LAGroup = {
   la1Id: Ieee1609Dot2BaseTypes.LaId;
   la2Id: Ieee1609Dot2BaseTypes.LaId;
   contents: SequenceOfIMaxGroup;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const LAGroup$schema: $Schema = {
   kind: 'sequence',
@@ -193,6 +199,7 @@ export type IMaxGroup = {
   iMax: Ieee1609Dot2BaseTypes.Uint16;
   contents: SequenceOfIndividualRevocation;
   singleSeed?: Ieee1609Dot2BaseTypes.SequenceOfLinkageSeed;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const IMaxGroup$schema: $Schema = {
   kind: 'sequence',
@@ -215,6 +222,7 @@ export const SequenceOfIndividualRevocation: $Codec<SequenceOfIndividualRevocati
 export type IndividualRevocation = {
   linkageSeed1: Ieee1609Dot2BaseTypes.LinkageSeed;
   linkageSeed2: Ieee1609Dot2BaseTypes.LinkageSeed;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const IndividualRevocation$schema: $Schema = {
   kind: 'sequence',
@@ -239,6 +247,7 @@ export type GroupCrlEntry = {
   linkageSeed1: Ieee1609Dot2BaseTypes.LinkageSeed;
   la2Id: Ieee1609Dot2BaseTypes.LaId;
   linkageSeed2: Ieee1609Dot2BaseTypes.LinkageSeed;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const GroupCrlEntry$schema: $Schema = {
   kind: 'sequence',
@@ -263,6 +272,7 @@ export type ToBeSignedLinkageValueCrlWithAlgIdentifier = {
   individual?: SequenceOfJMaxGroup;
   groups?: SequenceOfGroupCrlEntry;
   groupsSingleSeed?: SequenceOfGroupSingleSeedCrlEntry;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const ToBeSignedLinkageValueCrlWithAlgIdentifier$schema: $Schema = {
   kind: 'sequence',

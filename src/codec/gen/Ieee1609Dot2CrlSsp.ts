@@ -2,7 +2,7 @@
 // Source: asn1/ieee1609dot2/Ieee1609Dot2CrlSsp.asn (module Ieee1609Dot2CrlSsp).
 /* eslint-disable */
 import type { Codec as $Codec } from '../coer/codec.js';
-import type { Schema as $Schema } from '../schema.js';
+import type { Schema as $Schema, UnknownExtensions as $UnknownExtensions } from '../schema.js';
 import { $codec, $ref } from './_support.js';
 import * as Ieee1609Dot2BaseTypes from './Ieee1609Dot2BaseTypes.js';
 
@@ -11,6 +11,7 @@ export type CrlSsp = {
   version: number;
   associatedCraca: CracaType;
   crls: PermissibleCrls;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const CrlSsp$schema: $Schema = {
   kind: 'sequence',

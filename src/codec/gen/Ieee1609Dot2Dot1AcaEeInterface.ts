@@ -2,7 +2,7 @@
 // Source: asn1/ieee1609dot2dot1/Ieee1609Dot2Dot1AcaEeInterface.asn (module Ieee1609Dot2Dot1AcaEeInterface).
 /* eslint-disable */
 import type { Codec as $Codec } from '../coer/codec.js';
-import type { Schema as $Schema, UnknownAlternative as $UnknownAlternative } from '../schema.js';
+import type { Schema as $Schema, UnknownAlternative as $UnknownAlternative, UnknownExtensions as $UnknownExtensions } from '../schema.js';
 import { $codec, $ref } from './_support.js';
 import * as Ieee1609Dot2 from './Ieee1609Dot2.js';
 import * as Ieee1609Dot2BaseTypes from './Ieee1609Dot2BaseTypes.js';
@@ -25,6 +25,7 @@ export type AcaEeCertResponse = {
   generationTime: Ieee1609Dot2BaseTypes.Time32;
   certificate: Ieee1609Dot2.Certificate;
   privateKeyInfo?: Uint8Array;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const AcaEeCertResponse$schema: $Schema = {
   kind: 'sequence',

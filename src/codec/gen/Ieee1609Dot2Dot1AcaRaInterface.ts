@@ -2,7 +2,7 @@
 // Source: asn1/ieee1609dot2dot1/Ieee1609Dot2Dot1AcaRaInterface.asn (module Ieee1609Dot2Dot1AcaRaInterface).
 /* eslint-disable */
 import type { Codec as $Codec } from '../coer/codec.js';
-import type { Schema as $Schema, UnknownAlternative as $UnknownAlternative } from '../schema.js';
+import type { Schema as $Schema, UnknownAlternative as $UnknownAlternative, UnknownExtensions as $UnknownExtensions } from '../schema.js';
 import { $codec, $hex, $ref } from './_support.js';
 import * as Ieee1609Dot2 from './Ieee1609Dot2.js';
 import * as Ieee1609Dot2BaseTypes from './Ieee1609Dot2BaseTypes.js';
@@ -47,7 +47,9 @@ export type RaAcaCertRequest = {
     appExtensions?: Ieee1609Dot2.SequenceOfAppExtensions;
     certIssueExtensions?: Ieee1609Dot2.SequenceOfCertIssueExtensions;
     certRequestExtension?: Ieee1609Dot2.SequenceOfCertRequestExtensions;
+    $unknownExtensions?: $UnknownExtensions;
   };
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const RaAcaCertRequest$schema: $Schema = {
   kind: 'sequence',
@@ -116,6 +118,7 @@ export const RaAcaCertRequestFlags: $Codec<RaAcaCertRequestFlags> = $codec<RaAca
 export type LinkageInfo = {
   encPlv1: EncryptedIndividualPLV;
   encPlv2: EncryptedIndividualPLV;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const LinkageInfo$schema: $Schema = {
   kind: 'sequence',
@@ -193,6 +196,7 @@ export type AcaRaCertResponse = {
   generationTime: Ieee1609Dot2BaseTypes.Time32;
   requestHash: Ieee1609Dot2BaseTypes.HashedId8;
   acaResponse: AcaResponse;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const AcaRaCertResponse$schema: $Schema = {
   kind: 'sequence',

@@ -2,7 +2,7 @@
 // Source: asn1/ieee1609dot2dot1/Ieee1609Dot2Dot1Acpc.asn (module Ieee1609Dot2Dot1Acpc).
 /* eslint-disable */
 import type { Codec as $Codec } from '../coer/codec.js';
-import type { Schema as $Schema, UnknownAlternative as $UnknownAlternative } from '../schema.js';
+import type { Schema as $Schema, UnknownAlternative as $UnknownAlternative, UnknownExtensions as $UnknownExtensions } from '../schema.js';
 import { $codec, $ref } from './_support.js';
 import * as Ieee1609Dot2 from './Ieee1609Dot2.js';
 import * as Ieee1609Dot2BaseTypes from './Ieee1609Dot2BaseTypes.js';
@@ -32,6 +32,7 @@ export type AprvBinaryTree = {
   hashAlgorithmId: Ieee1609Dot2BaseTypes.HashAlgorithm;
   tree: string;
   nodeValueList: AcpcNodeValue[];
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const AprvBinaryTree$schema: $Schema = {
   kind: 'sequence',
@@ -122,6 +123,7 @@ export type SignedAprvBinaryTree = {
           };
           extDataHash?: Ieee1609Dot2.HashedData;
           omitted?: null;
+          $unknownExtensions?: $UnknownExtensions;
         };
         headerInfo: {
           psid: bigint;
@@ -129,6 +131,7 @@ export type SignedAprvBinaryTree = {
           requestedCertificate?: Ieee1609Dot2.Certificate;
           pduFunctionalType?: Ieee1609Dot2.PduFunctionalType;
           contributedExtensions?: Ieee1609Dot2.ContributedExtensionBlocks;
+          $unknownExtensions?: $UnknownExtensions;
         };
       };
       signer: { certificate: Ieee1609Dot2.Certificate[] };
@@ -305,6 +308,7 @@ export type IndividualAprv = {
   acpcTreeId: AcpcTreeId;
   nodeId: string;
   nodeValue: AcpcNodeValue;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const IndividualAprv$schema: $Schema = {
   kind: 'sequence',
@@ -336,6 +340,7 @@ export type SignedIndividualAprv = {
           };
           extDataHash?: Ieee1609Dot2.HashedData;
           omitted?: null;
+          $unknownExtensions?: $UnknownExtensions;
         };
         headerInfo: {
           psid: bigint;
@@ -343,6 +348,7 @@ export type SignedIndividualAprv = {
           requestedCertificate?: Ieee1609Dot2.Certificate;
           pduFunctionalType?: Ieee1609Dot2.PduFunctionalType;
           contributedExtensions?: Ieee1609Dot2.ContributedExtensionBlocks;
+          $unknownExtensions?: $UnknownExtensions;
         };
       };
       signer: { certificate: Ieee1609Dot2.Certificate[] };
@@ -528,6 +534,7 @@ export type AprvHashCalculationInput = {
   acpcPeriod: Ieee1609Dot2BaseTypes.IValue;
   childNodeId: string;
   parentNodeValue: Uint8Array;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const AprvHashCalculationInput$schema: $Schema = {
   kind: 'sequence',

@@ -2,7 +2,7 @@
 // Source: asn1/ieee1609dot2dot1/Ieee1609Dot2Dot1CamRaInterface.asn (module Ieee1609Dot2Dot1CamRaInterface).
 /* eslint-disable */
 import type { Codec as $Codec } from '../coer/codec.js';
-import type { Schema as $Schema, UnknownAlternative as $UnknownAlternative } from '../schema.js';
+import type { Schema as $Schema, UnknownAlternative as $UnknownAlternative, UnknownExtensions as $UnknownExtensions } from '../schema.js';
 import { $codec, $ref } from './_support.js';
 import * as Ieee1609Dot2BaseTypes from './Ieee1609Dot2BaseTypes.js';
 
@@ -27,6 +27,7 @@ export type RaCamBatchRequest = {
   version: number;
   eeId: Uint8Array;
   periodList: Ieee1609Dot2BaseTypes.IValue[];
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const RaCamBatchRequest$schema: $Schema = {
   kind: 'sequence',
@@ -45,6 +46,7 @@ export type CamRaBatchResponse = {
   version: number;
   requestHash: Ieee1609Dot2BaseTypes.HashedId8;
   batch: BlindedKey[];
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const CamRaBatchResponse$schema: $Schema = {
   kind: 'sequence',

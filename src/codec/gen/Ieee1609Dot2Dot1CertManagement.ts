@@ -2,7 +2,7 @@
 // Source: asn1/ieee1609dot2dot1/Ieee1609Dot2Dot1CertManagement.asn (module Ieee1609Dot2Dot1CertManagement).
 /* eslint-disable */
 import type { Codec as $Codec } from '../coer/codec.js';
-import type { Schema as $Schema, UnknownAlternative as $UnknownAlternative, UnknownOpenType as $UnknownOpenType } from '../schema.js';
+import type { Schema as $Schema, UnknownAlternative as $UnknownAlternative, UnknownExtensions as $UnknownExtensions, UnknownOpenType as $UnknownOpenType } from '../schema.js';
 import { $codec, $ref } from './_support.js';
 import * as Ieee1609Dot2 from './Ieee1609Dot2.js';
 import * as Ieee1609Dot2BaseTypes from './Ieee1609Dot2BaseTypes.js';
@@ -35,6 +35,7 @@ export const CertManagementPdu: $Codec<CertManagementPdu> = $codec<CertManagemen
 export type CompositeCrl = {
   crl: Ieee1609Dot2Crl.SecuredCrl[];
   homeCtl: Ieee1609Dot2Dot1Protocol.MultiSignedCtlSpdu;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const CompositeCrl$schema: $Schema = {
   kind: 'sequence',
@@ -51,6 +52,7 @@ export const CompositeCrl: $Codec<CompositeCrl> = $codec<CompositeCrl>(Composite
 export type CertificateChain = {
   homeCtl: Ieee1609Dot2Dot1Protocol.MultiSignedCtlSpdu;
   others: Ieee1609Dot2.Certificate[];
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const CertificateChain$schema: $Schema = {
   kind: 'sequence',
@@ -108,6 +110,7 @@ export type FullIeeeTbsCtl = {
   rootCaApprove: CtlRootCaEntry[];
   rootCaRemove: CtlRootCaEntry[];
   quorum?: bigint;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const FullIeeeTbsCtl$schema: $Schema = {
   kind: 'sequence',
@@ -174,6 +177,7 @@ export type CertificateManagementInfoStatus = {
   caCcf: Ieee1609Dot2BaseTypes.Time32;
   ma: SequenceOfMaInfoStatus;
   ra?: Ieee1609Dot2BaseTypes.Time32;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const CertificateManagementInfoStatus$schema: $Schema = {
   kind: 'sequence',
@@ -199,6 +203,7 @@ export type CtlInfoStatus = {
   ctlSeriesId: CtlSeriesId;
   sequenceNumber: CtlSequenceNumber;
   lastUpdate: Ieee1609Dot2BaseTypes.Time32;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const CtlInfoStatus$schema: $Schema = {
   kind: 'sequence',
@@ -222,6 +227,7 @@ export type CrlInfoStatus = {
   cracaId: Ieee1609Dot2BaseTypes.HashedId8;
   series: Ieee1609Dot2BaseTypes.CrlSeries;
   issueDate: Ieee1609Dot2BaseTypes.Time32;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const CrlInfoStatus$schema: $Schema = {
   kind: 'sequence',
@@ -244,6 +250,7 @@ export const SequenceOfMaInfoStatus: $Codec<SequenceOfMaInfoStatus> = $codec<Seq
 export type MaInfoStatus = {
   psids: Ieee1609Dot2BaseTypes.SequenceOfPsid;
   updated: Ieee1609Dot2BaseTypes.Time32;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const MaInfoStatus$schema: $Schema = {
   kind: 'sequence',

@@ -2,7 +2,7 @@
 // Source: asn1/ieee1609dot2dot1/Ieee1609Dot2Dot1EcaEeInterface.asn (module Ieee1609Dot2Dot1EcaEeInterface).
 /* eslint-disable */
 import type { Codec as $Codec } from '../coer/codec.js';
-import type { Schema as $Schema, UnknownAlternative as $UnknownAlternative } from '../schema.js';
+import type { Schema as $Schema, UnknownAlternative as $UnknownAlternative, UnknownExtensions as $UnknownExtensions } from '../schema.js';
 import { $codec, $hex, $ref } from './_support.js';
 import * as Ieee1609Dot2 from './Ieee1609Dot2.js';
 import * as Ieee1609Dot2BaseTypes from './Ieee1609Dot2BaseTypes.js';
@@ -46,8 +46,10 @@ export type EeEcaCertRequest = {
     appExtensions?: Ieee1609Dot2.SequenceOfAppExtensions;
     certIssueExtensions?: Ieee1609Dot2.SequenceOfCertIssueExtensions;
     certRequestExtension?: Ieee1609Dot2.SequenceOfCertRequestExtensions;
+    $unknownExtensions?: $UnknownExtensions;
   };
   canonicalId?: string;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const EeEcaCertRequest$schema: $Schema = {
   kind: 'sequence',
@@ -148,6 +150,7 @@ export type EcaEeCertResponse = {
   ecaCertChain: Ieee1609Dot2.SequenceOfCertificate;
   certificate: Ieee1609Dot2.Certificate;
   privateKeyInfo?: Uint8Array;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const EcaEeCertResponse$schema: $Schema = {
   kind: 'sequence',

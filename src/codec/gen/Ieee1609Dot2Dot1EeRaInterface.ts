@@ -2,7 +2,7 @@
 // Source: asn1/ieee1609dot2dot1/Ieee1609Dot2Dot1EeRaInterface.asn (module Ieee1609Dot2Dot1EeRaInterface).
 /* eslint-disable */
 import type { Codec as $Codec } from '../coer/codec.js';
-import type { Schema as $Schema, UnknownAlternative as $UnknownAlternative } from '../schema.js';
+import type { Schema as $Schema, UnknownAlternative as $UnknownAlternative, UnknownExtensions as $UnknownExtensions } from '../schema.js';
 import { $codec, $hex, $ref } from './_support.js';
 import * as Ieee1609Dot2 from './Ieee1609Dot2.js';
 import * as Ieee1609Dot2BaseTypes from './Ieee1609Dot2BaseTypes.js';
@@ -56,8 +56,10 @@ export type EeRaCertRequest = {
     appExtensions?: Ieee1609Dot2.SequenceOfAppExtensions;
     certIssueExtensions?: Ieee1609Dot2.SequenceOfCertIssueExtensions;
     certRequestExtension?: Ieee1609Dot2.SequenceOfCertRequestExtensions;
+    $unknownExtensions?: $UnknownExtensions;
   };
   additionalParams?: AdditionalParams;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const EeRaCertRequest$schema: $Schema = {
   kind: 'sequence',
@@ -194,6 +196,7 @@ export type RaEeCertAck = {
   requestHash: Ieee1609Dot2BaseTypes.HashedId8;
   firstI?: Ieee1609Dot2BaseTypes.IValue;
   nextDlTime: Ieee1609Dot2BaseTypes.Time32;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const RaEeCertAck$schema: $Schema = {
   kind: 'sequence',
@@ -217,6 +220,7 @@ export type RaEeCertInfo = {
   requestHash: Ieee1609Dot2BaseTypes.HashedId8;
   nextDlTime: Ieee1609Dot2BaseTypes.Time32;
   acpcTreeId?: Ieee1609Dot2Dot1Acpc.AcpcTreeId;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const RaEeCertInfo$schema: $Schema = {
   kind: 'sequence',
@@ -237,6 +241,7 @@ export const RaEeCertInfo: $Codec<RaEeCertInfo> = $codec<RaEeCertInfo>(RaEeCertI
 export type EeRaDownloadRequest = {
   generationTime: Ieee1609Dot2BaseTypes.Time32;
   filename: string;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const EeRaDownloadRequest$schema: $Schema = {
   kind: 'sequence',

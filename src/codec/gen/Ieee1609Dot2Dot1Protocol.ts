@@ -2,7 +2,7 @@
 // Source: asn1/ieee1609dot2dot1/Ieee1609Dot2Dot1Protocol.asn (module Ieee1609Dot2Dot1Protocol).
 /* eslint-disable */
 import type { Codec as $Codec } from '../coer/codec.js';
-import type { Schema as $Schema, UnknownAlternative as $UnknownAlternative } from '../schema.js';
+import type { Schema as $Schema, UnknownAlternative as $UnknownAlternative, UnknownExtensions as $UnknownExtensions } from '../schema.js';
 import { $codec, $ref } from './_support.js';
 import * as Ieee1609Dot2 from './Ieee1609Dot2.js';
 import * as Ieee1609Dot2BaseTypes from './Ieee1609Dot2BaseTypes.js';
@@ -1042,6 +1042,7 @@ export type AcaEeCertResponsePrivateSpdu = {
           };
           extDataHash?: Ieee1609Dot2.HashedData;
           omitted?: null;
+          $unknownExtensions?: $UnknownExtensions;
         };
         headerInfo: {
           psid: bigint;
@@ -1049,6 +1050,7 @@ export type AcaEeCertResponsePrivateSpdu = {
           requestedCertificate?: Ieee1609Dot2.Certificate;
           pduFunctionalType?: Ieee1609Dot2.PduFunctionalType;
           contributedExtensions?: Ieee1609Dot2.ContributedExtensionBlocks;
+          $unknownExtensions?: $UnknownExtensions;
         };
       };
       signer: { certificate: Ieee1609Dot2.Certificate[] };
@@ -1537,6 +1539,7 @@ export type AcaRaCertResponseSpdu = {
           };
           extDataHash?: Ieee1609Dot2.HashedData;
           omitted?: null;
+          $unknownExtensions?: $UnknownExtensions;
         };
         headerInfo: {
           psid: bigint;
@@ -1544,6 +1547,7 @@ export type AcaRaCertResponseSpdu = {
           requestedCertificate?: Ieee1609Dot2.Certificate;
           pduFunctionalType?: Ieee1609Dot2.PduFunctionalType;
           contributedExtensions?: Ieee1609Dot2.ContributedExtensionBlocks;
+          $unknownExtensions?: $UnknownExtensions;
         };
       };
       signer: { certificate: Ieee1609Dot2.Certificate[] };
@@ -2363,6 +2367,7 @@ export type CtlSignatureSpdu = {
           };
           extDataHash?: Ieee1609Dot2.HashedData;
           omitted?: null;
+          $unknownExtensions?: $UnknownExtensions;
         };
         headerInfo: {
           psid: bigint;
@@ -2370,6 +2375,7 @@ export type CtlSignatureSpdu = {
           requestedCertificate?: Ieee1609Dot2.Certificate;
           pduFunctionalType?: Ieee1609Dot2.PduFunctionalType;
           contributedExtensions?: Ieee1609Dot2.ContributedExtensionBlocks;
+          $unknownExtensions?: $UnknownExtensions;
         };
       };
       signer: { certificate: Ieee1609Dot2.Certificate[] };
@@ -2680,6 +2686,7 @@ export type CertificateManagementInformationStatusSpdu = {
           };
           extDataHash?: Ieee1609Dot2.HashedData;
           omitted?: null;
+          $unknownExtensions?: $UnknownExtensions;
         };
         headerInfo: {
           psid: bigint;
@@ -2687,6 +2694,7 @@ export type CertificateManagementInformationStatusSpdu = {
           requestedCertificate?: Ieee1609Dot2.Certificate;
           pduFunctionalType?: Ieee1609Dot2.PduFunctionalType;
           contributedExtensions?: Ieee1609Dot2.ContributedExtensionBlocks;
+          $unknownExtensions?: $UnknownExtensions;
         };
       };
       signer: { certificate: Ieee1609Dot2.Certificate[] };
@@ -3240,6 +3248,7 @@ export type EcaEeCertResponseSpdu = {
           };
           extDataHash?: Ieee1609Dot2.HashedData;
           omitted?: null;
+          $unknownExtensions?: $UnknownExtensions;
         };
         headerInfo: {
           psid: bigint;
@@ -3247,6 +3256,7 @@ export type EcaEeCertResponseSpdu = {
           requestedCertificate?: Ieee1609Dot2.Certificate;
           pduFunctionalType?: Ieee1609Dot2.PduFunctionalType;
           contributedExtensions?: Ieee1609Dot2.ContributedExtensionBlocks;
+          $unknownExtensions?: $UnknownExtensions;
         };
       };
       signer: { certificate: Ieee1609Dot2.Certificate[] };
@@ -3650,6 +3660,7 @@ export type RaEeCertAckSpdu = {
           };
           extDataHash?: Ieee1609Dot2.HashedData;
           omitted?: null;
+          $unknownExtensions?: $UnknownExtensions;
         };
         headerInfo: {
           psid: bigint;
@@ -3657,6 +3668,7 @@ export type RaEeCertAckSpdu = {
           requestedCertificate?: Ieee1609Dot2.Certificate;
           pduFunctionalType?: Ieee1609Dot2.PduFunctionalType;
           contributedExtensions?: Ieee1609Dot2.ContributedExtensionBlocks;
+          $unknownExtensions?: $UnknownExtensions;
         };
       };
       signer: { certificate: Ieee1609Dot2.Certificate[] };
@@ -3956,6 +3968,7 @@ export type RaEeCertInfoSpdu = {
             currentI: Ieee1609Dot2BaseTypes.IValue;
             requestHash: Ieee1609Dot2BaseTypes.HashedId8;
             nextDlTime: Ieee1609Dot2BaseTypes.Time32;
+            $unknownExtensions?: $UnknownExtensions;
           } } };
     } }
     | { signedData: Ieee1609Dot2.SignedData }
@@ -4162,11 +4175,13 @@ export type RaEeCertAndAcpcInfoSpdu = {
                       requestHash: Ieee1609Dot2BaseTypes.HashedId8;
                       nextDlTime: Ieee1609Dot2BaseTypes.Time32;
                       acpcTreeId: Ieee1609Dot2Dot1Acpc.AcpcTreeId;
+                      $unknownExtensions?: $UnknownExtensions;
                     } } };
               } };
           };
           extDataHash?: Ieee1609Dot2.HashedData;
           omitted?: null;
+          $unknownExtensions?: $UnknownExtensions;
         };
         headerInfo: {
           psid: bigint;
@@ -4174,6 +4189,7 @@ export type RaEeCertAndAcpcInfoSpdu = {
           requestedCertificate?: Ieee1609Dot2.Certificate;
           pduFunctionalType?: Ieee1609Dot2.PduFunctionalType;
           contributedExtensions?: Ieee1609Dot2.ContributedExtensionBlocks;
+          $unknownExtensions?: $UnknownExtensions;
         };
       };
       signer: { certificate: Ieee1609Dot2.Certificate[] };
@@ -4753,11 +4769,13 @@ export type RaEeEnrollmentCertAckSpdu = {
                       currentI: Ieee1609Dot2BaseTypes.IValue;
                       requestHash: Ieee1609Dot2BaseTypes.HashedId8;
                       nextDlTime: Ieee1609Dot2BaseTypes.Time32;
+                      $unknownExtensions?: $UnknownExtensions;
                     } } };
               } };
           };
           extDataHash?: Ieee1609Dot2.HashedData;
           omitted?: null;
+          $unknownExtensions?: $UnknownExtensions;
         };
         headerInfo: {
           psid: bigint;
@@ -4765,6 +4783,7 @@ export type RaEeEnrollmentCertAckSpdu = {
           requestedCertificate?: Ieee1609Dot2.Certificate;
           pduFunctionalType?: Ieee1609Dot2.PduFunctionalType;
           contributedExtensions?: Ieee1609Dot2.ContributedExtensionBlocks;
+          $unknownExtensions?: $UnknownExtensions;
         };
       };
       signer: { certificate: Ieee1609Dot2.Certificate[] };
@@ -5152,6 +5171,7 @@ export const TestSecurityMgmtSsp: $Codec<TestSecurityMgmtSsp> = $codec<TestSecur
 /** ElectorSsp (asn1/ieee1609dot2dot1/Ieee1609Dot2Dot1Protocol.asn:1106) */
 export type ElectorSsp = {
   version: number;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const ElectorSsp$schema: $Schema = {
   kind: 'sequence',
@@ -5164,6 +5184,7 @@ export const ElectorSsp: $Codec<ElectorSsp> = $codec<ElectorSsp>(ElectorSsp$sche
 /** RootCaSsp (asn1/ieee1609dot2dot1/Ieee1609Dot2Dot1Protocol.asn:1116) */
 export type RootCaSsp = {
   version: number;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const RootCaSsp$schema: $Schema = { kind: 'sequence', name: 'RootCaSsp', fields: [{ name: 'version', schema: { kind: 'integer', name: 'Uint8', min: 2n, max: 2n } }], extensible: true };
 export const RootCaSsp: $Codec<RootCaSsp> = $codec<RootCaSsp>(RootCaSsp$schema);
@@ -5171,6 +5192,7 @@ export const RootCaSsp: $Codec<RootCaSsp> = $codec<RootCaSsp>(RootCaSsp$schema);
 /** PgSsp (asn1/ieee1609dot2dot1/Ieee1609Dot2Dot1Protocol.asn:1126) */
 export type PgSsp = {
   version: number;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const PgSsp$schema: $Schema = { kind: 'sequence', name: 'PgSsp', fields: [{ name: 'version', schema: { kind: 'integer', name: 'Uint8', min: 2n, max: 2n } }], extensible: true };
 export const PgSsp: $Codec<PgSsp> = $codec<PgSsp>(PgSsp$schema);
@@ -5178,6 +5200,7 @@ export const PgSsp: $Codec<PgSsp> = $codec<PgSsp>(PgSsp$schema);
 /** IcaSsp (asn1/ieee1609dot2dot1/Ieee1609Dot2Dot1Protocol.asn:1136) */
 export type IcaSsp = {
   version: number;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const IcaSsp$schema: $Schema = { kind: 'sequence', name: 'IcaSsp', fields: [{ name: 'version', schema: { kind: 'integer', name: 'Uint8', min: 2n, max: 2n } }], extensible: true };
 export const IcaSsp: $Codec<IcaSsp> = $codec<IcaSsp>(IcaSsp$schema);
@@ -5185,6 +5208,7 @@ export const IcaSsp: $Codec<IcaSsp> = $codec<IcaSsp>(IcaSsp$schema);
 /** EcaSsp (asn1/ieee1609dot2dot1/Ieee1609Dot2Dot1Protocol.asn:1146) */
 export type EcaSsp = {
   version: number;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const EcaSsp$schema: $Schema = { kind: 'sequence', name: 'EcaSsp', fields: [{ name: 'version', schema: { kind: 'integer', name: 'Uint8', min: 2n, max: 2n } }], extensible: true };
 export const EcaSsp: $Codec<EcaSsp> = $codec<EcaSsp>(EcaSsp$schema);
@@ -5192,6 +5216,7 @@ export const EcaSsp: $Codec<EcaSsp> = $codec<EcaSsp>(EcaSsp$schema);
 /** AcaSsp (asn1/ieee1609dot2dot1/Ieee1609Dot2Dot1Protocol.asn:1156) */
 export type AcaSsp = {
   version: number;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const AcaSsp$schema: $Schema = { kind: 'sequence', name: 'AcaSsp', fields: [{ name: 'version', schema: { kind: 'integer', name: 'Uint8', min: 2n, max: 2n } }], extensible: true };
 export const AcaSsp: $Codec<AcaSsp> = $codec<AcaSsp>(AcaSsp$schema);
@@ -5199,6 +5224,7 @@ export const AcaSsp: $Codec<AcaSsp> = $codec<AcaSsp>(AcaSsp$schema);
 /** CrlSignerSsp (asn1/ieee1609dot2dot1/Ieee1609Dot2Dot1Protocol.asn:1169) */
 export type CrlSignerSsp = {
   version: number;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const CrlSignerSsp$schema: $Schema = {
   kind: 'sequence',
@@ -5211,6 +5237,7 @@ export const CrlSignerSsp: $Codec<CrlSignerSsp> = $codec<CrlSignerSsp>(CrlSigner
 /** DcmSsp (asn1/ieee1609dot2dot1/Ieee1609Dot2Dot1Protocol.asn:1179) */
 export type DcmSsp = {
   version: number;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const DcmSsp$schema: $Schema = { kind: 'sequence', name: 'DcmSsp', fields: [{ name: 'version', schema: { kind: 'integer', name: 'Uint8', min: 2n, max: 2n } }], extensible: true };
 export const DcmSsp: $Codec<DcmSsp> = $codec<DcmSsp>(DcmSsp$schema);
@@ -5219,6 +5246,7 @@ export const DcmSsp: $Codec<DcmSsp> = $codec<DcmSsp>(DcmSsp$schema);
 export type LaSsp = {
   version: number;
   laId: Ieee1609Dot2BaseTypes.Uint16;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const LaSsp$schema: $Schema = {
   kind: 'sequence',
@@ -5234,6 +5262,7 @@ export const LaSsp: $Codec<LaSsp> = $codec<LaSsp>(LaSsp$schema);
 /** LopSsp (asn1/ieee1609dot2dot1/Ieee1609Dot2Dot1Protocol.asn:1203) */
 export type LopSsp = {
   version: number;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const LopSsp$schema: $Schema = { kind: 'sequence', name: 'LopSsp', fields: [{ name: 'version', schema: { kind: 'integer', name: 'Uint8', min: 2n, max: 2n } }], extensible: true };
 export const LopSsp: $Codec<LopSsp> = $codec<LopSsp>(LopSsp$schema);
@@ -5242,6 +5271,7 @@ export const LopSsp: $Codec<LopSsp> = $codec<LopSsp>(LopSsp$schema);
 export type MaSsp = {
   version: number;
   relevantPsids: Ieee1609Dot2BaseTypes.SequenceOfPsid;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const MaSsp$schema: $Schema = {
   kind: 'sequence',
@@ -5257,6 +5287,7 @@ export const MaSsp: $Codec<MaSsp> = $codec<MaSsp>(MaSsp$schema);
 /** RaSsp (asn1/ieee1609dot2dot1/Ieee1609Dot2Dot1Protocol.asn:1227) */
 export type RaSsp = {
   version: number;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const RaSsp$schema: $Schema = { kind: 'sequence', name: 'RaSsp', fields: [{ name: 'version', schema: { kind: 'integer', name: 'Uint8', min: 2n, max: 2n } }], extensible: true };
 export const RaSsp: $Codec<RaSsp> = $codec<RaSsp>(RaSsp$schema);
@@ -5264,6 +5295,7 @@ export const RaSsp: $Codec<RaSsp> = $codec<RaSsp>(RaSsp$schema);
 /** EeSsp (asn1/ieee1609dot2dot1/Ieee1609Dot2Dot1Protocol.asn:1237) */
 export type EeSsp = {
   version: number;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const EeSsp$schema: $Schema = { kind: 'sequence', name: 'EeSsp', fields: [{ name: 'version', schema: { kind: 'integer', name: 'Uint8', min: 2n, max: 2n } }], extensible: true };
 export const EeSsp: $Codec<EeSsp> = $codec<EeSsp>(EeSsp$schema);
@@ -5288,6 +5320,7 @@ export const CamSsp: $Codec<CamSsp> = $codec<CamSsp>(CamSsp$schema);
 /** DcSsp (asn1/ieee1609dot2dot1/Ieee1609Dot2Dot1Protocol.asn:1272) */
 export type DcSsp = {
   version: number;
+  $unknownExtensions?: $UnknownExtensions;
 };
 export const DcSsp$schema: $Schema = { kind: 'sequence', name: 'DcSsp', fields: [{ name: 'version', schema: { kind: 'integer', name: 'Uint8', min: 2n, max: 2n } }], extensible: true };
 export const DcSsp: $Codec<DcSsp> = $codec<DcSsp>(DcSsp$schema);

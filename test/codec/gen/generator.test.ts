@@ -97,6 +97,14 @@ describe('asn1-gen errors', () => {
     expect(code).toMatch(/export type R = \{ two: boolean \};/);
   });
 
+  it('declares $unknownExtensions on extensible SEQUENCE types only', () => {
+    const code = compile('E ::= SEQUENCE { a BOOLEAN, ... }\r\nN ::= SEQUENCE { a BOOLEAN }\r\nO ::= SEQUENCE { ... }').get('src/codec/gen/M.ts')!;
+    expect(code).toMatch(/export type E = \{\n  a: boolean;\n  \$unknownExtensions\?: \$UnknownExtensions;\n\};/);
+    expect(code).toMatch(/export type N = \{\n  a: boolean;\n\};/);
+    expect(code).toMatch(/export type O = \{\n  \$unknownExtensions\?: \$UnknownExtensions;\n\};/);
+    expect(code).toContain('UnknownExtensions as $UnknownExtensions');
+  });
+
   it.each([
     ['an undefined reference', 'T ::= SEQUENCE {\r\n a Missing }', /test\/M\.asn:3: Missing is not defined/],
     ['SET', 'T ::= SET { a INTEGER }', /test\/M\.asn:2: SET and SET OF are not supported/],
@@ -104,6 +112,11 @@ describe('asn1-gen errors', () => {
     ['a missing parameter', 'P {X} ::= SEQUENCE { a X }\r\nT ::= P', /test\/M\.asn:2: P is parameterized/],
     ['a WITH COMPONENTS naming no component', 'S ::= SEQUENCE { a INTEGER OPTIONAL }\r\nT ::= S (WITH COMPONENTS {..., b PRESENT})', /test\/M\.asn:3: WITH COMPONENTS: S has no component b/],
     ['an open type without a component relation', 'C ::= CLASS { &id INTEGER, &T } WITH SYNTAX { &T IDENTIFIED BY &id }\r\nT ::= SEQUENCE { a C.&T }', /test\/M\.asn:3: open type C.&T needs a table constraint/],
+    [
+      'a selector that is not a component of the innermost enclosing SEQUENCE (X.682 10)',
+      'C ::= CLASS { &id INTEGER, &T } WITH SYNTAX { &T IDENTIFIED BY &id }\r\nS C ::= { { NULL IDENTIFIED BY 1 } }\r\nT ::= SEQUENCE { id C.&id({S}), inner SEQUENCE { x C.&T({S}{@.id}) } }',
+      /test\/M\.asn:4: table constraint \{@\.id\}: the innermost enclosing SEQUENCE has no component id/,
+    ],
   ])('rejects %s with file:line', (_what, body, message) => {
     expect(() => compile(body)).toThrow(message);
   });

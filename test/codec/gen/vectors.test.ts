@@ -5,9 +5,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { arbitraryFor } from '../../helpers/arbitrary.js';
 import { CoerError } from '../../../src/codec/index.js';
-import { AppExtension, Certificate, CertIssueExtension, ContributedExtensionBlock, Ieee1609Dot2Data } from '../../../src/codec/gen/Ieee1609Dot2.js';
+import { AppExtension, Certificate, CertIssueExtension, CertRequestExtension, ContributedExtensionBlock, Ieee1609Dot2Data } from '../../../src/codec/gen/Ieee1609Dot2.js';
 import { CtlSignatureSpdu, ScmsPdu, EeEcaCertRequestSpdu, SecurityMgmtPsid } from '../../../src/codec/gen/Ieee1609Dot2Dot1Protocol.js';
 import { SecuredCrl } from '../../../src/codec/gen/Ieee1609Dot2Crl.js';
 
@@ -164,16 +166,54 @@ describe('open types whose selector is in an enclosing SEQUENCE', () => {
     expect(AppExtension.decode(enc)).toEqual(v);
   });
 
-  // X.682 10.7: `@.id` inside CertIssueExtension.permissions (a CHOICE) and `@.contributorId` inside
-  // ContributedExtensionBlock.extns (a SEQUENCE OF) name components of the enclosing SEQUENCE. The COER runtime
-  // (src/codec/coer) passes no enclosing value through CHOICE and SEQUENCE OF yet, so these rows are unreachable.
-  // Enable when it does.
-  it.skip('CertIssueExtension.permissions.specific is typed by the id of the enclosing SEQUENCE', () => {
+  // X.682 10: `@.id` inside CertIssueExtension.permissions (a CHOICE) and `@.contributorId` inside
+  // ContributedExtensionBlock.extns (a SEQUENCE OF) name components of the innermost enclosing SEQUENCE.
+  it('CertIssueExtension.permissions.specific is typed by the id of the enclosing SEQUENCE', () => {
     const v: CertIssueExtension = { id: 1, permissions: { specific: null } };
-    expect(CertIssueExtension.decode(CertIssueExtension.encode(v))).toEqual(v);
+    // id 01, [0] specific = 80, open type of length 0 holding NULL (certExtId-OperatingOrganization: ISSUE NULL).
+    expect(hex(CertIssueExtension.encode(v))).toBe('018000');
+    expect(CertIssueExtension.decode(bytes('018000'))).toEqual(v);
+    // A known id with octets that are not a NULL is an error, not an unknown open type.
+    expect(() => CertIssueExtension.decode(bytes('018001ff'))).toThrow(CoerError);
+    expect(() => CertIssueExtension.encode({ id: 1, permissions: { specific: { $unknownOpenType: bytes('ff') } } })).toThrow(CoerError);
+    // An id outside SetCertExtensions keeps the raw octets.
+    expect(CertIssueExtension.decode(bytes('02800201ff'))).toEqual({ id: 2, permissions: { specific: { $unknownOpenType: bytes('01ff') } } });
+    expect(hex(CertIssueExtension.encode({ id: 2, permissions: { specific: { $unknownOpenType: bytes('01ff') } } }))).toBe('02800201ff');
+    expect(CertIssueExtension.toJson(v)).toEqual({ id: 1, permissions: { specific: null } });
+    expect(CertIssueExtension.fromJson({ id: 1, permissions: { specific: null } })).toEqual(v);
+    expect(() => CertIssueExtension.fromJson({ id: 1, permissions: { specific: { $unknownOpenType: 'ff' } } })).toThrow(CoerError);
   });
-  it.skip('ContributedExtensionBlock.extns items are typed by contributorId', () => {
+
+  it('CertRequestExtension.permissions.content is typed by the id of the enclosing SEQUENCE', () => {
+    const v: CertRequestExtension = { id: 1, permissions: { content: null } };
+    expect(hex(CertRequestExtension.encode(v))).toBe('018000');
+    expect(CertRequestExtension.decode(bytes('018000'))).toEqual(v);
+    expect(() => CertRequestExtension.decode(bytes('018001ff'))).toThrow(CoerError);
+  });
+
+  it('ContributedExtensionBlock.extns items are typed by contributorId', () => {
     const v: ContributedExtensionBlock = { contributorId: 1, extns: [{ id: 1, content: new Uint8Array(8).fill(7) }] };
-    expect(ContributedExtensionBlock.decode(ContributedExtensionBlock.encode(v))).toEqual(v);
+    // contributorId 01; quantity 01 01; item = open type of 10 octets: Ieee1609ContributedHeaderInfoExtension
+    // { id p2pcd8ByteLearningRequestId (1), content HashedId8 as an open type: 08 + 8 octets }.
+    const enc = '01' + '0101' + '0a' + '01' + '08' + '07'.repeat(8);
+    expect(hex(ContributedExtensionBlock.encode(v))).toBe(enc);
+    expect(ContributedExtensionBlock.decode(bytes(enc))).toEqual(v);
+    const json = { contributorId: 1, extns: [{ id: 1, content: '07'.repeat(8) }] };
+    expect(ContributedExtensionBlock.toJson(v)).toEqual(json);
+    expect(ContributedExtensionBlock.fromJson(json)).toEqual(v);
+    // An unknown contributor keeps each item raw.
+    const other = ContributedExtensionBlock.decode(bytes('09' + '0101' + '02abcd'));
+    expect(other).toEqual({ contributorId: 9, extns: [{ $unknownOpenType: bytes('abcd') }] });
+  });
+
+  it('arbitraryFor types the nested open types by the selector', () => {
+    const xs = fc.sample(arbitraryFor(CertIssueExtension.schema, 3), { numRuns: 300, seed: 7 }) as CertIssueExtension[];
+    const known = xs.filter((x) => x.id === 1 && 'specific' in x.permissions);
+    expect(known.length).toBeGreaterThan(0);
+    expect(known.every((x) => (x.permissions as { specific: unknown }).specific === null)).toBe(true);
+    for (const x of xs) expect(CertIssueExtension.decode(CertIssueExtension.encode(x))).toEqual(x);
+    const blocks = fc.sample(arbitraryFor(ContributedExtensionBlock.schema, 3), { numRuns: 200, seed: 7 }) as ContributedExtensionBlock[];
+    expect(blocks.some((b) => b.contributorId === 1 && b.extns.every((e) => !('$unknownOpenType' in e)))).toBe(true);
+    for (const b of blocks) expect(hex(ContributedExtensionBlock.encode(ContributedExtensionBlock.decode(ContributedExtensionBlock.encode(b))))).toBe(hex(ContributedExtensionBlock.encode(b)));
   });
 });

@@ -242,8 +242,8 @@ export type DecryptionKey =
   | ({ readonly kind: 'cert'; readonly certificate: Certificate } & EciesPrivate)
   | ({ readonly kind: 'signedData'; readonly signedData: Uint8Array } & EciesPrivate)
   | ({ readonly kind: 'rek'; readonly publicKey: EciesPublicKey | PublicEncryptionKey } & EciesPrivate)
-  /** Generic ECIES key: any PKRecipientInfo alternative whose recipientId matches, with the P1 given. */
-  | ({ readonly kind: 'ecies'; readonly recipientId: Uint8Array; readonly curve: EciesCurve; readonly p1: Uint8Array } & EciesPrivate)
+  /** Generic ECIES key (kind may be left out): any PKRecipientInfo alternative whose recipientId matches, P1 as given. */
+  | ({ readonly kind?: 'ecies'; readonly recipientId: Uint8Array; readonly curve: EciesCurve; readonly p1: Uint8Array } & EciesPrivate)
   /** Matches symmRecipInfo and pskRecipInfo with HashedId8(SymmetricEncryptionKey). */
   | { readonly kind: 'symmetric'; readonly key: Uint8Array };
 
@@ -256,16 +256,12 @@ interface KeyCandidate {
 }
 
 function candidate(k: DecryptionKey): KeyCandidate {
-  switch (k.kind) {
-    case 'symmetric':
-      return { recipientId: symmetricKeyId(k.key), alts: ['symmRecipInfo', 'pskRecipInfo'], key: k };
-    case 'ecies':
-      return { recipientId: k.recipientId, alts: ['certRecipInfo', 'signedDataRecipInfo', 'rekRecipInfo'], curve: k.curve, p1: k.p1, key: k };
-    default: {
-      const t = pkTarget(k);
-      return { recipientId: t.recipientId, alts: [t.alt], curve: t.key.curve, p1: t.p1, key: k };
-    }
+  if (k.kind === 'cert' || k.kind === 'signedData' || k.kind === 'rek') {
+    const t = pkTarget(k);
+    return { recipientId: t.recipientId, alts: [t.alt], curve: t.key.curve, p1: t.p1, key: k };
   }
+  if (k.kind === 'symmetric') return { recipientId: symmetricKeyId(k.key), alts: ['symmRecipInfo', 'pskRecipInfo'], key: k };
+  return { recipientId: k.recipientId, alts: ['certRecipInfo', 'signedDataRecipInfo', 'rekRecipInfo'], curve: k.curve, p1: k.p1, key: k };
 }
 
 export interface DecryptResult {

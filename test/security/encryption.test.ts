@@ -159,9 +159,13 @@ describe('encryptData / decryptData', () => {
       return new Uint8Array(e.computeSecret(V));
     };
     expect(hex(await decryptData(d, [{ kind: 'cert', certificate: cert, ecdh }]))).toBe(hex(payload));
+    // The generic form: recipientId and P1 worked out by the caller (here the certificate's HashedId8 and hash).
+    const certHash = sha256(Certificate.encode(cert));
+    expect(hex(await decryptData(d, [{ recipientId: certHash.slice(-8), curve: 'nistP256', p1: certHash, ecdh }]))).toBe(hex(payload));
+    await expect(decryptData(d, [{ recipientId: certHash.slice(-8), curve: 'nistP256', p1: new Uint8Array(32), ecdh }])).rejects.toMatchObject({ code: 'key-unwrap-failed' });
     const v = pk(encryptedDataOf(d).recipients[0]!, 'certRecipInfo').encKey.eciesNistP256.v;
     const [form, x] = Object.entries(v)[0]!;
-    expect(seen).toEqual([(form === 'compressed-y-0' ? '02' : '03') + hex(x)]);
+    expect(seen[0]).toBe((form === 'compressed-y-0' ? '02' : '03') + hex(x));
   });
 
   it('an Ieee1609Dot2Data plaintext is encrypted as is (signed-then-encrypted)', async () => {

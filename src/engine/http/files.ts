@@ -62,8 +62,8 @@ export function parseRange(header: string | undefined, size: number): RangeResul
     return { kind: 'satisfiable', start: Math.max(0, size - suffix), end: size - 1 };
   }
   const start = Number(a);
-  const last = b === '' ? size - 1 : Number(b);
-  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(last)) return { kind: 'none' };
+  const last = b === '' ? Infinity : Number(b);
+  if (!Number.isSafeInteger(start) || (b !== '' && !Number.isSafeInteger(last))) return { kind: 'none' };
   if (last < start) return { kind: 'none' }; // invalid range-spec: ignore the header
   if (start >= size) return { kind: 'unsatisfiable' };
   return { kind: 'satisfiable', start, end: Math.min(last, size - 1) };

@@ -126,7 +126,6 @@ export class ScmsServer {
       },
       return503OnClosing: true,
       forceCloseConnections: 'idle',
-      disableRequestLogging: false,
     }) as unknown as FastifyInstance;
     const app = this.app;
 

@@ -21,7 +21,7 @@ const clock = new ManualClock(T0);
 const later = new ManualClock('2025-03-02T12:00:00Z');
 
 /** Independent 1609.2 5.3.1 check: ECDSA-SHA256 over SHA256(tbs) || SHA256(issuer COER or ''), r||s. */
-export function verifyExplicitWithNodeCrypto(cert: Certificate, issuerBytes: Uint8Array | undefined, issuerCert: Certificate): boolean {
+function verifyExplicitWithNodeCrypto(cert: Certificate, issuerBytes: Uint8Array | undefined, issuerCert: Certificate): boolean {
   const tbs = ToBeSignedCertificate.encode(cert.toBeSigned);
   const h = (b: Uint8Array) => createHash('sha256').update(b).digest();
   const message = Buffer.concat([h(tbs), h(issuerBytes ?? new Uint8Array(0))]);

@@ -4,7 +4,7 @@ import { password } from '@inquirer/prompts';
 import { readEncodedInput } from '../../../cli/input.js';
 import { Certificate } from '../../../codec/gen/Ieee1609Dot2.js';
 import { signBallotAs, type SignResult } from '../../../engine/manager/ctl-dir.js';
-import { PASSPHRASE_ENV, PIN_ENV } from '../../../hsm/index.js';
+import { KeyStoreError, PASSPHRASE_ENV, PIN_ENV } from '../../../hsm/index.js';
 import { systemClock } from '../../../security/time.js';
 
 /** A secret from the environment, else a prompt on a terminal (never a flag: flags end up in shell history). */
@@ -12,7 +12,7 @@ function secret(env: string, what: string): () => Promise<string> {
   return async () => {
     const v = process.env[env];
     if (v) return v;
-    if (!process.stdin.isTTY) throw new Error(`no ${what}: set ${env}`);
+    if (!process.stdin.isTTY) throw new KeyStoreError('NO_SECRET', `no ${what}: set ${env}`);
     return password({ message: `${what}:`, mask: '*' });
   };
 }

@@ -126,6 +126,10 @@ export class ScmsServer {
       },
       return503OnClosing: true,
       forceCloseConnections: 'idle',
+      // Hex keys and hashes travel in path parameters (an uncompressed P-384 point is 194 hex digits).
+      routerOptions: { maxParamLength: 512 },
+      // Router-level failures (bad URL encoding, over-long parameter) go through the same error path.
+      frameworkErrors: (err, request, reply) => this.#sendError(toScmsError(err, request), request, reply),
     }) as unknown as FastifyInstance;
     const app = this.app;
 
@@ -190,7 +194,13 @@ export class ScmsServer {
   }
 
   #sendError(e: ScmsHttpError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-    const config = request.routeOptions?.config ?? {};
+    let config: { errorFormat?: 'json' | 'text'; fineErrors?: boolean } = {};
+    try {
+      config = request.routeOptions?.config ?? {};
+    } catch {
+      // no route context (framework errors before routing)
+    }
+    reply.header('x-request-id', request.id);
     const fine = config.fineErrors === true || this.#errorMode() === 'fine';
     const reason = fine ? e.reason : (STATUS_CODES[e.status] ?? 'error');
     for (const [k, v] of Object.entries(e.headers)) reply.header(k, v);

@@ -81,8 +81,9 @@ export class HttpDeviceRegistry implements DeviceRegistry {
   }
 
   async lookupByCanonicalKey(key: Uint8Array, curve: CanonicalKeyCurve = 'nistP256'): Promise<RegisteredDevice | undefined> {
-    canonicalKeyFromBytes(key, curve); // same input errors as the in-process registry, without a round trip
-    return this.#lookup(`/internal/devices/by-key/${toHex(key)}?curve=${encodeURIComponent(curve)}`);
+    // Same input errors as the in-process registry, without a round trip; the compressed form travels.
+    const k = canonicalKeyFromBytes(key, curve);
+    return this.#lookup(`/internal/devices/by-key/${toHex(k.compressed)}?curve=${encodeURIComponent(curve)}`);
   }
 
   async lookupByCanonicalId(canonicalId: string): Promise<RegisteredDevice | undefined> {

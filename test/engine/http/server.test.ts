@@ -45,6 +45,7 @@ describe('ScmsServer: routes, errors, robustness', () => {
             app.get('/ops/refuse', { config: JSON_API_ROUTE_CONFIG }, async () => {
               throw new ScmsHttpError(409, Ieee16092Dot1ErrorCode.undefined, 'already there', { details: { deviceId: 'x1' } });
             });
+            app.get('/v3/item/:id', async (request) => ({ id: (request.params as { id: string }).id }));
             app.get('/v3/boom', async () => {
               throw new Error('handler exploded');
             });
@@ -178,6 +179,19 @@ describe('ScmsServer: routes, errors, robustness', () => {
       s.on('error', () => resolve(data));
     });
     expect(reply).toMatch(/^HTTP\/1\.1 400/);
+    await healthy();
+  });
+
+  it('router-level failures (over-long or badly encoded path parameters) use the same error path', async () => {
+    const ok = await fetch(`${t.url}/v3/item/${'a'.repeat(300)}`);
+    expect(((await ok.json()) as any).id).toHaveLength(300);
+    const long = await fetch(`${t.url}/v3/item/${'a'.repeat(600)}`);
+    expect(long.status).toBe(414);
+    expect(long.headers.get(ERROR_HEADER)).toBe('414-99');
+    expect(long.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    const badEnc = await fetch(`${t.url}/v3/item/%E0%A4%A`);
+    expect(badEnc.status).toBe(400);
+    expect(badEnc.headers.get(ERROR_HEADER)).toBe('400-99');
     await healthy();
   });
 

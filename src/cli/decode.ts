@@ -69,8 +69,9 @@ function structure(v: unknown, depth = 0): number {
 
 /**
  * Decodes with automatic detection: a Certificate when the whole input decodes strictly as one; otherwise the
- * most specific of the SPDU types and Ieee1609Dot2Data that decode it (the one whose value has the most decoded
- * structure; on a tie the SPDU type listed first). `alsoMatches` names the other types that decoded.
+ * most specific of the SPDU types and Ieee1609Dot2Data that decode it: the one whose value has the most decoded
+ * structure; on a tie Ieee1609Dot2Data, else the SPDU type listed first. `alsoMatches` names the other types that
+ * decoded.
  */
 export function detectAndDecode(bytes: Uint8Array): Decoded & { alsoMatches: string[] } {
   const attempts: Array<{ type: string; error: CoerError }> = [];
@@ -87,7 +88,10 @@ export function detectAndDecode(bytes: Uint8Array): Decoded & { alsoMatches: str
     }
   }
   if (ok.length === 0) throw new DetectError(attempts);
-  const best = ok.reduce((a, b) => (b.score > a.score ? b : a));
+  // An SPDU type is more specific only when it decoded more structure than Ieee1609Dot2Data (partial WITH
+  // COMPONENTS specifications let most SPDU types accept any other content unchanged).
+  const top = Math.max(...ok.map((o) => o.score));
+  const best = ok.find((o) => o.type === 'Ieee1609Dot2.Ieee1609Dot2Data' && o.score === top) ?? ok.find((o) => o.score === top)!;
   return { type: best.type, codec: best.codec, value: best.value, alsoMatches: ok.filter((o) => o !== best).map((o) => o.type) };
 }
 

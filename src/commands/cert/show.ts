@@ -72,7 +72,7 @@ export default class CertShow extends ScmsCommand {
   private printHuman(d: Decoded & { alsoMatches?: string[] }, size: number, format: string, s: CertificateSummary | undefined): void {
     const head = (k: string, v: string) => this.log(`${chalk.bold(k.padEnd(12))}${v}`);
     head('Type:', `${chalk.green(d.type)} ${chalk.dim(`(${size} bytes, ${format} input)`)}`);
-    if (d.alsoMatches?.length) head('Also:', chalk.dim(`also decodes as ${d.alsoMatches.join(', ')}`));
+    if (d.alsoMatches?.length) head('Also:', chalk.dim(`less specific types that also decode it: ${d.alsoMatches.join(', ')}`));
     if (s) {
       const cert = d.value as Certificate;
       head('HashedId8:', `${chalk.yellow(s.hashedId8)}${s.hashAlgorithm ? chalk.dim(` (${s.hashAlgorithm.toUpperCase()})`) : ''}`);

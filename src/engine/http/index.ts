@@ -29,3 +29,4 @@ export {
 export { bearerAuth, bearerToken, tokensEqual, MIN_TOKEN_LENGTH, type BearerAuthOptions, type TokenSource } from './auth.js';
 export { sendFile, strongEtag, contentDisposition, ifNoneMatchMatches, parseRange, type FileResponse, type RangeResult } from './files.js';
 export { createLogger, audit, LOG_LEVELS, type Logger, type LogLevel, type LoggerOptions, type AuditFields } from './logger.js';
+export { startService, type StartServiceOptions, type RunningService } from './service.js';

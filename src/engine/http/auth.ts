@@ -1,7 +1,7 @@
 // Bearer-token guards for the operator API and the internal component API.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
-import { ScmsHttpError, Ieee16092Dot1ErrorCode } from './errors.js';
+import { ScmsHttpError, Ieee1609Dot2Dot1ErrorCode } from './errors.js';
 
 /** Where a token comes from at request time (a value read once from env/flag/file at start-up). */
 export type TokenSource = string | undefined | (() => string | undefined);
@@ -50,17 +50,17 @@ export function bearerAuth(options: BearerAuthOptions): preHandlerAsyncHookHandl
   return async function guard(request: FastifyRequest, _reply: FastifyReply) {
     const expected = typeof options.token === 'function' ? options.token() : options.token;
     if (expected === undefined || expected === '') {
-      throw new ScmsHttpError(403, Ieee16092Dot1ErrorCode.undefined, `${realm} API disabled: no token configured`);
+      throw new ScmsHttpError(403, Ieee1609Dot2Dot1ErrorCode.undefined, `${realm} API disabled: no token configured`);
     }
     const presented = bearerToken(request);
     if (presented === undefined) {
-      throw new ScmsHttpError(401, Ieee16092Dot1ErrorCode.undefined, 'bearer token required', {
+      throw new ScmsHttpError(401, Ieee1609Dot2Dot1ErrorCode.undefined, 'bearer token required', {
         headers: { 'www-authenticate': `Bearer realm="${realm}"` },
       });
     }
     if (!tokensEqual(presented, expected)) {
       request.log.warn({ audit: true, event: 'auth.rejected', realm, requestId: request.id }, 'bearer token rejected');
-      throw new ScmsHttpError(401, Ieee16092Dot1ErrorCode.undefined, 'invalid bearer token', {
+      throw new ScmsHttpError(401, Ieee1609Dot2Dot1ErrorCode.undefined, 'invalid bearer token', {
         headers: { 'www-authenticate': `Bearer realm="${realm}", error="invalid_token"` },
       });
     }

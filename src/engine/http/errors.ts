@@ -9,7 +9,7 @@ export const ERROR_HEADER = 'ieee-1609.2.1-error';
 export type ErrorMode = 'fine' | 'coarse';
 
 /** 1609.2.1 error codes as named constants. */
-export const Ieee16092Dot1ErrorCode = Object.freeze({
+export const Ieee1609Dot2Dot1ErrorCode = Object.freeze({
   /** 10: request not encrypted. */
   requestNotEncrypted: 10,
   /** 20: the enrollment certificate (or canonical key) is blocked. */
@@ -49,7 +49,7 @@ export const Ieee16092Dot1ErrorCode = Object.freeze({
   undefined: 99,
 } as const);
 
-export type Ieee16092Dot1ErrorCodeName = keyof typeof Ieee16092Dot1ErrorCode;
+export type Ieee1609Dot2Dot1ErrorCodeName = keyof typeof Ieee1609Dot2Dot1ErrorCode;
 
 /** Policy-limit codes 70–79 and 710–712 are numeric values in this set. */
 export function isPolicyLimitCode(code: number): boolean {
@@ -57,7 +57,7 @@ export function isPolicyLimitCode(code: number): boolean {
 }
 
 /** HTTP statuses the 1609.2.1 interface uses. */
-export const IEEE_16092DOT1_STATUSES: readonly number[] = Object.freeze([400, 401, 403, 404, 405, 408, 416, 429, 500, 503]);
+export const IEEE_1609DOT2DOT1_STATUSES: readonly number[] = Object.freeze([400, 401, 403, 404, 405, 408, 416, 429, 500, 503]);
 
 export interface ScmsHttpErrorOptions {
   /** Extra response headers (e.g. WWW-Authenticate, Retry-After). */
@@ -98,12 +98,12 @@ export class ScmsHttpError extends Error {
 
 /** Shorthands for the common cases. */
 export const httpErrors = {
-  badRequest: (reason: string, code: number = Ieee16092Dot1ErrorCode.invalidContent, o?: ScmsHttpErrorOptions) =>
+  badRequest: (reason: string, code: number = Ieee1609Dot2Dot1ErrorCode.invalidContent, o?: ScmsHttpErrorOptions) =>
     new ScmsHttpError(400, code, reason, o),
-  unauthorized: (reason: string, o?: ScmsHttpErrorOptions) => new ScmsHttpError(401, Ieee16092Dot1ErrorCode.undefined, reason, o),
-  forbidden: (reason: string, code: number = Ieee16092Dot1ErrorCode.undefined, o?: ScmsHttpErrorOptions) =>
+  unauthorized: (reason: string, o?: ScmsHttpErrorOptions) => new ScmsHttpError(401, Ieee1609Dot2Dot1ErrorCode.undefined, reason, o),
+  forbidden: (reason: string, code: number = Ieee1609Dot2Dot1ErrorCode.undefined, o?: ScmsHttpErrorOptions) =>
     new ScmsHttpError(403, code, reason, o),
-  notFound: (reason: string, o?: ScmsHttpErrorOptions) => new ScmsHttpError(404, Ieee16092Dot1ErrorCode.undefined, reason, o),
-  conflict: (reason: string, o?: ScmsHttpErrorOptions) => new ScmsHttpError(409, Ieee16092Dot1ErrorCode.undefined, reason, o),
-  unavailable: (reason: string, o?: ScmsHttpErrorOptions) => new ScmsHttpError(503, Ieee16092Dot1ErrorCode.undefined, reason, o),
+  notFound: (reason: string, o?: ScmsHttpErrorOptions) => new ScmsHttpError(404, Ieee1609Dot2Dot1ErrorCode.undefined, reason, o),
+  conflict: (reason: string, o?: ScmsHttpErrorOptions) => new ScmsHttpError(409, Ieee1609Dot2Dot1ErrorCode.undefined, reason, o),
+  unavailable: (reason: string, o?: ScmsHttpErrorOptions) => new ScmsHttpError(503, Ieee1609Dot2Dot1ErrorCode.undefined, reason, o),
 };

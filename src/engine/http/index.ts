@@ -17,13 +17,13 @@ export {
 } from './server.js';
 export {
   ScmsHttpError,
-  Ieee16092Dot1ErrorCode,
+  Ieee1609Dot2Dot1ErrorCode,
   ERROR_HEADER,
-  IEEE_16092DOT1_STATUSES,
+  IEEE_1609DOT2DOT1_STATUSES,
   isPolicyLimitCode,
   httpErrors,
   type ErrorMode,
-  type Ieee16092Dot1ErrorCodeName,
+  type Ieee1609Dot2Dot1ErrorCodeName,
   type ScmsHttpErrorOptions,
 } from './errors.js';
 export { bearerAuth, bearerToken, tokensEqual, MIN_TOKEN_LENGTH, type BearerAuthOptions, type TokenSource } from './auth.js';

@@ -8,7 +8,7 @@ import { STATUS_CODES } from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import {
   ERROR_HEADER,
-  Ieee16092Dot1ErrorCode,
+  Ieee1609Dot2Dot1ErrorCode,
   ScmsHttpError,
   type ErrorMode,
 } from './errors.js';
@@ -138,11 +138,11 @@ export class ScmsServer {
     app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
     app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: jsonBodyLimit }, (_req, body, done) => {
       const text = typeof body === 'string' ? body : body.toString('utf8');
-      if (text.trim() === '') return done(new ScmsHttpError(400, Ieee16092Dot1ErrorCode.parsingFailure, 'empty JSON body'));
+      if (text.trim() === '') return done(new ScmsHttpError(400, Ieee1609Dot2Dot1ErrorCode.parsingFailure, 'empty JSON body'));
       try {
         done(null, JSON.parse(text));
       } catch {
-        done(new ScmsHttpError(400, Ieee16092Dot1ErrorCode.parsingFailure, 'malformed JSON body'));
+        done(new ScmsHttpError(400, Ieee1609Dot2Dot1ErrorCode.parsingFailure, 'malformed JSON body'));
       }
     });
 
@@ -152,7 +152,7 @@ export class ScmsServer {
 
     app.setErrorHandler((err: FastifyError | ScmsHttpError | Error, request, reply) => this.#sendError(toScmsError(err, request), request, reply));
     app.setNotFoundHandler((request, reply) =>
-      this.#sendError(new ScmsHttpError(404, Ieee16092Dot1ErrorCode.undefined, `no route ${request.method} ${request.url.split('?')[0]}`), request, reply),
+      this.#sendError(new ScmsHttpError(404, Ieee1609Dot2Dot1ErrorCode.undefined, `no route ${request.method} ${request.url.split('?')[0]}`), request, reply),
     );
 
     app.get('/healthz', async (_request, reply) => {
@@ -177,14 +177,14 @@ export class ScmsServer {
       if (typeof status === 'number' && status >= 400 && status < 500) {
         const code =
           (err as FastifyError).code === 'FST_ERR_CTP_INVALID_JSON_BODY' || (err as FastifyError).code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
-            ? Ieee16092Dot1ErrorCode.parsingFailure
+            ? Ieee1609Dot2Dot1ErrorCode.parsingFailure
             : (err as FastifyError).validation
-              ? Ieee16092Dot1ErrorCode.invalidContent
-              : Ieee16092Dot1ErrorCode.undefined;
+              ? Ieee1609Dot2Dot1ErrorCode.invalidContent
+              : Ieee1609Dot2Dot1ErrorCode.undefined;
         return new ScmsHttpError(status, code, err.message);
       }
       request.log.error({ err }, 'unhandled error in request');
-      return new ScmsHttpError(500, Ieee16092Dot1ErrorCode.undefined, 'internal error');
+      return new ScmsHttpError(500, Ieee1609Dot2Dot1ErrorCode.undefined, 'internal error');
     }
   }
 
@@ -324,7 +324,7 @@ export async function composeComponents(server: ScmsServer, mounts: readonly Com
 export function octetStreamBody(request: FastifyRequest): Uint8Array {
   const body = request.body;
   if (!Buffer.isBuffer(body)) {
-    throw new ScmsHttpError(415, Ieee16092Dot1ErrorCode.parsingFailure, 'expected Content-Type: application/octet-stream');
+    throw new ScmsHttpError(415, Ieee1609Dot2Dot1ErrorCode.parsingFailure, 'expected Content-Type: application/octet-stream');
   }
   return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
 }
@@ -333,11 +333,11 @@ export function octetStreamBody(request: FastifyRequest): Uint8Array {
 export function jsonObjectBody(request: FastifyRequest): Record<string, unknown> {
   const ct = request.headers['content-type'];
   if (typeof ct !== 'string' || !/^application\/json\b/i.test(ct)) {
-    throw new ScmsHttpError(415, Ieee16092Dot1ErrorCode.invalidContent, 'expected Content-Type: application/json');
+    throw new ScmsHttpError(415, Ieee1609Dot2Dot1ErrorCode.invalidContent, 'expected Content-Type: application/json');
   }
   const body = request.body;
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new ScmsHttpError(400, Ieee16092Dot1ErrorCode.invalidContent, 'expected a JSON object');
+    throw new ScmsHttpError(400, Ieee1609Dot2Dot1ErrorCode.invalidContent, 'expected a JSON object');
   }
   return body as Record<string, unknown>;
 }

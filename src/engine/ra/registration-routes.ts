@@ -2,7 +2,7 @@
 // API the ECA uses from another process (`/internal/devices/...`, component token). Mounted by the RA plugin.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { bearerAuth, type TokenSource } from '../http/auth.js';
-import { Ieee16092Dot1ErrorCode, ScmsHttpError } from '../http/errors.js';
+import { Ieee1609Dot2Dot1ErrorCode, ScmsHttpError } from '../http/errors.js';
 import { audit } from '../http/logger.js';
 import { JSON_API_ROUTE_CONFIG, jsonObjectBody } from '../http/server.js';
 import type { RegistrationStore } from './registration-store.js';
@@ -34,13 +34,13 @@ function input<T>(fn: () => T): T {
   try {
     return fn();
   } catch (e) {
-    if (e instanceof RegistrationInputError) throw new ScmsHttpError(400, Ieee16092Dot1ErrorCode.invalidContent, e.message);
+    if (e instanceof RegistrationInputError) throw new ScmsHttpError(400, Ieee1609Dot2Dot1ErrorCode.invalidContent, e.message);
     throw e;
   }
 }
 
 function notFound(deviceId: string): ScmsHttpError {
-  return new ScmsHttpError(404, Ieee16092Dot1ErrorCode.undefined, `unknown device ${deviceId}`);
+  return new ScmsHttpError(404, Ieee1609Dot2Dot1ErrorCode.undefined, `unknown device ${deviceId}`);
 }
 
 function deviceIdParam(request: FastifyRequest): string {
@@ -88,7 +88,7 @@ export async function registerRegistrationRoutes(app: FastifyInstance, deps: Reg
     const parsed = input(() => parseRegisterDeviceBody(body));
     const { created, device } = await store.register(parsed, request.scmsActor ?? 'operator');
     if (!created) {
-      throw new ScmsHttpError(409, Ieee16092Dot1ErrorCode.undefined, `canonical key already registered as device ${device.deviceId}`, {
+      throw new ScmsHttpError(409, Ieee1609Dot2Dot1ErrorCode.undefined, `canonical key already registered as device ${device.deviceId}`, {
         details: { deviceId: device.deviceId, canonicalId: device.canonicalId, state: device.state },
       });
     }
@@ -109,7 +109,7 @@ export async function registerRegistrationRoutes(app: FastifyInstance, deps: Reg
     const q = request.query as Record<string, unknown>;
     const one = (d: DeviceRecord | undefined) => ({ devices: d ? [d] : [] });
     if (q.canonicalId !== undefined) {
-      if (!isCanonicalId(q.canonicalId)) throw new ScmsHttpError(400, Ieee16092Dot1ErrorCode.invalidContent, 'canonicalId: expected 16 lower-case hex digits');
+      if (!isCanonicalId(q.canonicalId)) throw new ScmsHttpError(400, Ieee1609Dot2Dot1ErrorCode.invalidContent, 'canonicalId: expected 16 lower-case hex digits');
       return one(await store.findByCanonicalId(q.canonicalId));
     }
     if (q.canonicalPublicKey !== undefined) {
@@ -118,9 +118,9 @@ export async function registerRegistrationRoutes(app: FastifyInstance, deps: Reg
       return one(d && d.curve === key.curve ? d : undefined);
     }
     const limit = q.limit === undefined ? 100 : Number(q.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ScmsHttpError(400, Ieee16092Dot1ErrorCode.invalidContent, 'limit: expected 1..1000');
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ScmsHttpError(400, Ieee1609Dot2Dot1ErrorCode.invalidContent, 'limit: expected 1..1000');
     if (q.after !== undefined && (typeof q.after !== 'string' || !UUID.test(q.after))) {
-      throw new ScmsHttpError(400, Ieee16092Dot1ErrorCode.invalidContent, 'after: expected a device id');
+      throw new ScmsHttpError(400, Ieee1609Dot2Dot1ErrorCode.invalidContent, 'after: expected a device id');
     }
     const devices = await store.list({ limit, after: q.after as string | undefined });
     return { devices, next: devices.length === limit ? devices[devices.length - 1]!.deviceId : null };
@@ -170,15 +170,15 @@ export async function registerRegistrationRoutes(app: FastifyInstance, deps: Reg
     const curve = curveParam((request.query as Record<string, unknown>).curve);
     const key = input(() => parseCanonicalPublicKey(hex, curve));
     const d = await store.findByCanonicalKey(key.compressed);
-    if (!d || d.curve !== key.curve) throw new ScmsHttpError(404, Ieee16092Dot1ErrorCode.enrollmentCertificateUnknown, 'canonical key not registered');
+    if (!d || d.curve !== key.curve) throw new ScmsHttpError(404, Ieee1609Dot2Dot1ErrorCode.enrollmentCertificateUnknown, 'canonical key not registered');
     return toRegisteredDevice(d);
   });
 
   app.get('/internal/devices/by-canonical-id/:canonicalId', internal, async (request) => {
     const { canonicalId } = request.params as { canonicalId: string };
-    if (!isCanonicalId(canonicalId)) throw new ScmsHttpError(400, Ieee16092Dot1ErrorCode.invalidContent, 'canonicalId: expected 16 lower-case hex digits');
+    if (!isCanonicalId(canonicalId)) throw new ScmsHttpError(400, Ieee1609Dot2Dot1ErrorCode.invalidContent, 'canonicalId: expected 16 lower-case hex digits');
     const d = await store.findByCanonicalId(canonicalId);
-    if (!d) throw new ScmsHttpError(404, Ieee16092Dot1ErrorCode.enrollmentCertificateUnknown, 'canonical id not registered');
+    if (!d) throw new ScmsHttpError(404, Ieee1609Dot2Dot1ErrorCode.enrollmentCertificateUnknown, 'canonical id not registered');
     return toRegisteredDevice(d);
   });
 
@@ -189,7 +189,7 @@ export async function registerRegistrationRoutes(app: FastifyInstance, deps: Reg
       const cert = input(() => certificateBody(body));
       const actor = cert.issuer ?? request.scmsActor ?? 'component';
       const known = await (what === 'enrolled' ? store.markEnrolled(deviceId, cert, actor) : store.recordCertificate(deviceId, cert, actor)).catch((e: unknown) => {
-        if (e instanceof RegistrationInputError) throw new ScmsHttpError(400, Ieee16092Dot1ErrorCode.invalidContent, e.message);
+        if (e instanceof RegistrationInputError) throw new ScmsHttpError(400, Ieee1609Dot2Dot1ErrorCode.invalidContent, e.message);
         throw e;
       });
       if (!known) throw notFound(deviceId);
@@ -202,5 +202,5 @@ export async function registerRegistrationRoutes(app: FastifyInstance, deps: Reg
 function curveParam(v: unknown): CanonicalKeyCurve {
   if (v === undefined) return 'nistP256';
   if (typeof v === 'string' && (CANONICAL_KEY_CURVES as readonly string[]).includes(v)) return v as CanonicalKeyCurve;
-  throw new ScmsHttpError(400, Ieee16092Dot1ErrorCode.invalidContent, `curve: expected ${CANONICAL_KEY_CURVES.join(' or ')}`);
+  throw new ScmsHttpError(400, Ieee1609Dot2Dot1ErrorCode.invalidContent, `curve: expected ${CANONICAL_KEY_CURVES.join(' or ')}`);
 }

@@ -2,7 +2,7 @@ import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ERROR_HEADER,
-  Ieee16092Dot1ErrorCode,
+  Ieee1609Dot2Dot1ErrorCode,
   JSON_API_ROUTE_CONFIG,
   ScmsHttpError,
   audit,
@@ -40,10 +40,10 @@ describe('ScmsServer: routes, errors, robustness', () => {
             });
             app.post('/ops/echo', { config: JSON_API_ROUTE_CONFIG }, async (request) => ({ got: jsonObjectBody(request), greeting: deps.greeting }));
             app.get('/v3/refuse', async () => {
-              throw new ScmsHttpError(400, Ieee16092Dot1ErrorCode.enrollmentCertificateUnknown, 'unknown enrollment certificate');
+              throw new ScmsHttpError(400, Ieee1609Dot2Dot1ErrorCode.enrollmentCertificateUnknown, 'unknown enrollment certificate');
             });
             app.get('/ops/refuse', { config: JSON_API_ROUTE_CONFIG }, async () => {
-              throw new ScmsHttpError(409, Ieee16092Dot1ErrorCode.undefined, 'already there', { details: { deviceId: 'x1' } });
+              throw new ScmsHttpError(409, Ieee1609Dot2Dot1ErrorCode.undefined, 'already there', { details: { deviceId: 'x1' } });
             });
             app.get('/v3/item/:id', async (request) => ({ id: (request.params as { id: string }).id }));
             app.get('/v3/boom', async () => {

@@ -1,0 +1,412 @@
+/**
+ * The ECA: enrollment certificate issuance (IEEE 1609.2.1-2022 6.3.4.2, EcaEe interface,
+ * `POST /v3/enrollment-certificate`, synchronous).
+ *
+ * handleEnrollmentRequest(EeEcaCertRequestSpdu octets):
+ *  1. strict COER decode as EeEcaCertRequestSpdu (Ieee1609Dot2Data-SignedCertRequest, SignerSelf)      -> 42
+ *  2. the signing key (EeEcaCertRequestSpdu comment): with canonicalId, the canonical key, found from the
+ *     canonicalId (canonical-key.ts); without, the requested key tbsCert.verifyKeyIndicator (which then is
+ *     the device's canonical key); signature per 1609.2 5.3.1 with signer input H("")                       -> 43
+ *  3. the canonical key is registered (RA DeviceRegistry) and not blocked                                -> 21 / 20
+ *  4. generationTime: not after now + allowedClockSkew (50), not older than eca-maxAge (70)
+ *  5. type allowed (32); certRequestPermissions within the device type's policy `enrollment` list and
+ *     the ECA certificate's certIssuePermissions (30); region within the policy regions, the device's
+ *     registered region and the ECA's effective region (31); validity: at most enrollmentValidity, inside
+ *     the ECA certificate's validity, not starting before generationTime - skew (33), start at most
+ *     eca-maxWait after generationTime (73)
+ *  6. replay (same SPDU octets accepted before, 60); eca-maxReqs per 7 x 24 h (71); eca-minWait since the
+ *     device's previous accepted request (72), counted on generationTime
+ *  7. issue (explicit: signed by the ECA; implicit: ECQV, privateKeyInfo = s), respond with an
+ *     EcaEeCertResponseSpdu (Ieee1609Dot2Data-Signed, SecurityMgmtPsid, signed with the ECA certificate)
+ *  8. record in the ECA tables and tell the registry (markEnrolled). A refusal writes nothing.
+ *
+ * requestHash (EcaEeCertResponse comment): the hash of the EeEcaCertRequestSpdu as received ("calculated
+ * without canonicalizing the signature"), as a HashedId8: the low-order 8 octets of SHA-256 (1609.2 6.3.x
+ * HashedId8; SHA-256 for the 256-bit curves EEs use, SHA-384 for a P-384 request: the request's hashAlgorithmId).
+ */
+import {
+  EeEcaCertRequestSpdu as EeEcaCertRequestSpduCodec,
+  Ieee1609Dot2Data as Ieee1609Dot2DataCodec,
+  ScopedCertificateRequest as ScopedCertificateRequestCodec,
+  SignedCertificateRequest as SignedCertificateRequestCodec,
+  type Certificate,
+  type EcaEeCertResponse,
+  type EeEcaCertRequest,
+  type GeographicRegion,
+  type PsidGroupPermissions,
+  type PsidSspRange,
+  type ToBeSignedCertificate,
+} from '../../codec/index.js';
+import { toHex, fromHex } from '../../crypto/bytes.js';
+import { decodePoint, scalarToBytes, type CurveName } from '../../crypto/curves.js';
+import { hashedId8, sha256 } from '../../crypto/hash.js';
+import {
+  certificateCurve,
+  certificateHashedId8,
+  encodeCertificate,
+  fromPublicVerificationKey,
+  issueExplicitCertificate,
+  issueImplicitCertificate,
+} from '../../security/certificate.js';
+import { regionWithin } from '../../security/chain.js';
+import { checkIssuePermissions } from '../../security/permissions.js';
+import { scmsPdu, signedSpdu } from '../../security/scms-pdu.js';
+import { verifyCertificateRequest } from '../../security/spdu.js';
+import {
+  durationToSeconds,
+  nowTime32,
+  time32ToDate,
+  validityPeriodContainsPeriod,
+  validityPeriodEnd,
+  type ValidityPeriod,
+} from '../../security/time.js';
+import { Ieee1609Dot2Dot1ErrorCode as Code } from '../http/errors.js';
+import type { DeviceType as PolicyDeviceType, PsidSsp as PolicyPsidSsp } from '../policy/index.js';
+import { WEEK_SECONDS } from '../policy/index.js';
+import { CANONICAL_KEY_CURVES, canonicalIdOf, isCanonicalId, type CanonicalKeyCurve, type RegisteredDevice } from '../ra/registration.js';
+import { recoverSelfSignerKeys } from './canonical-key.js';
+import type { EcaDeps } from './deps.js';
+
+/** ECA-specific members of the 1609.2.1 policy-limit range 70–79 (REST-INTERFACE.md lists them in this order). */
+export const EcaLimitCode = Object.freeze({
+  /** eca-maxAge exceeded. */
+  maxAge: 70,
+  /** eca-maxReqs per 7 x 24 h exceeded. */
+  maxReqs: 71,
+  /** eca-minWait not respected. */
+  minWait: 72,
+  /** eca-maxWait: requested validity starts too long after generationTime. */
+  maxWait: 73,
+});
+
+export interface EnrollmentIssued {
+  status: 200;
+  /** COER EcaEeCertResponseSpdu. */
+  body: Uint8Array;
+  certificate: Certificate;
+  deviceId: string;
+  /** HashedId8 of the certificate, hex. */
+  hashedId8: string;
+}
+
+export interface EnrollmentRefused {
+  status: 400 | 403 | 429 | 500 | 503;
+  /** 1609.2.1 error code (Ieee-1609.2.1-Error: <status>-<code>). */
+  code: number;
+  reason: string;
+}
+
+export type EnrollmentResult = EnrollmentIssued | EnrollmentRefused;
+
+class Refusal extends Error {
+  constructor(
+    readonly status: EnrollmentRefused['status'],
+    readonly code: number,
+    readonly reason: string,
+  ) {
+    super(reason);
+  }
+}
+
+const refuse = (status: EnrollmentRefused['status'], code: number, reason: string): never => {
+  throw new Refusal(status, code, reason);
+};
+
+const EE_TYPE_ALLOWED = /^[01]{2}0*$/; // only app (bit 0) and enrol (bit 1) of EndEntityType (1609.2 6.4.31)
+
+export class Eca {
+  readonly #d: EcaDeps;
+  readonly #ecaCurve: CurveName;
+
+  constructor(deps: EcaDeps) {
+    this.#d = deps;
+    this.#ecaCurve = certificateCurve(deps.eca.certificate, deps.eca.chain);
+  }
+
+  /** The EcaEeCertResponse.ecaCertChain: the ECA certificate, then its issuers up to the root. */
+  get ecaCertChain(): Certificate[] {
+    return [this.#d.eca.certificate, ...this.#d.eca.chain];
+  }
+
+  async handleEnrollmentRequest(bytes: Uint8Array): Promise<EnrollmentResult> {
+    try {
+      return await this.#handle(bytes);
+    } catch (e) {
+      if (e instanceof Refusal) return { status: e.status, code: e.code, reason: e.reason };
+      throw e;
+    }
+  }
+
+  async #handle(bytes: Uint8Array): Promise<EnrollmentIssued> {
+    const { policy, clock, registry, store } = this.#d;
+    const opts = this.#d.options ?? {};
+
+    // 1. Strict decode (trailing octets, constraints of EeEcaCertRequestSpdu: SignerSelf, version 2, cracaId 000000,
+    //    crlSeries 0, certRequestPermissions PRESENT, verificationKey, ...).
+    let spdu;
+    try {
+      spdu = EeEcaCertRequestSpduCodec.decode(bytes);
+    } catch (e) {
+      return refuse(400, Code.parsingFailure, `not an EeEcaCertRequestSpdu: ${(e as Error).message}`);
+    }
+    if (spdu.protocolVersion !== 3) refuse(400, Code.parsingFailure, `Ieee1609Dot2Data.protocolVersion ${spdu.protocolVersion}, expected 3`);
+    if (!('signedCertificateRequest' in spdu.content)) {
+      refuse(400, Code.parsingFailure, `content is ${Object.keys(spdu.content)[0]}, expected signedCertificateRequest`);
+    }
+    const scr = (spdu.content as { signedCertificateRequest: Extract<typeof spdu.content, { signedCertificateRequest: unknown }>['signedCertificateRequest'] })
+      .signedCertificateRequest;
+    const req: EeEcaCertRequest = scr.tbsRequest.content['eca-ee'].eeEcaCertRequest;
+    const alg = scr.hashAlgorithmId === 'sha384' ? 'sha384' : 'sha256';
+    const requestHash = hashedId8(bytes, alg);
+    const requestDigest = toHex(sha256(bytes));
+
+    // 2. Who signed.
+    let requested: { curve: CurveName; publicKey: Uint8Array };
+    try {
+      requested = fromPublicVerificationKey(req.tbsCert.verifyKeyIndicator.verificationKey);
+      decodePoint(requested.curve, requested.publicKey);
+    } catch (e) {
+      return refuse(400, Code.parsingFailure, `tbsCert.verifyKeyIndicator: ${(e as Error).message}`);
+    }
+    let signerKey: { curve: CurveName; publicKey: Uint8Array };
+    if (req.canonicalId !== undefined) {
+      const id = req.canonicalId.toLowerCase();
+      if (!isCanonicalId(id)) refuse(400, Code.enrollmentCertificateUnknown, `canonicalId ${JSON.stringify(req.canonicalId)} is not a registered canonical id`);
+      // tbsRequest octets from the generic decoding (a value of the parameterized SPDU type does not re-encode as one)
+      const generic = Ieee1609Dot2DataCodec.decode(bytes).content as { signedCertificateRequest: Uint8Array };
+      const tbsBytes = ScopedCertificateRequestCodec.encode(SignedCertificateRequestCodec.decode(generic.signedCertificateRequest).tbsRequest);
+      const rec = recoverSelfSignerKeys(tbsBytes, scr.signature);
+      const match = rec?.publicKeys.find((k) => canonicalIdOf(k) === id);
+      if (!rec || !match) {
+        const known = await registry.lookupByCanonicalId(id);
+        return known
+          ? refuse(400, Code.signatureFailure, 'the request is not signed with the canonical key of canonicalId')
+          : refuse(400, Code.enrollmentCertificateUnknown, `canonicalId ${id} is not registered`);
+      }
+      signerKey = { curve: rec.curve, publicKey: match };
+    } else {
+      signerKey = requested; // signed with the requested key, which is then the canonical key
+    }
+    const verified = verifyCertificateRequest(bytes, { resolveSigner: () => signerKey });
+    if (!verified.ok) refuse(400, Code.signatureFailure, `signature: ${verified.reason}`);
+
+    // 3. Registered and not blocked.
+    if (!(CANONICAL_KEY_CURVES as readonly string[]).includes(signerKey.curve)) {
+      refuse(400, Code.enrollmentCertificateUnknown, `canonical keys on ${signerKey.curve} are not registered`);
+    }
+    const device = await registry.lookupByCanonicalKey(signerKey.publicKey, signerKey.curve as CanonicalKeyCurve);
+    if (!device) return refuse(400, Code.enrollmentCertificateUnknown, 'the canonical key is not registered');
+    if (device.state === 'blocked') refuse(403, Code.enrollmentCertificateBlocked, 'the device is blocked');
+
+    // 4. Generation time.
+    const now = nowTime32(clock);
+    const skew = policy.allowedClockSkew;
+    if (req.generationTime > now + skew) {
+      refuse(400, Code.generationTimeInFuture, `generationTime ${time32ToDate(req.generationTime).toISOString()} is in the future`);
+    }
+    if (now - req.generationTime > policy['eca-maxAge']) {
+      refuse(400, EcaLimitCode.maxAge, `generationTime is ${now - req.generationTime} s old, eca-maxAge is ${policy['eca-maxAge']} s`);
+    }
+
+    // 5. Content.
+    const type = req.type;
+    if (type !== 'explicit' && type !== 'implicit') return refuse(400, Code.requestedCertificateTypeNotAllowed, `certificate type ${String(type)} is not supported`);
+    if (!(opts.allowedTypes ?? ['explicit', 'implicit']).includes(type)) refuse(400, Code.requestedCertificateTypeNotAllowed, `${type} enrollment certificates are not issued`);
+    if (type === 'implicit') {
+      if (this.#d.eca.privateScalar === undefined) refuse(400, Code.requestedCertificateTypeNotAllowed, 'this ECA issues explicit enrollment certificates only');
+      if (requested.curve !== this.#ecaCurve) {
+        refuse(400, Code.requestedCertificateTypeNotAllowed, `implicit certificates of this ECA are on ${this.#ecaCurve}, the requested key is on ${requested.curve}`);
+      }
+    }
+    const permissions = this.#checkPermissions(req, device);
+    const region = this.#checkRegion(req, device);
+    const validity = this.#checkValidity(req);
+
+    // Nothing stored so far; cheap replay / rate pre-check before spending a signature.
+    await store.transaction((tx) => this.#checkHistory(tx, requestDigest, device.deviceId, req.generationTime));
+
+    // 7. Issue and answer.
+    const tbs: ToBeSignedCertificate = {
+      id: opts.certificateId === 'requested' ? req.tbsCert.id : { none: null },
+      cracaId: opts.cracaId ?? new Uint8Array(3),
+      crlSeries: opts.crlSeries ?? 0,
+      validityPeriod: validity,
+      certRequestPermissions: permissions,
+      verifyKeyIndicator: type === 'explicit' ? { verificationKey: req.tbsCert.verifyKeyIndicator.verificationKey } : { reconstructionValue: { fill: null } },
+    };
+    if (region) tbs.region = region;
+    if (req.tbsCert.assuranceLevel !== undefined) tbs.assuranceLevel = req.tbsCert.assuranceLevel;
+    if (req.tbsCert.canRequestRollover !== undefined) tbs.canRequestRollover = null;
+    if (req.tbsCert.encryptionKey !== undefined) tbs.encryptionKey = req.tbsCert.encryptionKey;
+    const { eca } = this.#d;
+    const problems = checkIssuePermissions(eca.certificate, { version: 3, type: 'explicit', issuer: { self: 'sha256' }, toBeSigned: tbs }, {
+      issuer: 'ECA certificate',
+      subject: 'enrollment certificate',
+    });
+    if (problems.length > 0) refuse(400, Code.requestedPermissionsNotAllowed, problems.join('; '));
+
+    let certificate: Certificate;
+    let privateKeyInfo: Uint8Array | undefined;
+    if (type === 'explicit') {
+      certificate = await issueExplicitCertificate({ tbs, issuer: eca.certificate, signer: eca.signer });
+    } else {
+      const issued = issueImplicitCertificate({
+        tbs,
+        issuer: eca.certificate,
+        issuerPrivateScalar: eca.privateScalar!,
+        requestPublicKey: requested.publicKey,
+        curve: this.#ecaCurve,
+      });
+      certificate = issued.certificate;
+      privateKeyInfo = scalarToBytes(this.#ecaCurve, issued.privateKeyContribution);
+    }
+    const response: EcaEeCertResponse = {
+      version: 2,
+      generationTime: now,
+      requestHash,
+      ecaCertChain: this.ecaCertChain,
+      certificate,
+      ...(privateKeyInfo ? { privateKeyInfo } : {}),
+    };
+    const signed = await signedSpdu({ pdu: scmsPdu({ 'eca-ee': { ecaEeCertResponse: response } }), signer: eca.signer, certificate: eca.certificate });
+    const body = Ieee1609Dot2DataCodec.encode(signed);
+
+    // 8. Record (checks again inside the writing transaction: concurrent duplicates lose here).
+    const certHashedId8 = toHex(certificateHashedId8(certificate));
+    const receivedAt = clock.now();
+    await store.transaction(async (tx) => {
+      await this.#checkHistory(tx, requestDigest, device.deviceId, req.generationTime);
+      await tx.recordEnrollment({
+        requestDigest,
+        requestHash: toHex(requestHash),
+        deviceId: device.deviceId,
+        canonicalId: device.canonicalId,
+        generationTime: req.generationTime,
+        receivedAt,
+        certificate: {
+          hashedId8: certHashedId8,
+          type,
+          bytes: encodeCertificate(certificate),
+          validFrom: validity.start,
+          validUntil: Math.floor(validityPeriodEnd(validity)),
+        },
+      });
+    });
+    try {
+      await registry.markEnrolled(device.deviceId, {
+        kind: 'enrollment',
+        hashedId8: certHashedId8,
+        issuer: 'eca',
+        issuedAt: receivedAt,
+        validFrom: time32ToDate(validity.start),
+        validUntil: time32ToDate(Math.floor(validityPeriodEnd(validity))),
+      });
+    } catch (e) {
+      await store.removeEnrollment(requestDigest, certHashedId8);
+      return refuse(503, Code.undefined, `the device registry could not record the enrollment: ${(e as Error).message}`);
+    }
+    return { status: 200, body, certificate, deviceId: device.deviceId, hashedId8: certHashedId8 };
+  }
+
+  async #checkHistory(tx: import('./store.js').EcaStoreTx, requestDigest: string, deviceId: string, generationTime: number): Promise<void> {
+    const { policy } = this.#d;
+    if (await tx.hasRequest(requestDigest)) refuse(400, Code.invalidContent, 'replayed request: this EeEcaCertRequestSpdu was accepted before');
+    const h = await tx.history(deviceId, generationTime - WEEK_SECONDS);
+    if (h.countSince >= policy['eca-maxReqs']) {
+      refuse(429, EcaLimitCode.maxReqs, `eca-maxReqs: ${h.countSince} enrollment requests in the last 7 x 24 h (limit ${policy['eca-maxReqs']})`);
+    }
+    if (h.latestGenerationTime !== undefined && generationTime - h.latestGenerationTime < policy['eca-minWait']) {
+      refuse(429, EcaLimitCode.minWait, `eca-minWait: ${generationTime - h.latestGenerationTime} s since the previous request (minimum ${policy['eca-minWait']} s)`);
+    }
+  }
+
+  /** certRequestPermissions within the policy's `enrollment` list of the device type (1609.2 6.4.28). */
+  #checkPermissions(req: EeEcaCertRequest, device: RegisteredDevice): PsidGroupPermissions[] {
+    const dt = device.deviceType.toUpperCase() as PolicyDeviceType;
+    const allowed = this.#d.policy.deviceTypes[dt]?.enrollment ?? [];
+    const groups = req.tbsCert.certRequestPermissions;
+    if (groups.length === 0) refuse(400, Code.requestedPermissionsNotAllowed, 'certRequestPermissions is empty');
+    const out: PsidGroupPermissions[] = [];
+    for (const [i, g] of groups.entries()) {
+      const where = `certRequestPermissions[${i}]`;
+      const sp = g.subjectPermissions as Record<string, unknown>;
+      if (!('explicit' in sp)) refuse(400, Code.requestedPermissionsNotAllowed, `${where}: subjectPermissions all is not allowed for ${dt} devices`);
+      const ranges = sp.explicit as PsidSspRange[];
+      if (ranges.length === 0) refuse(400, Code.requestedPermissionsNotAllowed, `${where}: no PSIDs`);
+      for (const r of ranges) {
+        const entry = allowed.find((a) => BigInt(a.psid) === r.psid);
+        if (!entry) refuse(400, Code.requestedPermissionsNotAllowed, `${where}: psid ${r.psid} is not allowed for ${dt} devices`);
+        const why = sspRangeAllowed(r, entry!);
+        if (why) refuse(400, Code.requestedPermissionsNotAllowed, `${where}: psid ${r.psid}: ${why}`);
+      }
+      const eeType = g.eeType ?? '10000000';
+      if (!EE_TYPE_ALLOWED.test(eeType) || !eeType.slice(0, 2).includes('1')) {
+        refuse(400, Code.requestedPermissionsNotAllowed, `${where}: eeType ${eeType}: enrollment certificates request app and/or enrol certificates only`);
+      }
+      out.push(g);
+    }
+    return out;
+  }
+
+  /** Region: within policy regions, the device's registered region and the ECA's effective region (1609.2 5.1.2.4). */
+  #checkRegion(req: EeEcaCertRequest, device: RegisteredDevice): GeographicRegion | undefined {
+    const policyRegion: GeographicRegion = { identifiedRegion: this.#d.policy.regions.map((c) => ({ countryOnly: c })) };
+    const deviceRegion: GeographicRegion | undefined = device.region?.length ? { identifiedRegion: device.region.map((c) => ({ countryOnly: c })) } : undefined;
+    const region = req.tbsCert.region ?? deviceRegion;
+    if (!region) return undefined;
+    const bounds: Array<[string, GeographicRegion | undefined]> = [
+      ['the policy regions', policyRegion],
+      ["the device's registered region", deviceRegion],
+      ["the ECA's region", this.#ecaRegion()],
+    ];
+    for (const [name, outer] of bounds) {
+      if (!outer) continue;
+      const why = regionWithin(region, outer);
+      if (why) refuse(400, Code.requestedRegionNotAllowed, `requested region is not within ${name}: ${why}`);
+    }
+    return region;
+  }
+
+  #ecaRegion(): GeographicRegion | undefined {
+    for (const c of this.ecaCertChain) if (c.toBeSigned.region) return c.toBeSigned.region;
+    return undefined;
+  }
+
+  #checkValidity(req: EeEcaCertRequest): ValidityPeriod {
+    const { policy, eca } = this.#d;
+    const vp = req.tbsCert.validityPeriod;
+    const seconds = durationToSeconds(vp.duration);
+    if (seconds > policy.enrollmentValidity) {
+      refuse(400, Code.requestedValidityNotAllowed, `requested validity ${seconds} s exceeds enrollmentValidity ${policy.enrollmentValidity} s`);
+    }
+    if (vp.start < req.generationTime - policy.allowedClockSkew) {
+      refuse(400, Code.requestedValidityNotAllowed, 'requested validity starts before the generation time');
+    }
+    if (vp.start - req.generationTime > policy['eca-maxWait']) {
+      refuse(400, EcaLimitCode.maxWait, `requested validity starts ${vp.start - req.generationTime} s after generationTime (eca-maxWait ${policy['eca-maxWait']} s)`);
+    }
+    if (!validityPeriodContainsPeriod(eca.certificate.toBeSigned.validityPeriod, vp)) {
+      refuse(400, Code.requestedValidityNotAllowed, "requested validity is not within the ECA certificate's validity");
+    }
+    return { start: vp.start, duration: vp.duration };
+  }
+}
+
+/** undefined when the requested SSP range is within the policy entry (no ssp: any SSP). */
+function sspRangeAllowed(r: PsidSspRange, entry: PolicyPsidSsp): string | undefined {
+  if (entry.ssp === undefined) return undefined;
+  const range = r.sspRange as Record<string, unknown> | undefined;
+  const want = 'opaque' in entry.ssp ? { kind: 'opaque', hex: entry.ssp.opaque } : { kind: 'bitmapSsp', hex: entry.ssp.bitmapSsp };
+  if (range === undefined || 'all' in range) return `policy restricts the SSP to ${want.kind} ${want.hex}; any SSP requested`;
+  if (want.kind === 'opaque' && 'opaque' in range) {
+    const bad = (range.opaque as Uint8Array[]).find((o) => toHex(o) !== want.hex);
+    return bad ? `SSP ${toHex(bad)} is not the policy's ${want.hex}` : undefined;
+  }
+  if (want.kind === 'bitmapSsp' && 'bitmapSspRange' in range) {
+    const b = range.bitmapSspRange as { sspValue: Uint8Array; sspBitmask: Uint8Array };
+    const v = fromHex(want.hex);
+    // every SSP the range admits must equal the policy's: all bits fixed by the mask and the value equal
+    return b.sspBitmask.every((m) => m === 0xff) && toHex(b.sspValue) === toHex(v) ? undefined : `SSP range is wider than the policy's bitmapSsp ${want.hex}`;
+  }
+  return 'SSP range of another kind than the policy entry';
+}

@@ -1,0 +1,376 @@
+/**
+ * Authorization CA: pseudonym (and other authorization) certificates from RaAcaCertRequestSpdus
+ * (IEEE 1609.2.1 Ieee1609Dot2Dot1AcaRaInterface, Ieee1609Dot2Dot1Protocol; butterfly keys 9.3).
+ *
+ * Per request: verify the RA's SignedCertificateRequest (RaAcaCertRequestSpdu, SignerSingleCert with an RaSsp
+ * certificate the ACA trusts), decrypt encPlv1 / encPlv2 with the LA-ACA shared keys (src/engine/la/la.ts),
+ * lv = plv1 XOR plv2 into tbsCert.id.linkageData {iCert, linkage-value}, replace cracaId / crlSeries
+ * (RaAcaCertRequest note), then
+ *   - explicit + butterflyExplicit: random c, key B + c*G (crypto/butterfly acaExplicitKey), privateKeyInfo = c;
+ *   - implicit: ECQV with R_U = B (the k of ECQV is the randomisation, also for compact unified),
+ *     privateKeyInfo = s (AcaEeCertResponse privateKeyInfo comment);
+ * and the AcaEeCertResponse goes out as (AcaRaCertResponse.acaResponse, certEncKey comment):
+ *   - certEncKey present, cubk clear: AcaEeCertResponsePrivateSpdu = Ieee1609Dot2Data-EncryptedSigned (encrypted
+ *     with rekRecipInfo to certEncKey, then signed by this ACA certificate);
+ *   - certEncKey absent, cubk set: AcaEeCertResponseCubkSpdu = Ieee1609Dot2Data-Encrypted to the request's
+ *     verification key Bt (rekRecipInfo); valid only if the ACA certificate has flags usesCubk;
+ *   - both absent: AcaEeCertResponsePlainSpdu.
+ * AcaRaCertResponse { requestHash = HashedId8(SHA-256(COER RaAcaCertRequestSpdu)) } signed as
+ * AcaRaCertResponseSpdu. The ACA sees the RA, never the EE: requests carry no EE identifier.
+ */
+import {
+  AcaEeCertResponseCubkSpdu as AcaEeCertResponseCubkSpduCodec,
+  AcaEeCertResponsePlainSpdu as AcaEeCertResponsePlainSpduCodec,
+  AcaEeCertResponsePrivateSpdu as AcaEeCertResponsePrivateSpduCodec,
+  Ieee1609Dot2Data as Ieee1609Dot2DataCodec,
+  ScmsPdu as ScmsPduCodec,
+  SecurityMgmtSsp as SecurityMgmtSspCodec,
+  SymmetricEncryptionKey as SymmetricEncryptionKeyCodec,
+  type Certificate,
+  type Ieee1609Dot2Data,
+  type PublicEncryptionKey,
+  type ScmsPdu,
+  type SignerIdentifier,
+  type SymmetricCiphertext,
+  type ToBeSignedCertificate,
+} from '../../codec/index.js';
+import type { AcaResponse, EncryptedIndividualPLV, RaAcaCertRequest } from '../../codec/gen/Ieee1609Dot2Dot1AcaRaInterface.js';
+import { aesCcmDecrypt } from '../../crypto/aesccm.js';
+import { bigIntToBytes, toHex, wipe } from '../../crypto/bytes.js';
+import { acaExplicitKey, type ButterflyCurve } from '../../crypto/butterfly.js';
+import { curve, type CurveName } from '../../crypto/curves.js';
+import { sha256 } from '../../crypto/hash.js';
+import { linkageValue } from '../../crypto/linkage.js';
+import {
+  certificateCurve,
+  certificateHashedId8,
+  eccPointToBytes,
+  fromPublicVerificationKey,
+  issueExplicitCertificate,
+  issueImplicitCertificate,
+  verificationKeyIndicator,
+  type EccCurvePoint,
+} from '../../security/certificate.js';
+import { decryptDataDetailed, encryptData, symmetricKeyId, type EciesPrivate } from '../../security/encryption.js';
+import { encryptedSignedSpdu, scmsPdu, SECURITY_MGMT_PSID, signedSpdu, unsecuredSpdu } from '../../security/scms-pdu.js';
+import type { Signer } from '../../security/signer.js';
+import { verifyCertificateRequest, verifySignedData } from '../../security/spdu.js';
+import { nowTime32, systemClock, type Clock } from '../../security/time.js';
+import type { LaKeyClient } from '../la/la.js';
+
+export type AcaErrorCode = 'malformed' | 'untrusted-ra' | 'bad-signature' | 'invalid-request' | 'linkage' | 'issuance';
+
+export class AcaError extends Error {
+  override readonly name = 'AcaError';
+  constructor(
+    readonly code: AcaErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Per-request outcome of a batch. */
+export type AcaIssueResult = { ok: true; response: Uint8Array } | { ok: false; code: AcaErrorCode; error: string };
+
+/** What the RA talks to (in-process: the AcaService; later HTTP). COER RaAcaCertRequestSpdu in, COER AcaRaCertResponseSpdu out. */
+export interface AcaClient {
+  issue(requests: readonly Uint8Array[]): Promise<AcaIssueResult[]>;
+}
+
+export interface AcaServiceOptions {
+  /** The ACA certificate (issues the certificates, signs responses). */
+  readonly certificate: Certificate;
+  readonly signer: Signer;
+  /** The ACA's private scalar: needed for ECQV (implicit certificates); explicit-only ACAs may leave it out. */
+  readonly privateScalar?: bigint;
+  /** Decryption of data sent to the ACA certificate's encryptionKey (LA key deliveries). */
+  readonly encryptionKey: EciesPrivate;
+  /** RA certificates whose RaAcaCertRequestSpdus are accepted (matched by HashedId8). */
+  readonly raCertificates: readonly Certificate[];
+  /** LA certificates (LaSsp) and how to reach each LA for its shared PLV key. */
+  readonly laCertificates: readonly Certificate[];
+  readonly laKeys: readonly LaKeyClient[];
+  /** cracaId / crlSeries written into issued certificates (RaAcaCertRequest note). Default 000000 / 1. */
+  readonly cracaId?: Uint8Array;
+  readonly crlSeries?: number;
+  readonly clock?: Clock;
+}
+
+/** The SecurityMgmtSsp of a certificate's psid-35 appPermissions entry, or undefined. */
+export function securityMgmtSspOf(cert: Certificate): ReturnType<typeof SecurityMgmtSspCodec.decode> | undefined {
+  for (const p of cert.toBeSigned.appPermissions ?? []) {
+    if (BigInt(p.psid) !== SECURITY_MGMT_PSID || !p.ssp || !('opaque' in p.ssp)) continue;
+    try {
+      return SecurityMgmtSspCodec.decode(p.ssp.opaque);
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * An ECIES PublicEncryptionKey as curve + point; the rekRecipInfo recipientId is then computed over the canonical
+ * (compressed) PublicEncryptionKey whatever form the RA carried (it may send uncompressed points).
+ */
+export function publicEncryptionKeyPoint(k: PublicEncryptionKey): { curve: 'nistP256' | 'brainpoolP256r1'; publicKey: Uint8Array } {
+  const pk = k.publicKey as Record<string, unknown>;
+  if ('eciesNistP256' in pk) return { curve: 'nistP256', publicKey: eccPointToBytes(pk.eciesNistP256 as EccCurvePoint) };
+  if ('eciesBrainpoolP256r1' in pk) return { curve: 'brainpoolP256r1', publicKey: eccPointToBytes(pk.eciesBrainpoolP256r1 as EccCurvePoint) };
+  throw new AcaError('invalid-request', `unsupported public encryption key ${Object.keys(pk)[0]}`);
+}
+
+const FLAG_BUTTERFLY_EXPLICIT = 0;
+const FLAG_CUBK = 1;
+const bit = (flags: string, n: number): boolean => flags[n] === '1';
+
+function ccmOpen(key: Uint8Array, ct: SymmetricCiphertext, what: string): Uint8Array {
+  if (!('aes128ccm' in ct)) throw new AcaError('linkage', `${what}: unsupported symmetric ciphertext`);
+  try {
+    return aesCcmDecrypt(key, ct.aes128ccm.nonce, ct.aes128ccm.ccmCiphertext);
+  } catch {
+    throw new AcaError('linkage', `${what}: AES-CCM tag check failed`);
+  }
+}
+
+export class AcaService implements AcaClient {
+  readonly certificate: Certificate;
+  readonly #signer: Signer;
+  readonly #d: bigint | undefined;
+  readonly #enc: EciesPrivate;
+  readonly #ras: Map<string, Certificate>;
+  readonly #las: Map<string, { cert: Certificate; laId: number }>;
+  readonly #laKeys: Map<number, LaKeyClient>;
+  /** recipientId (hex) -> { laId, key }. */
+  readonly #plvKeys = new Map<string, { laId: number; key: Uint8Array }>();
+  readonly #cracaId: Uint8Array;
+  readonly #crlSeries: number;
+  readonly #clock: Clock;
+  readonly #curve: ButterflyCurve;
+  readonly #usesCubk: boolean;
+
+  constructor(opts: AcaServiceOptions) {
+    this.certificate = opts.certificate;
+    this.#signer = opts.signer;
+    this.#d = opts.privateScalar;
+    this.#enc = opts.encryptionKey;
+    this.#ras = new Map(opts.raCertificates.map((c) => [toHex(certificateHashedId8(c)), c]));
+    this.#las = new Map();
+    for (const c of opts.laCertificates) {
+      const ssp = securityMgmtSspOf(c);
+      if (!ssp || !('la' in ssp)) throw new AcaError('invalid-request', 'an LA certificate without LaSsp');
+      this.#las.set(toHex(certificateHashedId8(c)), { cert: c, laId: ssp.la.laId });
+    }
+    this.#laKeys = new Map(opts.laKeys.map((l) => [l.laId, l]));
+    this.#cracaId = opts.cracaId ?? new Uint8Array(3);
+    this.#crlSeries = opts.crlSeries ?? 1;
+    this.#clock = opts.clock ?? systemClock;
+    const c = certificateCurve(opts.certificate);
+    if (c !== 'nistP256' && c !== 'brainpoolP256r1') throw new AcaError('issuance', `butterfly issuance needs a 256-bit ACA curve, not ${c}`);
+    this.#curve = c;
+    this.#usesCubk = opts.certificate.toBeSigned.flags?.[0] === '1';
+  }
+
+  /** Processes a batch of RaAcaCertRequestSpdus (COER); one result per request, in order. */
+  async issue(requests: readonly Uint8Array[]): Promise<AcaIssueResult[]> {
+    const out: AcaIssueResult[] = [];
+    for (const r of requests) {
+      try {
+        out.push({ ok: true, response: Ieee1609Dot2DataCodec.encode(await this.issueOne(r)) });
+      } catch (e) {
+        if (e instanceof AcaError) out.push({ ok: false, code: e.code, error: e.message });
+        else out.push({ ok: false, code: 'issuance', error: (e as Error).message });
+      }
+    }
+    return out;
+  }
+
+  /** One RaAcaCertRequestSpdu (COER) -> the AcaRaCertResponseSpdu (signed Ieee1609Dot2Data). AcaError on refusal. */
+  async issueOne(requestSpdu: Uint8Array): Promise<Ieee1609Dot2Data> {
+    const req = this.#verifyRequest(requestSpdu);
+    const acaResponse = await this.#respond(req);
+    const pdu = scmsPdu({
+      'aca-ra': {
+        acaRaCertResponse: {
+          version: 2,
+          generationTime: nowTime32(this.#clock),
+          requestHash: sha256(requestSpdu).slice(-8),
+          acaResponse,
+        },
+      },
+    });
+    return signedSpdu({ pdu, signer: this.#signer, certificate: this.certificate });
+  }
+
+  #verifyRequest(bytes: Uint8Array): RaAcaCertRequest {
+    let data: Ieee1609Dot2Data;
+    try {
+      data = Ieee1609Dot2DataCodec.decode(bytes);
+    } catch (e) {
+      throw new AcaError('malformed', `RaAcaCertRequestSpdu: ${(e as Error).message}`);
+    }
+    let untrusted = false;
+    const resolveSigner = (id: SignerIdentifier): Certificate | undefined => {
+      if (!('certificate' in id) || id.certificate.length !== 1) return undefined;
+      const ra = this.#ras.get(toHex(certificateHashedId8(id.certificate[0]!)));
+      if (!ra) untrusted = true;
+      return ra;
+    };
+    const res = verifyCertificateRequest(data, { resolveSigner });
+    if (!res.ok) {
+      if (untrusted) throw new AcaError('untrusted-ra', `RaAcaCertRequestSpdu signer is not a trusted RA: ${res.reason}`);
+      throw new AcaError(/signature/i.test(res.reason) ? 'bad-signature' : 'malformed', `RaAcaCertRequestSpdu: ${res.reason}`);
+    }
+    const ssp = res.signerCertificate && securityMgmtSspOf(res.signerCertificate);
+    if (!ssp || !('ra' in ssp)) throw new AcaError('untrusted-ra', 'RaAcaCertRequestSpdu signer certificate has no RaSsp');
+    const c = res.tbsRequest.content;
+    if (!('aca-ra' in c) || !('raAcaCertRequest' in c['aca-ra'])) throw new AcaError('malformed', 'not an aca-ra raAcaCertRequest');
+    return c['aca-ra'].raAcaCertRequest;
+  }
+
+  async #plvKey(encPlv: EncryptedIndividualPLV): Promise<{ key: Uint8Array; recipient: { recipientId: Uint8Array; encKey: SymmetricCiphertext } }> {
+    const laId = (encPlv.laId[0]! << 8) | encPlv.laId[1]!;
+    const rs = encPlv.encPlv.content.encryptedData.recipients;
+    const ri = rs.length === 1 ? rs[0]! : undefined;
+    if (!ri || !('symmRecipInfo' in ri)) throw new AcaError('linkage', `encPlv of LA ${laId}: not a single symmRecipInfo`);
+    const id = toHex(ri.symmRecipInfo.recipientId);
+    let k = this.#plvKeys.get(id);
+    if (!k) {
+      await this.#fetchLaKey(laId);
+      k = this.#plvKeys.get(id);
+    }
+    if (!k || k.laId !== laId) throw new AcaError('linkage', `encPlv of LA ${laId} is not encrypted for this ACA (key ${id} unknown)`);
+    return { key: k.key, recipient: ri.symmRecipInfo };
+  }
+
+  /** Gets and checks the LA-ACA key delivery (encrypted to us, signed by a trusted LA with this laId). */
+  async #fetchLaKey(laId: number): Promise<void> {
+    const client = this.#laKeys.get(laId);
+    if (!client) throw new AcaError('linkage', `no LA with laId ${laId} is configured`);
+    const delivery = await client.acaKeyDelivery(this.certificate);
+    let inner;
+    try {
+      inner = await decryptDataDetailed(delivery, [{ kind: 'cert', certificate: this.certificate, ...this.#enc }]);
+    } catch (e) {
+      throw new AcaError('linkage', `LA ${laId} key delivery: ${(e as Error).message}`);
+    }
+    const v = verifySignedData(inner.data, {
+      expectedPsid: SECURITY_MGMT_PSID,
+      resolveSigner: (id) => {
+        if (!('certificate' in id) || id.certificate.length !== 1) return undefined;
+        const la = this.#las.get(toHex(certificateHashedId8(id.certificate[0]!)));
+        return la && la.laId === laId ? la.cert : undefined;
+      },
+    });
+    if (!v.ok) throw new AcaError('linkage', `LA ${laId} key delivery: ${v.reason}`);
+    const sk = SymmetricEncryptionKeyCodec.decode(v.payload);
+    if (!('aes128Ccm' in sk)) throw new AcaError('linkage', `LA ${laId} key delivery: not an AES-128 key`);
+    this.#plvKeys.set(toHex(symmetricKeyId(sk.aes128Ccm)), { laId, key: sk.aes128Ccm });
+  }
+
+  async #decryptPlv(encPlv: EncryptedIndividualPLV): Promise<Uint8Array> {
+    const { key, recipient } = await this.#plvKey(encPlv);
+    const dataKey = ccmOpen(key, recipient.encKey, 'encPlv key unwrap');
+    try {
+      const plv = ccmOpen(dataKey, encPlv.encPlv.content.encryptedData.ciphertext, 'encPlv');
+      if (plv.length !== 9) throw new AcaError('linkage', `PreLinkageValue of ${plv.length} octets`);
+      return plv;
+    } finally {
+      wipe(dataKey);
+    }
+  }
+
+  async #respond(req: RaAcaCertRequest): Promise<AcaResponse> {
+    const butterflyExplicit = bit(req.flags, FLAG_BUTTERFLY_EXPLICIT);
+    const cubk = bit(req.flags, FLAG_CUBK);
+    // RaAcaCertRequest flags / type / certEncKey rules (AcaRaInterface comments).
+    if (butterflyExplicit && req.type !== 'explicit') throw new AcaError('invalid-request', 'butterflyExplicit needs type explicit');
+    if (cubk && req.certEncKey) throw new AcaError('invalid-request', 'cubk needs certEncKey absent');
+    if (cubk && req.type !== 'implicit') throw new AcaError('invalid-request', 'compact unified butterfly keys are implicit only');
+    if (cubk && !this.#usesCubk) throw new AcaError('invalid-request', 'cubk request but the ACA certificate lacks flags usesCubk');
+    const vki = req.tbsCert.verifyKeyIndicator as Record<string, unknown>;
+    let requestKey: Uint8Array;
+    if (req.type === 'explicit') {
+      if (!('verificationKey' in vki)) throw new AcaError('invalid-request', 'explicit request without verificationKey');
+      const k = fromPublicVerificationKey(vki.verificationKey as never);
+      if (k.curve !== this.#curve) throw new AcaError('invalid-request', `request key on ${k.curve}, ACA on ${this.#curve}`);
+      requestKey = k.publicKey;
+    } else if (req.type === 'implicit') {
+      if (!('reconstructionValue' in vki)) throw new AcaError('invalid-request', 'implicit request without reconstructionValue');
+      requestKey = eccPointToBytes(vki.reconstructionValue as EccCurvePoint);
+    } else throw new AcaError('invalid-request', `unsupported certificate type ${String(req.type)}`);
+
+    // Linkage value (1609.2.1 Annex D): lv = plv1 XOR plv2, LinkageData.iCert as requested.
+    const { cracaId: _c, crlSeries: _s, ...rest } = req.tbsCert;
+    const tbs: ToBeSignedCertificate = { ...rest, cracaId: this.#cracaId, crlSeries: this.#crlSeries } as ToBeSignedCertificate;
+    if (req.linkageInfo) {
+      const id = req.tbsCert.id as Record<string, unknown>;
+      if (!('linkageData' in id)) throw new AcaError('invalid-request', 'linkageInfo present but tbsCert.id is not linkageData');
+      const { encPlv1, encPlv2 } = req.linkageInfo;
+      if (toHex(encPlv1.laId) === toHex(encPlv2.laId)) throw new AcaError('linkage', 'encPlv1 and encPlv2 come from the same LA');
+      const plv1 = await this.#decryptPlv(encPlv1);
+      const plv2 = await this.#decryptPlv(encPlv2);
+      const lv = linkageValue(plv1, plv2);
+      wipe(plv1);
+      wipe(plv2);
+      tbs.id = { linkageData: { iCert: (id.linkageData as { iCert: number }).iCert, 'linkage-value': lv } };
+    }
+
+    let certificate: Certificate;
+    let privateKeyInfo: Uint8Array | undefined;
+    const size = curve(this.#curve).size;
+    try {
+      if (req.type === 'explicit') {
+        let key = requestKey;
+        if (butterflyExplicit) {
+          const { c, verificationKey } = acaExplicitKey(this.#curve, requestKey);
+          key = verificationKey.toBytes(true);
+          privateKeyInfo = bigIntToBytes(c, size);
+        }
+        tbs.verifyKeyIndicator = verificationKeyIndicator(this.#curve as CurveName, key);
+        certificate = await issueExplicitCertificate({ tbs, issuer: this.certificate, signer: this.#signer });
+      } else {
+        if (this.#d === undefined) throw new AcaError('issuance', 'this ACA has no private scalar for implicit certificates');
+        const r = issueImplicitCertificate({ tbs, issuer: this.certificate, issuerPrivateScalar: this.#d, requestPublicKey: requestKey });
+        certificate = r.certificate;
+        privateKeyInfo = bigIntToBytes(r.privateKeyContribution, size);
+      }
+    } catch (e) {
+      if (e instanceof AcaError) throw e;
+      throw new AcaError('issuance', `issuance failed: ${(e as Error).message}`);
+    }
+
+    const pdu: ScmsPdu = scmsPdu({
+      'aca-ee': {
+        acaEeCertResponse: {
+          version: 2,
+          generationTime: nowTime32(this.#clock),
+          certificate,
+          ...(privateKeyInfo ? { privateKeyInfo } : {}),
+        },
+      },
+    });
+    // The generic Ieee1609Dot2Data is re-read with the SPDU's own codec (its nested payloads are typed).
+    const typed = <T>(codec: { decode(b: Uint8Array): T }, d: Ieee1609Dot2Data): T => codec.decode(Ieee1609Dot2DataCodec.encode(d));
+    if (req.certEncKey) {
+      const ek = publicEncryptionKeyPoint(req.certEncKey);
+      if (ek.curve !== this.#curve) throw new AcaError('invalid-request', `certEncKey on ${ek.curve}, ACA on ${this.#curve}`);
+      const spdu = await encryptedSignedSpdu({
+        pdu,
+        signer: this.#signer,
+        certificate: this.certificate,
+        recipients: [{ kind: 'rek', publicKey: ek }],
+      });
+      return { private: typed(AcaEeCertResponsePrivateSpduCodec, spdu) };
+    }
+    if (cubk) {
+      const spdu = encryptData({
+        plaintext: ScmsPduCodec.encode(pdu),
+        recipients: [{ kind: 'rek', publicKey: { curve: this.#curve, publicKey: requestKey } }],
+      });
+      return { cubk: typed(AcaEeCertResponseCubkSpduCodec, spdu) };
+    }
+    return { plain: typed(AcaEeCertResponsePlainSpduCodec, unsecuredSpdu(pdu)) };
+  }
+}

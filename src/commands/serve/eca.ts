@@ -1,0 +1,23 @@
+import { ScmsCommand } from '../../cli/base.js';
+import { runServe, serveFlags } from './all.js';
+
+export default class ServeEca extends ScmsCommand {
+  static override description = 
+    'Run the ECA (POST /v3/enrollment-certificate); asks the RA given with --peer ra=URL whether a device is registered. ' +
+    'Not available yet in this build: the ECA routes are being written.';
+  static override enableJsonFlag = true;
+  static override examples = [
+    'SCMS_KEYSTORE_PASSPHRASE=... <%= config.bin %> serve eca --trust ./scms --data ./data --port 8080',
+    '<%= config.bin %> serve eca --trust ./scms --data ./data --port 0 --json',
+  ];
+  static override flags = serveFlags;
+
+  failWith(message: string, exit: number): never {
+    return this.fail(message, exit);
+  }
+
+  async run() {
+    const { flags } = await this.parse(ServeEca);
+    return runServe(this, 'eca', flags);
+  }
+}

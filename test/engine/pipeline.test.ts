@@ -62,7 +62,7 @@ afterAll(async () => {
   for (const d of dbs) await d.close();
 });
 
-async function setup(opts: { acaFor?: 'aca' | 'aca2'; seed?: number } = {}) {
+async function setup(opts: { acaFor?: 'aca' | 'aca2'; random?: () => number } = {}) {
   const laDb1 = await tempSqlite('la1');
   const laDb2 = await tempSqlite('la2');
   const raDb = await tempSqlite('ra');
@@ -85,7 +85,7 @@ async function setup(opts: { acaFor?: 'aca' | 'aca2'; seed?: number } = {}) {
     iPeriod: iParams(),
     policy: h.policy,
     clock,
-    random: seededRandom(opts.seed ?? 1),
+    random: opts.random ?? seededRandom(1),
   });
   return { la1, la2, rla1, rla2, aca, store, ra };
 }
@@ -203,5 +203,36 @@ describe.each(CASES)('pseudonym pipeline: %s butterfly, %s certificates', (varia
       expect(Object.keys(seen).every((k) => ['acaCertificate', 'iRange', 'jMax', 'chainId', 'newChain'].includes(k))).toBe(true);
       expect(toHex(CertificateCodec.encode(seen.acaCertificate))).toBe(toHex(CertificateCodec.encode(h.aca.cert)));
     }
+  });
+});
+
+describe('shuffle across EEs', () => {
+  async function order(random: () => number): Promise<{ origins: string[]; submitted: string[] }> {
+    const { aca, store, ra } = await setup({ random });
+    const i0 = iPeriodOf(iParams(), dateToTime32(NOW));
+    const ees = [newEe('a', 'unified', 'implicit', i0, i0 + 1), newEe('b', 'unified', 'implicit', i0, i0 + 1)];
+    const report = await ra.processBatch(ees.map((e) => e.job));
+    expect(report.failed).toEqual([]);
+    const byAcaHash = new Map((await store.allResponses()).map((r) => [toHex(r.acaRequestHash), toHex(r.requestHash)]));
+    const name = new Map(ees.map((e) => [toHex(e.job.requestHash), e.name]));
+    const origins = aca.seen.map((s) => name.get(byAcaHash.get(toHex(sha256(s).slice(-8)))!)!);
+    const submitted = ees.flatMap((e) => Array.from({ length: 6 }, () => e.name));
+    return { origins, submitted };
+  }
+  const switches = (xs: string[]) => xs.slice(1).filter((x, n) => x !== xs[n]).length;
+
+  it('requests of two EEs reach the ACA interleaved (seeded RNG), reproducibly', async () => {
+    const a = await order(seededRandom(42));
+    expect(a.origins).toHaveLength(12);
+    expect(a.origins).not.toEqual(a.submitted);
+    expect(switches(a.origins)).toBeGreaterThan(2);
+    const b = await order(seededRandom(42));
+    expect(b.origins).toEqual(a.origins);
+  });
+
+  it('an RNG that always picks the last element leaves the submission (grouped) order: the check above can fail', async () => {
+    const a = await order(() => 0.999999);
+    expect(a.origins).toEqual(a.submitted);
+    expect(switches(a.origins)).toBe(1);
   });
 });

@@ -236,3 +236,18 @@ describe('shuffle across EEs', () => {
     expect(switches(a.origins)).toBe(1);
   });
 });
+
+describe('throughput (measured, not asserted)', () => {
+  it('original explicit and compact unified implicit: certificates per second through RA + LAs + ACA', async () => {
+    for (const [variant, type] of [['original', 'explicit'], ['compactUnified', 'implicit']] as const) {
+      const { ra } = await setup();
+      const i0 = iPeriodOf(iParams(), dateToTime32(NOW));
+      const ees = Array.from({ length: 10 }, (_, n) => newEe(`p${n}`, variant, type, i0, i0 + 3));
+      const t0 = performance.now();
+      const report = await ra.processBatch(ees.map((e) => e.job));
+      const s = (performance.now() - t0) / 1000;
+      expect(report.issued).toBe(120);
+      console.log(`${variant} ${type}: ${report.issued} certificates in ${s.toFixed(2)} s = ${(report.issued / s).toFixed(0)} certs/s (RA+LA+ACA, one core)`);
+    }
+  });
+});

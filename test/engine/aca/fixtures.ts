@@ -84,14 +84,15 @@ export async function tempSqlite(label: string): Promise<TempDb> {
   const dir = mkdtempSync(join(tmpdir(), `scms-${label}-`));
   const file = join(dir, `${label}.db`);
   const db = await openDatabase<any>(`sqlite:${file}`);
-  return {
+  const t: TempDb = {
     db,
     file,
     async close() {
-      await db.destroy();
+      await t.db.destroy();
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  return t;
 }
 
 export async function laService(h: Hierarchy, which: 1 | 2, db: Kysely<any>, master = new Uint8Array(randomBytes(32)), clock = new ManualClock(new Date('2025-03-01T00:00:00Z'))): Promise<LaService> {

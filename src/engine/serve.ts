@@ -6,29 +6,30 @@ import type { Kysely } from 'kysely';
 import { type KeyStores } from '../hsm/index.js';
 import { keyStoreSigner, type Signer } from '../security/signer.js';
 import { systemClock, type Clock } from '../security/time.js';
-import { ConfigError, loadServiceConfig, type ComponentName, type ServiceConfig, type ServiceFlags } from './config.js';
+import type { Certificate } from '../codec/index.js';
+import { ConfigError, loadServiceConfig, requirePeer, type ComponentName, type ServiceConfig, type ServiceFlags } from './config.js';
+import type { EcaDeps } from './eca/deps.js';
+import { registerEca } from './eca/routes.js';
+import { EcaStore } from './eca/store.js';
 import type { Logger } from './http/logger.js';
 import { startService, type RunningService, type StartServiceOptions } from './http/service.js';
 import type { ScmsServer } from './http/server.js';
 import { openStores } from './manager/init.js';
 import { loadTrustDir, type TrustDir } from './manager/trust-dir.js';
 import { registerRa } from './ra/index.js';
+import { HttpDeviceRegistry, InProcessDeviceRegistry } from './ra/registration-registry.js';
 import { RegistrationStore } from './ra/registration-store.js';
+import type { DeviceRegistry } from './ra/registration.js';
 import { openDatabase } from './store/index.js';
 
 export const SERVE_TARGETS = ['ra', 'eca', 'all'] as const;
 export type ServeTarget = (typeof SERVE_TARGETS)[number];
 
-/**
- * Components each target runs. The ECA's HTTP routes (src/engine/eca/routes.ts, `registerEca`) are not wired
- * yet: `all` runs the RA alone until they are (see ECA_AVAILABLE and mountEca below).
- */
-export const ECA_AVAILABLE = false;
-
+/** Components each target runs. */
 export function componentsOf(target: ServeTarget): ComponentName[] {
   if (target === 'ra') return ['ra'];
   if (target === 'eca') return ['eca'];
-  return ECA_AVAILABLE ? ['ra', 'eca'] : ['ra'];
+  return ['ra', 'eca'];
 }
 
 export interface ServeOptions {
@@ -50,9 +51,6 @@ export interface ServeResult extends RunningService {
 export async function serve(target: ServeTarget, options: ServeOptions = {}): Promise<ServeResult> {
   const env = options.env ?? process.env;
   const clock = options.clock ?? systemClock;
-  if (target === 'eca' && !ECA_AVAILABLE) {
-    throw new ConfigError(['the ECA HTTP routes are not available in this build yet (run `scms serve ra` or `scms serve all`)']);
-  }
   const config = loadServiceConfig(componentsOf(target), options.flags ?? {}, { env, cwd: options.cwd });
   const trust = openTrust(config.trustDir);
   const warnings: string[] = [];
@@ -66,8 +64,8 @@ export async function serve(target: ServeTarget, options: ServeOptions = {}): Pr
         ...(env.SCMS_PKCS11_MODULE ? { modulePath: env.SCMS_PKCS11_MODULE } : {}),
       });
       server.onShutdown('keystores', () => stores.close());
-      if (config.components.includes('ra')) await mountRa(server, config, trust, stores, clock, warnings);
-      if (config.components.includes('eca')) await mountEca(server, config, trust, stores, clock);
+      const raStore = config.components.includes('ra') ? await mountRa(server, config, trust, stores, clock, warnings) : undefined;
+      if (config.components.includes('eca')) await mountEca(server, config, trust, stores, clock, raStore);
     },
     { ...(options.logger ? { logger: options.logger } : {}), ...(options.signals !== undefined ? { signals: options.signals } : {}) },
   );
@@ -108,7 +106,14 @@ async function openComponentDb(server: ScmsServer, config: ServiceConfig, name: 
   return db;
 }
 
-async function mountRa(server: ScmsServer, config: ServiceConfig, trust: TrustDir, stores: KeyStores, clock: Clock, warnings: string[]): Promise<void> {
+async function mountRa(
+  server: ScmsServer,
+  config: ServiceConfig,
+  trust: TrustDir,
+  stores: KeyStores,
+  clock: Clock,
+  warnings: string[],
+): Promise<RegistrationStore> {
   const db = await openComponentDb(server, config, 'ra');
   const store = new RegistrationStore(db, { clock });
   await store.migrate();
@@ -126,15 +131,70 @@ async function mountRa(server: ScmsServer, config: ServiceConfig, trust: TrustDi
       ...(raSigner ? { raSigner } : {}),
     },
   });
+  return store;
 }
 
 /**
- * ECA mount point. TODO(ECA routes): when src/engine/eca/routes.ts exports `registerEca(app, deps)`, build its
- * EcaDeps here: the ECA certificate and chain from `trust`, its signer (and private scalar for implicit
- * issuance, soft keystore only) from the manifest key URI, the registry (InProcessDeviceRegistry over the RA's
- * RegistrationStore under `all`, HttpDeviceRegistry to the `ra` peer otherwise), the global policy, the clock
- * and an EcaStore on config.databases.eca; then set ECA_AVAILABLE.
+ * The ECA: its certificate and issuer chain from the trust directory, its key from the keystore (the private
+ * scalar too when the keystore lets it out: implicit certificates need it), the RA's device registry (in-process
+ * under `all`, the RA peer's internal API with the component token otherwise), the global policy.
  */
-async function mountEca(_server: ScmsServer, _config: ServiceConfig, _trust: TrustDir, _stores: KeyStores, _clock: Clock): Promise<void> {
-  throw new ConfigError(['the ECA HTTP routes are not available in this build yet']);
+async function mountEca(
+  server: ScmsServer,
+  config: ServiceConfig,
+  trust: TrustDir,
+  stores: KeyStores,
+  clock: Clock,
+  raStore: RegistrationStore | undefined,
+): Promise<void> {
+  const name = 'eca';
+  const c = trust.byName.get(name);
+  if (!c?.certificate) throw new ConfigError([`${config.trustDir}: no ECA certificate '${name}' in the trust directory`]);
+  const chain: Certificate[] = [];
+  for (let issuer = c.issuer; issuer !== 'self'; ) {
+    const ic = trust.byName.get(issuer);
+    if (!ic?.certificate || chain.length > 8) throw new ConfigError([`${config.trustDir}: the ECA's issuer '${issuer}' is missing`]);
+    chain.push(ic.certificate);
+    issuer = ic.issuer;
+  }
+  const policy = trust.globalPolicy?.json;
+  if (!policy) throw new ConfigError([`${config.trustDir}: no global policy`]);
+  let handle;
+  try {
+    handle = await stores.open(c.keyUri);
+  } catch (e) {
+    throw new ConfigError([`the ECA key ${c.keyUri} cannot be opened: ${(e as Error).message} (set SCMS_KEYSTORE_PASSPHRASE or SCMS_PKCS11_PIN)`]);
+  }
+  const privateScalar = await stores.exportPrivateScalar(c.keyUri).catch(() => undefined);
+
+  let registry: DeviceRegistry;
+  if (raStore) registry = new InProcessDeviceRegistry(raStore, { actor: 'eca' });
+  else {
+    const baseUrl = requirePeer(config, 'ra');
+    if (!config.componentToken) throw new ConfigError(['the ECA needs the component token to ask the RA (--component-token or SCMS_COMPONENT_TOKEN)']);
+    registry = new HttpDeviceRegistry({ baseUrl, token: config.componentToken });
+  }
+
+  const db = await openComponentDb(server, config, 'eca');
+  const store = new EcaStore(db);
+  await store.migrate();
+  server.addHealthCheck('eca.db', async () => {
+    await store.counts();
+  });
+  await server.registerComponent({
+    name: 'eca',
+    register: registerEca,
+    deps: {
+      eca: {
+        certificate: c.certificate,
+        chain,
+        signer: keyStoreSigner(stores, handle),
+        ...(privateScalar !== undefined ? { privateScalar } : {}),
+      },
+      registry,
+      policy,
+      clock,
+      store,
+    } satisfies EcaDeps,
+  });
 }

@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { ScmsCommand } from '../../cli/base.js';
 import { ConfigError } from '../../engine/config.js';
 import { createLogger, type LogLevel } from '../../engine/http/logger.js';
-import { componentsOf, serve, type ServeTarget } from '../../engine/serve.js';
+import { serve, type ServeTarget } from '../../engine/serve.js';
 
 /** Flags shared by `scms serve ra|eca|all` (environment fallbacks in src/engine/config.ts). */
 export const serveFlags = {
@@ -59,7 +59,7 @@ export async function runServe(cmd: ScmsCommand & { failWith(m: string, exit: nu
 export default class ServeAll extends ScmsCommand {
   static override description =
     'Run the SCMS components in one process on one port: the RA (device registration, trust distribution: CTL, CCF, ' +
-    `composite CRL, CA/RA certificates, policy files, signed info status)${componentsOf('all').includes('eca') ? ' and the ECA (enrollment)' : ''}, ` +
+    'composite CRL, CA/RA certificates, policy files, signed info status) and the ECA (POST /v3/enrollment-certificate), ' +
     'with SQLite files in the data directory. Keys come from the trust directory\'s keystore (SCMS_KEYSTORE_PASSPHRASE, ' +
     'or SCMS_PKCS11_PIN for PKCS#11). Stops gracefully on SIGINT/SIGTERM.';
   static override enableJsonFlag = true;

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { ScmsCommand } from '../../cli/base.js';
 import { ConfigError } from '../../engine/config.js';
-import { createLogger, type LogLevel } from '../../engine/http/logger.js';
+import { createLogger, LOG_LEVELS, type LogLevel } from '../../engine/http/logger.js';
 import { serve, type ServeTarget } from '../../engine/serve.js';
 
 /** Flags shared by `scms serve ra|eca|all` (environment fallbacks in src/engine/config.ts). */
@@ -21,6 +21,11 @@ export const serveFlags = {
 };
 
 type ServeFlagValues = { [K in keyof typeof serveFlags]?: unknown } & { json?: boolean };
+
+/** A valid level or 'info' (an invalid one is reported by the configuration check). */
+function logLevelOf(v: unknown): LogLevel {
+  return (LOG_LEVELS as readonly unknown[]).includes(v) ? (v as LogLevel) : 'info';
+}
 
 /** Runs a serve target for a command; returns what --json prints (the bound address). */
 export async function runServe(cmd: ScmsCommand & { failWith(m: string, exit: number): never }, target: ServeTarget, flags: ServeFlagValues) {
@@ -42,7 +47,7 @@ export async function runServe(cmd: ScmsCommand & { failWith(m: string, exit: nu
         logLevel: flags['log-level'] as string | undefined,
       },
       // With --json stdout carries only the address; the logs go to stderr.
-      ...(json ? { logger: createLogger({ level: ((flags['log-level'] as LogLevel | undefined) ?? process.env.SCMS_LOG_LEVEL ?? 'info') as LogLevel, destination: process.stderr }) } : {}),
+      ...(json ? { logger: createLogger({ level: logLevelOf(flags['log-level'] ?? process.env.SCMS_LOG_LEVEL), destination: process.stderr }) } : {}),
     });
     const out = { url: result.address.url, host: result.address.host, port: result.address.port, components: result.config.components, warnings: result.warnings };
     if (!json) {

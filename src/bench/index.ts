@@ -177,6 +177,7 @@ async function main(): Promise<void> {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   console.log(`scms bench: one thread, ${opts.ms} ms per row; node ${process.version}; ${cpu} (${availableParallelism()} cores available, 1 used)\n`);
   const { rows, coer, certificateBytes } = runBench(opts.ms);
+  rows.push(...(await (await import('./pipeline.js')).benchPipeline(opts.ms)));
   console.log(formatTable(rows));
   const misses = rows.filter((r) => r.pass === false).map((r) => r.name);
   console.log(`\ntargets: ${misses.length ? `MISS: ${misses.join('; ')}` : 'all PASS'}`);

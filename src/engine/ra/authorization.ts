@@ -1,0 +1,379 @@
+/**
+ * RA authorization (pseudonym) certificate interface (IEEE 1609.2.1 6.3.5.2 / 6.3.5.3, 8.2; REST-INTERFACE.md):
+ *
+ *   POST /v3/authorization-certificate  body EeRaCertRequestSpdu (EeRa1609Dot2AuthenticatedCertRequestSpdu:
+ *        Ieee1609Dot2Data-SignedEncryptedCertRequest, SignerSingleCert = the EE's enrollment certificate, encrypted
+ *        to the RA certificate's encryptionKey) -> 200 RaEeCertAckSpdu (Ieee1609Dot2Data-Signed by the RA).
+ *        The accepted request becomes ONE durable job (queue AUTHORIZATION_QUEUE, idempotency key = request hash).
+ *   GET  /v3/authorization-certificate[?filename=]  header `Ieee-1609.2.1-Authorization: <base64
+ *        EeRaDownloadRequestSpdu>` (Ieee1609Dot2Data-SignedEncrypted, signed with the enrollment certificate)
+ *        -> 200 zip `<request hash 16 hex>_<i hex>.zip` (8.2; uncompressed), one entry `<i hex>_<j hex>` per
+ *        certificate (the ACA's AcaEeCertResponse{Private,Cubk}Spdu, encrypted to the EE) and the `.info` entry
+ *        `<request hash>_<i hex>.info` (RaEeCertInfoSpdu, unsecured: no acpcTreeId).
+ *
+ * Choices where the fact sheet is silent (documented, not from the standard text):
+ * - requestHash = HashedId8 (low 8 octets of SHA-256) of the EeRaCertRequestSpdu octets as received (the CAMP
+ *   convention "lower 8 bytes of the SHA-256 hash of the device request").
+ * - Replay (a request hash seen before) is REFUSED 400-60, like the ECA's replay refusal; the ack is not re-sent.
+ * - Not ready yet (the job has not completed): 503 with Retry-After (seconds until nextDlTime, at least 1) and
+ *   error code 99; unknown file, or a file of another EE: 404-99 (a foreign downloader learns nothing).
+ * - Device link: the enrollment certificate's HashedId8 as the ECA recorded it in the device registry
+ *   (ra_device_certificates, kind enrollment / successor-enrollment); not found -> 400-21, blocked -> 403-20.
+ * - Policy-limit code for ra-maxAge / download-maxAge: 70 (first of the 70–79 range, as the ECA uses for eca-maxAge).
+ * - i-periods per request: from the i-period of max(now, requested validity start), `iPeriodsPerRequest` periods
+ *   (default 1); requested start beyond ra-maxPreloadTime -> 400-33.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { zipSync } from 'fflate';
+import type { Kysely } from 'kysely';
+import { Ieee1609Dot2Data as Ieee1609Dot2DataCodec, type Certificate, type ScmsPdu } from '../../codec/index.js';
+import { EeRaCertRequest as EeRaCertRequestCodec, type EeRaCertRequest, type RaEeCertAck } from '../../codec/gen/Ieee1609Dot2Dot1EeRaInterface.js';
+import { fromHex, toHex } from '../../crypto/bytes.js';
+import { sha256 } from '../../crypto/hash.js';
+import { verifyCertificateChain } from '../../security/chain.js';
+import { certificateHashedId8, certificatePublicKey, isIssuedBy, isSelfSigned } from '../../security/certificate.js';
+import { decryptDataDetailed, DecryptionError, type DecryptionKey, type EciesPrivate } from '../../security/encryption.js';
+import { scmsPdu, signedSpdu, unsecuredSpdu, verifySignedSpdu } from '../../security/scms-pdu.js';
+import type { Signer } from '../../security/signer.js';
+import { verifyCertificateRequest, type SignerResolver } from '../../security/spdu.js';
+import { dateToTime32, iPeriodOf, iPeriodStart, nowTime32, time32ToDate, type Clock, type Time32 } from '../../security/time.js';
+import { ScmsHttpError, Ieee1609Dot2Dot1ErrorCode as Code } from '../http/errors.js';
+import { sendFile } from '../http/files.js';
+import { audit } from '../http/logger.js';
+import { octetStreamBody } from '../http/server.js';
+import type { GlobalPolicy } from '../policy/index.js';
+import { iPeriodParamsOf } from '../policy/index.js';
+import type { Job, JobHandler, JobQueue } from '../queue/index.js';
+import { butterflyRequestInfo, checkButterflyPolicy } from './expand.js';
+import type { PseudonymService, PseudonymStore } from './pseudonym.js';
+import type { RegisteredDevice } from './registration.js';
+import { toRegisteredDevice } from './registration.js';
+import type { RegistrationStore } from './registration-store.js';
+
+export const AUTHORIZATION_CERTIFICATE_PATH = '/v3/authorization-certificate';
+/** Header carrying the base64 download SPDU (REST-INTERFACE.md, Conventions). */
+export const AUTHORIZATION_HEADER = 'ieee-1609.2.1-authorization';
+export const AUTHORIZATION_QUEUE = 'ra-authorization';
+export const AUTHORIZATION_JOB_KIND = 'butterfly-batch';
+
+/** Finds the device an enrollment certificate (HashedId8, 16 hex) was issued to. */
+export type EnrollmentDeviceLookup = (enrollmentHashedId8: string) => Promise<RegisteredDevice | undefined>;
+
+/** The lookup over the RA's own registration tables (the ECA records each enrollment there via markEnrolled). */
+export function registrationEnrollmentLookup(store: RegistrationStore): EnrollmentDeviceLookup {
+  const db = store.db as unknown as Kysely<any>;
+  return async (h) => {
+    const row = await db
+      .selectFrom('ra_device_certificates')
+      .select('device_id')
+      .where('hashed_id8', '=', h.toLowerCase())
+      .where('kind', 'in', ['enrollment', 'successor-enrollment'])
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const d = await store.get(row.device_id as string);
+    return d && toRegisteredDevice(d);
+  };
+}
+
+export interface AuthorizationOptions {
+  /** i-periods issued per request (default 1). */
+  iPeriodsPerRequest?: number;
+  /** Expected processing time: nextDlTime = now + this (default 60 s). */
+  processingDelaySeconds?: number;
+}
+
+export interface AuthorizationDeps {
+  raCertificate: Certificate;
+  raSigner: Signer;
+  /** Private half of the RA certificate's encryptionKey (scalar or ECDH callback). */
+  raDecryption: EciesPrivate;
+  /** Trusted roots (CTL). */
+  trustAnchors: readonly Certificate[];
+  /** Intermediate certificates for building the enrollment certificate's chain (ECAs, ICAs). */
+  caCertificates: readonly Certificate[];
+  /** An enrollment certificate must be issued by one of these (7.7.3.5 enrollment profile: ECA-issued). */
+  ecaCertificates: readonly Certificate[];
+  devices: EnrollmentDeviceLookup;
+  /** The RA's job queue (migrated). */
+  jobs: JobQueue;
+  /** The RA's pseudonym response store (migrated): the download reads from it. */
+  pseudonyms: PseudonymStore;
+  policy: GlobalPolicy;
+  clock: Clock;
+  options?: AuthorizationOptions;
+}
+
+/** What a job carries (JSON): everything the worker needs, nothing secret. */
+export interface AuthorizationJobPayload {
+  requestHash: string;
+  /** COER of the EeRaCertRequest, hex. */
+  request: string;
+  /** Device id: the RA-internal key of the EE's linkage chains. */
+  chainKey: string;
+  /** HashedId8 of the enrollment certificate that signed the request: only it may download. */
+  enrollment: string;
+  first: number;
+  last: number;
+  nextDlTime: number;
+}
+
+const refuse = (status: number, code: number, reason: string, headers?: Record<string, string>): never => {
+  throw new ScmsHttpError(status, code, reason, headers ? { headers } : {});
+};
+
+const hex8 = (c: Certificate) => toHex(certificateHashedId8(c));
+
+/** The enrollment certificate's chain up to a trust anchor, from the known CA certificates. */
+function chainOf(leaf: Certificate, deps: AuthorizationDeps): Certificate[] {
+  const pool = [...deps.caCertificates, ...deps.trustAnchors];
+  const chain = [leaf];
+  let cur = leaf;
+  for (let n = 0; n < 8 && !isSelfSigned(cur); n++) {
+    const issuer = pool.find((c) => isIssuedBy(cur, c));
+    if (!issuer) break;
+    chain.push(issuer);
+    cur = issuer;
+  }
+  return chain;
+}
+
+interface Authenticated {
+  enrollment: Certificate;
+  device: RegisteredDevice;
+}
+
+/**
+ * Decrypts with the RA key (10 not encrypted, 81 encrypted to another RA, 41 other decryption failures) and
+ * returns the plaintext Ieee1609Dot2Data.
+ */
+async function decryptForRa(bytes: Uint8Array, deps: AuthorizationDeps) {
+  let outer;
+  try {
+    outer = Ieee1609Dot2DataCodec.decode(bytes);
+  } catch (e) {
+    return refuse(400, Code.parsingFailure, `not an Ieee1609Dot2Data: ${(e as Error).message}`);
+  }
+  if (!('encryptedData' in outer.content)) return refuse(400, Code.requestNotEncrypted, `content is ${Object.keys(outer.content)[0]}, expected encryptedData`);
+  const key: DecryptionKey = { kind: 'cert', certificate: deps.raCertificate, ...deps.raDecryption };
+  try {
+    return (await decryptDataDetailed(outer, [key])).data;
+  } catch (e) {
+    if (e instanceof DecryptionError && e.code === 'no-recipient') return refuse(400, Code.wrongRa, 'not encrypted to this RA');
+    return refuse(400, Code.decryptionFailure, `decryption: ${(e as Error).message}`);
+  }
+}
+
+/** Enrollment certificate checks: chain to the anchors, valid now, ECA-issued, device registered and not blocked. */
+async function checkEnrollment(enrollment: Certificate, deps: AuthorizationDeps): Promise<Authenticated> {
+  const chain = chainOf(enrollment, deps);
+  const v = verifyCertificateChain(chain, { trustAnchors: deps.trustAnchors, clock: deps.clock });
+  if (!v.ok) refuse(400, Code.chainFailure, `enrollment certificate chain: ${v.errors.map((e) => `${e.code} at ${e.index}: ${e.reason}`).join('; ')}`);
+  const ecas = new Set(deps.ecaCertificates.map(hex8));
+  if (!chain[1] || !ecas.has(hex8(chain[1]))) refuse(400, Code.chainFailure, 'the enrollment certificate is not issued by a known ECA');
+  const device = await deps.devices(hex8(enrollment));
+  if (!device) return refuse(400, Code.enrollmentCertificateUnknown, 'the enrollment certificate is not registered to a device');
+  if (device.state === 'blocked') refuse(403, Code.enrollmentCertificateBlocked, 'the device is blocked');
+  return { enrollment, device };
+}
+
+/** Resolver for SignerSingleCert: any certificate, with its (reconstructed) key; trust is checked afterwards. */
+function singleCertResolver(deps: AuthorizationDeps): SignerResolver {
+  return (id) => {
+    if (!('certificate' in id) || id.certificate.length !== 1) return undefined;
+    const cert = id.certificate[0]!;
+    if (cert.type === 'explicit') return cert;
+    const chain = chainOf(cert, deps);
+    if (chain.length < 2) return undefined;
+    try {
+      return { certificate: cert, publicKey: certificatePublicKey(cert, chain.slice(1)) };
+    } catch {
+      return undefined;
+    }
+  };
+}
+
+function checkGenerationTime(generationTime: Time32, maxAge: number, deps: AuthorizationDeps): void {
+  const now = nowTime32(deps.clock);
+  if (generationTime > now + deps.policy.allowedClockSkew) refuse(400, Code.generationTimeInFuture, `generationTime ${time32ToDate(generationTime).toISOString()} is in the future`);
+  if (now - generationTime > maxAge) refuse(400, Code.policyLimit, `generationTime is ${now - generationTime} s old (limit ${maxAge} s)`);
+}
+
+/** Each requested PSID within the enrollment certificate's certRequestPermissions and the device type's pseudonym list. */
+function checkPsids(req: EeRaCertRequest, a: Authenticated, policy: GlobalPolicy): void {
+  const perms = a.enrollment.toBeSigned.certRequestPermissions ?? [];
+  const allowedByCert = (psid: bigint) =>
+    perms.some((g) => {
+      const sp = g.subjectPermissions as Record<string, unknown>;
+      if ('all' in sp) return true;
+      return ((sp.explicit as Array<{ psid: bigint }>) ?? []).some((r) => BigInt(r.psid) === psid);
+    });
+  const dt = a.device.deviceType.toUpperCase() as keyof GlobalPolicy['deviceTypes'];
+  const allowed = policy.deviceTypes[dt]?.pseudonym ?? [];
+  if (req.tbsCert.appPermissions.length === 0) refuse(400, Code.requestedPermissionsNotAllowed, 'appPermissions is empty');
+  for (const p of req.tbsCert.appPermissions) {
+    const psid = BigInt(p.psid);
+    if (!allowedByCert(psid)) refuse(400, Code.requestedPermissionsNotAllowed, `psid ${psid} is not in the enrollment certificate's certRequestPermissions`);
+    if (!allowed.some((e) => BigInt(e.psid) === psid)) refuse(400, Code.requestedPermissionsNotAllowed, `psid ${psid} is not allowed in ${dt} pseudonym certificates`);
+  }
+}
+
+export interface AcceptedRequest {
+  ack: Uint8Array;
+  payload: AuthorizationJobPayload;
+  jobId: string;
+  deviceId: string;
+}
+
+/** 6.3.5.2: checks an EeRaCertRequestSpdu and enqueues its job; throws ScmsHttpError on refusal (nothing stored). */
+export async function acceptAuthorizationRequest(bytes: Uint8Array, deps: AuthorizationDeps): Promise<AcceptedRequest> {
+  const { policy, clock, jobs } = deps;
+  const inner = await decryptForRa(bytes, deps);
+  if (!('signedCertificateRequest' in inner.content)) refuse(400, Code.parsingFailure, 'the decrypted data is not a signedCertificateRequest');
+  const v = verifyCertificateRequest(inner, { resolveSigner: singleCertResolver(deps) });
+  if (!v.ok) return refuse(400, Code.signatureFailure, `signature: ${v.reason}`);
+  if (!('certificate' in v.signer) || v.signer.certificate.length !== 1) return refuse(400, Code.parsingFailure, 'signer is not SignerSingleCert');
+  const c = v.tbsRequest.content as ScmsPdu['content'];
+  if (v.tbsRequest.version !== 2 || !('ee-ra' in c) || !('eeRaCertRequest' in c['ee-ra'])) return refuse(400, Code.parsingFailure, 'not an ee-ra eeRaCertRequest');
+  const req = c['ee-ra'].eeRaCertRequest;
+  const a = await checkEnrollment(v.signer.certificate[0]!, deps);
+
+  checkGenerationTime(req.generationTime, policy['ra-maxAge'], deps);
+
+  // Butterfly request (9.3) and ra-butterflyType for every requested PSID.
+  let variant;
+  try {
+    variant = butterflyRequestInfo(req).variant;
+    checkButterflyPolicy(policy, req, variant);
+  } catch (e) {
+    return refuse(400, Code.requestedCertificateTypeNotAllowed, (e as Error).message);
+  }
+  checkPsids(req, a, policy);
+
+  // i-periods.
+  const now = nowTime32(clock);
+  const start = Math.max(now, req.tbsCert.validityPeriod.start);
+  if (start - now > policy['ra-maxPreloadTime']) refuse(400, Code.requestedValidityNotAllowed, `requested start is beyond ra-maxPreloadTime (${policy['ra-maxPreloadTime']} s)`);
+  const ip = iPeriodParamsOf(policy);
+  const first = iPeriodOf(ip, start);
+  const last = first + Math.max(1, deps.options?.iPeriodsPerRequest ?? 1) - 1;
+
+  // Replay: the same request octets were accepted before (the job key).
+  const requestHash = sha256(bytes).slice(-8);
+  const key = toHex(requestHash);
+  if (await jobs.getByKey(AUTHORIZATION_QUEUE, key)) refuse(400, Code.invalidContent, 'replayed request: this EeRaCertRequestSpdu was accepted before');
+
+  const nextDlTime = now + (deps.options?.processingDelaySeconds ?? 60);
+  const ackPdu: RaEeCertAck = { version: 2, generationTime: now, requestHash, firstI: first, nextDlTime };
+  const ack = Ieee1609Dot2DataCodec.encode(
+    await signedSpdu({ pdu: scmsPdu({ 'ee-ra': { raEeCertAck: ackPdu } }), signer: deps.raSigner, certificate: deps.raCertificate }),
+  );
+  const payload: AuthorizationJobPayload = {
+    requestHash: key,
+    request: toHex(EeRaCertRequestCodec.encode(req)),
+    chainKey: a.device.deviceId,
+    enrollment: hex8(a.enrollment),
+    first,
+    last,
+    nextDlTime,
+  };
+  const r = await jobs.enqueue({ queue: AUTHORIZATION_QUEUE, kind: AUTHORIZATION_JOB_KIND, payload, idempotencyKey: key });
+  if (!r.created) refuse(400, Code.invalidContent, 'replayed request: this EeRaCertRequestSpdu was accepted before');
+  return { ack, payload, jobId: r.id, deviceId: a.device.deviceId };
+}
+
+/** The batch file name of 8.2: `<request hash 16 hex>_<i hex>.zip`. */
+export function authorizationBatchFilename(requestHash: Uint8Array | string, i: number): string {
+  return `${typeof requestHash === 'string' ? requestHash.toLowerCase() : toHex(requestHash)}_${i.toString(16)}.zip`;
+}
+
+export function parseAuthorizationBatchFilename(name: string): { requestHash: string; i: number } | undefined {
+  const m = /^([0-9a-fA-F]{16})_([0-9a-fA-F]{1,4})\.zip$/.exec(name);
+  return m ? { requestHash: m[1]!.toLowerCase(), i: parseInt(m[2]!, 16) } : undefined;
+}
+
+export interface DownloadFile {
+  filename: string;
+  bytes: Uint8Array;
+}
+
+/** 6.3.5.3: checks the download SPDU (base64 header value) and returns the batch zip; ScmsHttpError otherwise. */
+export async function authorizationDownload(header: string | undefined, filenameParam: string | undefined, deps: AuthorizationDeps): Promise<DownloadFile> {
+  if (!header) return refuse(400, Code.requestNotEncrypted, `the ${AUTHORIZATION_HEADER} header is missing`);
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(Buffer.from(header.trim(), 'base64'));
+  } catch {
+    return refuse(400, Code.parsingFailure, 'header is not base64');
+  }
+  const inner = await decryptForRa(bytes, deps);
+  const v = verifySignedSpdu(inner, { resolveSigner: singleCertResolver(deps) });
+  if (!v.ok) return refuse(400, Code.signatureFailure, `signature: ${v.reason}`);
+  const c = v.pdu.content;
+  if (!('ee-ra' in c) || !('eeRaDownloadRequest' in c['ee-ra'])) return refuse(400, Code.parsingFailure, 'not an ee-ra eeRaDownloadRequest');
+  const dl = c['ee-ra'].eeRaDownloadRequest;
+  const signer = (v.signer as { certificate: Certificate[] }).certificate[0]!;
+  await checkEnrollment(signer, deps);
+  checkGenerationTime(dl.generationTime, deps.policy['download-maxAge'], deps);
+  if (filenameParam !== undefined && filenameParam !== dl.filename) refuse(400, Code.invalidContent, 'the filename parameter differs from the filename in the download request');
+
+  const parsed = parseAuthorizationBatchFilename(dl.filename);
+  if (!parsed) return refuse(404, Code.undefined, `no file ${JSON.stringify(dl.filename)}`);
+  const job = (await deps.jobs.getByKey(AUTHORIZATION_QUEUE, parsed.requestHash)) as Job<AuthorizationJobPayload> | undefined;
+  // Unknown, someone else's, or an i outside the batch: the same 404.
+  if (!job || job.payload.enrollment !== hex8(signer) || parsed.i < job.payload.first || parsed.i > job.payload.last) {
+    return refuse(404, Code.undefined, `no file ${dl.filename}`);
+  }
+  if (job.state === 'dead') return refuse(500, Code.undefined, 'the certificates could not be issued');
+  if (job.state !== 'done') {
+    const wait = Math.max(1, job.payload.nextDlTime - nowTime32(deps.clock));
+    return refuse(503, Code.undefined, 'the certificates are not available yet', { 'retry-after': String(wait) });
+  }
+  const rows = (await deps.pseudonyms.responses(fromHex(parsed.requestHash))).filter((r) => r.i === parsed.i);
+  if (rows.length === 0) return refuse(404, Code.undefined, `no file ${dl.filename}`);
+  // Fixed content for a fixed batch (Range resumes need identical octets): times from the job's completion.
+  const completed = job.completedAt ?? job.updatedAt;
+  const ip = iPeriodParamsOf(deps.policy);
+  const info = {
+    version: 2,
+    generationTime: dateToTime32(completed),
+    currentI: parsed.i,
+    requestHash: fromHex(parsed.requestHash),
+    // When to come back: the next batch of this request at once, else when the last issued i-period starts.
+    nextDlTime: parsed.i < job.payload.last ? job.payload.nextDlTime : iPeriodStart(ip, job.payload.last),
+  };
+  const infoSpdu = Ieee1609Dot2DataCodec.encode(unsecuredSpdu(scmsPdu({ 'ee-ra': { raEeCertInfo: info } })));
+  const entries: Record<string, Uint8Array> = {};
+  for (const r of rows) entries[`${r.i.toString(16)}_${r.j.toString(16)}`] = r.response;
+  entries[`${parsed.requestHash}_${parsed.i.toString(16)}.info`] = infoSpdu;
+  const zip = zipSync(entries, { level: 0, mtime: completed });
+  return { filename: authorizationBatchFilename(parsed.requestHash, parsed.i), bytes: zip };
+}
+
+/** Worker handler: runs the pseudonym pipeline for one accepted request (idempotent: rows keyed (hash, i, j)). */
+export function authorizationJobHandler(service: PseudonymService): JobHandler {
+  return async (job: Job<AuthorizationJobPayload>) => {
+    const p = job.payload;
+    const request = EeRaCertRequestCodec.decode(fromHex(p.request));
+    const report = await service.processBatch([{ requestHash: fromHex(p.requestHash), request, chainKey: p.chainKey, iRange: { first: p.first, last: p.last } }]);
+    // A partial batch is retried (stored rows are kept: saveResponses ignores existing (hash, i, j)).
+    if (report.failed.length > 0) throw new Error(`${report.failed.length} certificates failed: ${report.failed[0]!.error}`);
+    return { issued: report.issued };
+  };
+}
+
+/** Mounts POST / GET /v3/authorization-certificate. */
+export async function registerAuthorization(app: FastifyInstance, deps: AuthorizationDeps): Promise<void> {
+  app.post(AUTHORIZATION_CERTIFICATE_PATH, { config: { errorFormat: 'text' } }, async (request: FastifyRequest, reply: FastifyReply) => {
+    const body = octetStreamBody(request);
+    const r = await acceptAuthorizationRequest(body, deps);
+    audit(request.log, 'ra.authorization.accepted', { actor: `device:${r.deviceId}`, requestId: request.id, deviceId: r.deviceId, requestHash: r.payload.requestHash, jobId: r.jobId });
+    return reply.code(200).type('application/octet-stream').send(Buffer.from(r.ack.buffer, r.ack.byteOffset, r.ack.byteLength));
+  });
+  app.get(AUTHORIZATION_CERTIFICATE_PATH, { config: { errorFormat: 'text' } }, async (request: FastifyRequest, reply: FastifyReply) => {
+    const h = request.headers[AUTHORIZATION_HEADER];
+    const q = (request.query ?? {}) as Record<string, unknown>;
+    const filename = typeof q.filename === 'string' ? q.filename : undefined;
+    const file = await authorizationDownload(typeof h === 'string' ? h : undefined, filename, deps);
+    return sendFile(request, reply, { bytes: file.bytes, filename: file.filename, contentType: 'application/zip', ranges: true });
+  });
+}

@@ -22,6 +22,7 @@ import * as Ieee1609Dot2Dot1LaMaInterface from './Ieee1609Dot2Dot1LaMaInterface.
 import * as Ieee1609Dot2Dot1LaRaInterface from './Ieee1609Dot2Dot1LaRaInterface.js';
 import * as Ieee1609Dot2Dot1MaRaInterface from './Ieee1609Dot2Dot1MaRaInterface.js';
 import * as Ieee1609Dot2Dot1Protocol from './Ieee1609Dot2Dot1Protocol.js';
+import * as ScmsInterfaces from './ScmsInterfaces.js';
 
 export * from './EtsiTs103097ExtensionModule.js';
 export * from './Ieee1609Dot2.js';
@@ -44,7 +45,8 @@ export * from './Ieee1609Dot2Dot1LaMaInterface.js';
 export * from './Ieee1609Dot2Dot1LaRaInterface.js';
 export * from './Ieee1609Dot2Dot1MaRaInterface.js';
 export * from './Ieee1609Dot2Dot1Protocol.js';
-export { EtsiTs103097ExtensionModule, Ieee1609Dot2, Ieee1609Dot2BaseTypes, Ieee1609Dot2Crl, Ieee1609Dot2CrlBaseTypes, Ieee1609Dot2CrlSsp, Ieee1609Dot2Peer2Peer, Ieee1609Dot2Dot1AcaEeInterface, Ieee1609Dot2Dot1AcaLaInterface, Ieee1609Dot2Dot1AcaMaInterface, Ieee1609Dot2Dot1AcaRaInterface, Ieee1609Dot2Dot1Acpc, Ieee1609Dot2Dot1CamRaInterface, Ieee1609Dot2Dot1CertManagement, Ieee1609Dot2Dot1EcaEeInterface, Ieee1609Dot2Dot1EeMaInterface, Ieee1609Dot2Dot1EeRaInterface, Ieee1609Dot2Dot1LaMaInterface, Ieee1609Dot2Dot1LaRaInterface, Ieee1609Dot2Dot1MaRaInterface, Ieee1609Dot2Dot1Protocol };
+export * from './ScmsInterfaces.js';
+export { EtsiTs103097ExtensionModule, Ieee1609Dot2, Ieee1609Dot2BaseTypes, Ieee1609Dot2Crl, Ieee1609Dot2CrlBaseTypes, Ieee1609Dot2CrlSsp, Ieee1609Dot2Peer2Peer, Ieee1609Dot2Dot1AcaEeInterface, Ieee1609Dot2Dot1AcaLaInterface, Ieee1609Dot2Dot1AcaMaInterface, Ieee1609Dot2Dot1AcaRaInterface, Ieee1609Dot2Dot1Acpc, Ieee1609Dot2Dot1CamRaInterface, Ieee1609Dot2Dot1CertManagement, Ieee1609Dot2Dot1EcaEeInterface, Ieee1609Dot2Dot1EeMaInterface, Ieee1609Dot2Dot1EeRaInterface, Ieee1609Dot2Dot1LaMaInterface, Ieee1609Dot2Dot1LaRaInterface, Ieee1609Dot2Dot1MaRaInterface, Ieee1609Dot2Dot1Protocol, ScmsInterfaces };
 
 /** Every type with a codec, keyed by "Module.Type" and by the bare "Type" when it is unique (ASN.1 spelling). */
 export const typeRegistry: ReadonlyMap<string, Codec<unknown>> = new Map<string, Codec<unknown>>([
@@ -602,6 +604,46 @@ export const typeRegistry: ReadonlyMap<string, Codec<unknown>> = new Map<string,
   ['CamSsp', Ieee1609Dot2Dot1Protocol.CamSsp as Codec<unknown>],
   ['Ieee1609Dot2Dot1Protocol.DcSsp', Ieee1609Dot2Dot1Protocol.DcSsp as Codec<unknown>],
   ['DcSsp', Ieee1609Dot2Dot1Protocol.DcSsp as Codec<unknown>],
+  ['ScmsInterfaces.ScmsLocalPdu', ScmsInterfaces.ScmsLocalPdu as Codec<unknown>],
+  ['ScmsLocalPdu', ScmsInterfaces.ScmsLocalPdu as Codec<unknown>],
+  ['ScmsInterfaces.LaChainId', ScmsInterfaces.LaChainId as Codec<unknown>],
+  ['LaChainId', ScmsInterfaces.LaChainId as Codec<unknown>],
+  ['ScmsInterfaces.LaRaLocalInterfacePdu', ScmsInterfaces.LaRaLocalInterfacePdu as Codec<unknown>],
+  ['LaRaLocalInterfacePdu', ScmsInterfaces.LaRaLocalInterfacePdu as Codec<unknown>],
+  ['ScmsInterfaces.RaLaPreLinkageValueRequest', ScmsInterfaces.RaLaPreLinkageValueRequest as Codec<unknown>],
+  ['RaLaPreLinkageValueRequest', ScmsInterfaces.RaLaPreLinkageValueRequest as Codec<unknown>],
+  ['ScmsInterfaces.LaRaPreLinkageValueResponse', ScmsInterfaces.LaRaPreLinkageValueResponse as Codec<unknown>],
+  ['LaRaPreLinkageValueResponse', ScmsInterfaces.LaRaPreLinkageValueResponse as Codec<unknown>],
+  ['ScmsInterfaces.LaRaEncryptedPlv', ScmsInterfaces.LaRaEncryptedPlv as Codec<unknown>],
+  ['LaRaEncryptedPlv', ScmsInterfaces.LaRaEncryptedPlv as Codec<unknown>],
+  ['ScmsInterfaces.RaLaPreLinkageValueRequestSpdu', ScmsInterfaces.RaLaPreLinkageValueRequestSpdu as Codec<unknown>],
+  ['RaLaPreLinkageValueRequestSpdu', ScmsInterfaces.RaLaPreLinkageValueRequestSpdu as Codec<unknown>],
+  ['ScmsInterfaces.LaRaPreLinkageValueResponseSpdu', ScmsInterfaces.LaRaPreLinkageValueResponseSpdu as Codec<unknown>],
+  ['LaRaPreLinkageValueResponseSpdu', ScmsInterfaces.LaRaPreLinkageValueResponseSpdu as Codec<unknown>],
+  ['ScmsInterfaces.AcaLaLocalInterfacePdu', ScmsInterfaces.AcaLaLocalInterfacePdu as Codec<unknown>],
+  ['AcaLaLocalInterfacePdu', ScmsInterfaces.AcaLaLocalInterfacePdu as Codec<unknown>],
+  ['ScmsInterfaces.AcaLaPlvKeyRequest', ScmsInterfaces.AcaLaPlvKeyRequest as Codec<unknown>],
+  ['AcaLaPlvKeyRequest', ScmsInterfaces.AcaLaPlvKeyRequest as Codec<unknown>],
+  ['ScmsInterfaces.AcaLaPlvKeyRequestSpdu', ScmsInterfaces.AcaLaPlvKeyRequestSpdu as Codec<unknown>],
+  ['AcaLaPlvKeyRequestSpdu', ScmsInterfaces.AcaLaPlvKeyRequestSpdu as Codec<unknown>],
+  ['ScmsInterfaces.LaAcaPlvKeyDeliverySpdu', ScmsInterfaces.LaAcaPlvKeyDeliverySpdu as Codec<unknown>],
+  ['LaAcaPlvKeyDeliverySpdu', ScmsInterfaces.LaAcaPlvKeyDeliverySpdu as Codec<unknown>],
+  ['ScmsInterfaces.AcaRaLocalInterfacePdu', ScmsInterfaces.AcaRaLocalInterfacePdu as Codec<unknown>],
+  ['AcaRaLocalInterfacePdu', ScmsInterfaces.AcaRaLocalInterfacePdu as Codec<unknown>],
+  ['ScmsInterfaces.RaAcaCertRequestBatch', ScmsInterfaces.RaAcaCertRequestBatch as Codec<unknown>],
+  ['RaAcaCertRequestBatch', ScmsInterfaces.RaAcaCertRequestBatch as Codec<unknown>],
+  ['ScmsInterfaces.AcaRaCertResponseBatch', ScmsInterfaces.AcaRaCertResponseBatch as Codec<unknown>],
+  ['AcaRaCertResponseBatch', ScmsInterfaces.AcaRaCertResponseBatch as Codec<unknown>],
+  ['ScmsInterfaces.AcaRaCertResult', ScmsInterfaces.AcaRaCertResult as Codec<unknown>],
+  ['AcaRaCertResult', ScmsInterfaces.AcaRaCertResult as Codec<unknown>],
+  ['ScmsInterfaces.AcaRaCertFailure', ScmsInterfaces.AcaRaCertFailure as Codec<unknown>],
+  ['AcaRaCertFailure', ScmsInterfaces.AcaRaCertFailure as Codec<unknown>],
+  ['ScmsInterfaces.AcaRaCertFailureCode', ScmsInterfaces.AcaRaCertFailureCode as Codec<unknown>],
+  ['AcaRaCertFailureCode', ScmsInterfaces.AcaRaCertFailureCode as Codec<unknown>],
+  ['ScmsInterfaces.RaAcaCertRequestBatchSpdu', ScmsInterfaces.RaAcaCertRequestBatchSpdu as Codec<unknown>],
+  ['RaAcaCertRequestBatchSpdu', ScmsInterfaces.RaAcaCertRequestBatchSpdu as Codec<unknown>],
+  ['ScmsInterfaces.AcaRaCertResponseBatchSpdu', ScmsInterfaces.AcaRaCertResponseBatchSpdu as Codec<unknown>],
+  ['AcaRaCertResponseBatchSpdu', ScmsInterfaces.AcaRaCertResponseBatchSpdu as Codec<unknown>],
 ]);
 
 /** The qualified names ("Module.Type") of all types in the registry, sorted. */

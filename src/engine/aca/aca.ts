@@ -44,6 +44,7 @@ import { linkageValue } from '../../crypto/linkage.js';
 import {
   certificateCurve,
   certificateHashedId8,
+  certificatePublicKey,
   eccPointToBytes,
   fromPublicVerificationKey,
   issueExplicitCertificate,
@@ -54,7 +55,7 @@ import {
 import { decryptDataDetailed, encryptData, symmetricKeyId, type EciesPrivate } from '../../security/encryption.js';
 import { encryptedSignedSpdu, scmsPdu, SECURITY_MGMT_PSID, signedSpdu, unsecuredSpdu } from '../../security/scms-pdu.js';
 import type { Signer } from '../../security/signer.js';
-import { verifyCertificateRequest, verifySignedData } from '../../security/spdu.js';
+import { verifyCertificateRequest, verifySignedData, type ResolvedSigner } from '../../security/spdu.js';
 import { nowTime32, systemClock, type Clock } from '../../security/time.js';
 import type { LaKeyClient } from '../la/la.js';
 
@@ -121,6 +122,15 @@ export function publicEncryptionKeyPoint(k: PublicEncryptionKey): { curve: 'nist
   throw new AcaError('invalid-request', `unsupported public encryption key ${Object.keys(pk)[0]}`);
 }
 
+/** A trusted signer certificate with its key decoded once (uncompressed); the bare certificate if that fails. */
+function withKey(c: Certificate): ResolvedSigner {
+  try {
+    return { certificate: c, publicKey: certificatePublicKey(c) };
+  } catch {
+    return c;
+  }
+}
+
 const FLAG_BUTTERFLY_EXPLICIT = 0;
 const FLAG_CUBK = 1;
 const bit = (flags: string, n: number): boolean => flags[n] === '1';
@@ -139,7 +149,8 @@ export class AcaService implements AcaClient {
   readonly #signer: Signer;
   readonly #d: bigint | undefined;
   readonly #enc: EciesPrivate;
-  readonly #ras: Map<string, Certificate>;
+  /** RA certificates by HashedId8 (hex), with their verification keys decoded once (uncompressed). */
+  readonly #ras: Map<string, ResolvedSigner>;
   readonly #las: Map<string, { cert: Certificate; laId: number }>;
   readonly #laKeys: Map<number, LaKeyClient>;
   /** recipientId (hex) -> { laId, key }. */
@@ -155,7 +166,7 @@ export class AcaService implements AcaClient {
     this.#signer = opts.signer;
     this.#d = opts.privateScalar;
     this.#enc = opts.encryptionKey;
-    this.#ras = new Map(opts.raCertificates.map((c) => [toHex(certificateHashedId8(c)), c]));
+    this.#ras = new Map(opts.raCertificates.map((c) => [toHex(certificateHashedId8(c)), withKey(c)]));
     this.#las = new Map();
     for (const c of opts.laCertificates) {
       const ssp = securityMgmtSspOf(c);
@@ -211,7 +222,7 @@ export class AcaService implements AcaClient {
       throw new AcaError('malformed', `RaAcaCertRequestSpdu: ${(e as Error).message}`);
     }
     let untrusted = false;
-    const resolveSigner = (id: SignerIdentifier): Certificate | undefined => {
+    const resolveSigner = (id: SignerIdentifier): ResolvedSigner | undefined => {
       if (!('certificate' in id) || id.certificate.length !== 1) return undefined;
       const ra = this.#ras.get(toHex(certificateHashedId8(id.certificate[0]!)));
       if (!ra) untrusted = true;

@@ -20,9 +20,10 @@ import {
 import type { EeRaCertRequest } from '../../codec/gen/Ieee1609Dot2Dot1EeRaInterface.js';
 import { toHex } from '../../crypto/bytes.js';
 import { sha256 } from '../../crypto/hash.js';
-import { certificateHashedId8 } from '../../security/certificate.js';
+import { certificateHashedId8, certificatePublicKey } from '../../security/certificate.js';
 import { verifySignedSpdu } from '../../security/scms-pdu.js';
 import type { Signer } from '../../security/signer.js';
+import type { ResolvedSigner } from '../../security/spdu.js';
 import { jValues, nowTime32, systemClock, type Clock, type IPeriodParams } from '../../security/time.js';
 import type { AcaClient } from '../aca/aca.js';
 import type { EncryptedPlvEntry, LaClient } from '../la/la.js';
@@ -228,6 +229,14 @@ const RESPONSE_CODECS = {
   plain: AcaEeCertResponsePlainSpduCodec,
 } as const;
 
+function acaResolved(c: Certificate): ResolvedSigner {
+  try {
+    return { certificate: c, publicKey: certificatePublicKey(c) };
+  } catch {
+    return c;
+  }
+}
+
 export class PseudonymService {
   readonly #o: PseudonymServiceOptions;
   readonly #clock: Clock;
@@ -288,6 +297,8 @@ export class PseudonymService {
 
     const byHash = new Map(pending.map((p) => [toHex(p.acaRequestHash), p]));
     const acaId = toHex(certificateHashedId8(o.acaCertificate));
+    // The ACA key decoded once per batch (the resolver answer the verifier would otherwise derive per response).
+    const acaSigner = acaResolved(o.acaCertificate);
     const failed: PseudonymBatchReport['failed'] = [];
     let issued = 0;
     const size = o.acaBatchSize ?? 500;
@@ -303,7 +314,7 @@ export class PseudonymService {
           return;
         }
         const v = verifySignedSpdu(r.response, {
-          resolveSigner: (id) => ('certificate' in id && id.certificate.length === 1 && toHex(certificateHashedId8(id.certificate[0]!)) === acaId ? o.acaCertificate : undefined),
+          resolveSigner: (id) => ('certificate' in id && id.certificate.length === 1 && toHex(certificateHashedId8(id.certificate[0]!)) === acaId ? acaSigner : undefined),
         });
         const c = v.ok ? v.pdu.content : undefined;
         if (!v.ok || !c || !('aca-ra' in c) || !('acaRaCertResponse' in c['aca-ra'])) {

@@ -4,10 +4,11 @@
  * 5.3.2), and the 1609.2 "hash the data, hash the signer, sign" step used by every signed structure.
  *
  * Choices (documented here once):
- * - Whole-certificate hash algorithm: the one the certificate's issuer field names — `self: sha256|sha384`
- *   or `sha256AndDigest` / `sha384AndDigest` (IssuerIdentifier, 6.4.3). For well-formed certificates this is
- *   the hash paired with the signing curve (SHA-256 for the 256-bit curves, SHA-384 for the 384-bit ones,
- *   5.3.1). `sm3AndDigest` is not supported.
+ * - Whole-certificate hash algorithm (CertificateBase, 6.4.3 / 5.3.9.2): fixed by the certificate's OWN key —
+ *   SHA-256 for an implicit certificate or a 256-bit verificationKey, SHA-384 for a 384-bit one. It is NOT
+ *   the algorithm the issuer field names: that one is the issuer key's hash, used to verify (IssuerIdentifier).
+ *   So a P-256 ICA under a P-384 root carries `sha384AndDigest` but its own HashedId8 is SHA-256.
+ *   `sm3AndDigest` / SM2 keys are not supported.
  * - Canonicalization (6.1.2, CertificateBase / ToBeSignedCertificate / Signature notes): before a certificate
  *   or its toBeSigned is hashed, curve points in verifyKeyIndicator and encryptionKey are put in compressed
  *   form and rSig in x-only form. Issued certificates are canonical already (keys compressed); a compressed
@@ -278,10 +279,26 @@ function asnHash(alg: AsnHashAlgorithm, what: string): HashAlgorithm {
 }
 
 /**
- * The whole-certificate hash algorithm (5.3.9.2): the algorithm the issuer field names (self: its value;
- * sha256AndDigest: SHA-256; sha384AndDigest: SHA-384).
+ * The whole-certificate hash algorithm of `cert` (the hash behind its own HashedId3/8/10 and HashedId32/48).
+ * 1609.2 CertificateBase "Whole-certificate hash" (6.4.3; 1609.2-2022 moves the rule to 5.3.9.2):
+ *   "The whole-certificate hash is SHA-256 if the certificate is an implicit certificate. [...] SHA-256 if the
+ *   certificate is an explicit certificate and toBeSigned.verifyKeyIndicator.verificationKey is an
+ *   EccP256CurvePoint. [...] SHA-384 if [...] verificationKey is an EccP384CurvePoint."
+ * It depends on the certificate's own key only, never on its issuer field (IssuerIdentifier: the alternative
+ * names the hash used to VERIFY the certificate, i.e. the issuer key's; see issuerFieldHashAlgorithm).
  */
 export function certificateHashAlgorithm(cert: Certificate): HashAlgorithm {
+  const vki = cert.toBeSigned.verifyKeyIndicator as Record<string, unknown>;
+  if ('reconstructionValue' in vki) return 'sha256';
+  if ('verificationKey' in vki) return curve(fromPublicVerificationKey(vki.verificationKey as PublicVerificationKey).curve).hash;
+  return fail(`verifyKeyIndicator ${Object.keys(vki)[0] ?? '(empty)'} is not supported`);
+}
+
+/**
+ * The hash the issuer field names (IssuerIdentifier, 6.4.3): "the hash algorithm to be used to generate the hash
+ * of the certificate for verification" — self: its value; sha256AndDigest: SHA-256; sha384AndDigest: SHA-384.
+ */
+export function issuerFieldHashAlgorithm(cert: Certificate): HashAlgorithm {
   const [alt, v] = only(cert.issuer, 'IssuerIdentifier');
   if (alt === 'self') return asnHash(v as AsnHashAlgorithm, 'issuer self');
   if (alt === 'sha256AndDigest') return 'sha256';
@@ -594,7 +611,7 @@ function implicitPublicPoint(cert: Certificate, src: IssuerSource | undefined): 
 
 /** e = H(H(tbs) || H(issuer)) as a full-length integer mod n (5.3.2; see src/crypto/ecqv.ts). */
 function implicitHash(curveName: CurveName, cert: Certificate, issuerHash: Uint8Array, issuer?: Certificate): bigint {
-  const alg = certificateHashAlgorithm(cert);
+  const alg = issuerFieldHashAlgorithm(cert);
   if (alg !== curve(curveName).hash) fail(`issuer field names ${alg} but the curve is ${curveName}`);
   if (issuer && !isIssuedBy(cert, issuer)) fail('the issuer field does not name the given issuer certificate');
   return ecqvHash1609Dot2FromIssuerHash(curveName, encodeTbsCertificate(cert.toBeSigned), issuerHash, alg);

@@ -306,7 +306,7 @@ describe('implicit certificates (ECQV, 5.3.2)', () => {
 });
 
 describe('whole-certificate hash across curves and implicit issuers', () => {
-  it('ICA signed by a P-384 root hashes with SHA-384; its P-256-signed subordinate names it sha256AndDigest', async () => {
+  it('ICA signed by a P-384 root hashes with SHA-256 (its own P-256 key, 6.4.3); its subordinate names it sha256AndDigest', async () => {
     const rk = testKey('nistP384');
     const root = await issueExplicitCertificate({ tbs: rootTbs(rk), issuer: 'self', signer: rk.signer });
     const ik = testKey();
@@ -316,14 +316,14 @@ describe('whole-certificate hash across curves and implicit issuers', () => {
       signer: rk.signer,
     });
     const icaBytes = Certificate.encode(ica);
-    expect(toHex(certificateHash(ica))).toBe(nodeHash('sha384', icaBytes).toString('hex'));
+    expect(toHex(certificateHash(ica))).toBe(nodeHash('sha256', icaBytes).toString('hex'));
     const ek = testKey();
     const eca = await issueExplicitCertificate({
       tbs: buildTbsCertificate({ id: { name: 'eca' }, validity: { start: START, durationSeconds: 3600 }, verifyKey: ek.publicKey }),
       issuer: ica,
       signer: ik.signer,
     });
-    expect(eca.issuer).toEqual({ sha256AndDigest: new Uint8Array(nodeHash('sha384', icaBytes).subarray(-8)) });
+    expect(eca.issuer).toEqual({ sha256AndDigest: new Uint8Array(nodeHash('sha256', icaBytes).subarray(-8)) });
     expect(verifyCertificateSignature(eca, ica)).toBe(true);
     expect(nodeVerify(eca, ik, icaBytes)).toBe(true);
   });

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { Command, Flags } from '@oclif/core';
 import { checkbox, confirm, input, number, password, select } from '@inquirer/prompts';
 import chalk from 'chalk';
-import { DEFAULT_COMPONENTS, DEFAULT_VALIDITY, type Role } from '../../engine/manager/profiles.js';
+import { DEFAULT_COMPONENTS, DEFAULT_VALIDITY, type KeyCurve, type Role } from '../../engine/manager/profiles.js';
 import { type ComponentSpec, initTrustDir, type InitResult } from '../../engine/manager/init.js';
 import { YEAR_SECONDS } from '../../engine/policy/index.js';
 import { systemClock } from '../../security/time.js';
@@ -15,6 +15,8 @@ interface Answers {
   regions: number[];
   validity: Partial<Record<Role, number>>;
   components: ComponentSpec[];
+  /** Curve of the electors and the root (profiles.ts curves.top). */
+  rootCurve: KeyCurve;
   passphrase?: string;
   pin?: string;
 }
@@ -51,6 +53,11 @@ export default class ManagerInit extends Command {
     'ica-years': Flags.integer({ description: 'validity of the ICA, years', default: 10 }),
     'component-years': Flags.integer({ description: 'validity of the component certificates, years (default: per role, 3-5)' }),
     'base-url': Flags.string({ description: 'base URL of the components in the local policy', default: 'http://localhost:8080' }),
+    'root-curve': Flags.string({
+      description: 'curve of the electors and the root CA (the ICA and below stay P-256; 1609.2 ecdsaNistP384 signs with SHA-384)',
+      options: ['P-256', 'P-384'],
+      default: 'P-256',
+    }),
   };
 
   async run(): Promise<{ dir: string; files: InitResult['files']; components: Array<{ name: string; role: string; keyUri: string }> }> {
@@ -72,6 +79,7 @@ export default class ManagerInit extends Command {
       regions,
       validity,
       components: DEFAULT_COMPONENTS.map((c) => ({ ...c })),
+      rootCurve: flags['root-curve'] as KeyCurve,
     };
     const quiet = flags.json;
     if (!flags.yes) {
@@ -95,6 +103,7 @@ export default class ManagerInit extends Command {
       validity: a.validity,
       components: a.components,
       baseUrl: flags['base-url'],
+      curves: { top: a.rootCurve },
       clock: systemClock,
       onProgress: quiet
         ? undefined
@@ -168,6 +177,7 @@ export default class ManagerInit extends Command {
         validate: (v) => (parseRegions(v).every((n) => Number.isInteger(n) && n >= 1 && n <= 999) && parseRegions(v).length > 0 ? true : 'codes 1..999'),
       }),
     );
+    const rootCurve = d.rootCurve; // --root-curve (not asked: the ceremony's questions stay as they are)
     this.log(chalk.dim('Step 5: validity periods (a certificate never outlives its issuer).'));
     const rootYears = (await number({ message: 'Root CA and electors, years', default: (d.validity.root ?? DEFAULT_VALIDITY.root) / YEAR_SECONDS, min: 1, max: 60, required: true }))!;
     const icaYears = (await number({ message: 'ICA, years', default: (d.validity.ica ?? DEFAULT_VALIDITY.ica) / YEAR_SECONDS, min: 1, max: rootYears, required: true }))!;
@@ -188,9 +198,10 @@ export default class ManagerInit extends Command {
     this.log(`  electors    ${electors}, quorum ${quorum}`);
     this.log(`  regions     ${regions.join(', ')}`);
     this.log(`  validity    root ${rootYears} y, ICA ${icaYears} y, components ${compYears} y`);
+    this.log(`  curves      electors and root ${rootCurve}, ICA and components P-256`);
     this.log(`  components  ${components.map((c) => c.name).join(', ')}`);
     const ok = await confirm({ message: 'Generate the keys and certificates now?', default: true });
     if (!ok) return undefined;
-    return { dir, keystore, electors, quorum, regions, validity, components, passphrase, pin };
+    return { dir, keystore, electors, quorum, regions, validity, components, rootCurve, passphrase, pin };
   }
 }

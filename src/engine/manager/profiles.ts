@@ -14,8 +14,10 @@
  *
  * Curves: NIST P-256 for every certificate by default (what every EE verifies fastest, the curve of
  * ECQV implicit certificates, and one hash, SHA-256, for every HashedId8 in the hierarchy).
- * Electors and the root can use P-384 instead (`curves.top`; 1609.2 ecdsaNistP384 with SHA-384),
- * which gives the ICA a sha384AndDigest issuer while it signs with SHA-256 itself.
+ * Electors and the root can use P-384 instead (`curves.top`, `scms manager init --root-curve P-384`;
+ * 1609.2 ecdsaNistP384 with SHA-384), which gives the ICA a sha384AndDigest issuer (the root key's hash)
+ * while it signs with SHA-256 itself and its own HashedId8 stays SHA-256 (whole-certificate hash of a
+ * P-256 key, 6.4.3): what it issues names it sha256AndDigest.
  *
  * Chain lengths (6.4.28): minChainLength / chainLengthRange count the certificates below the
  * issuing certificate down to and including the end-entity certificate. root -> ICA -> ACA -> EE

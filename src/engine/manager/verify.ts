@@ -2,13 +2,15 @@
  * `scms manager verify DIR`: checks a trust directory end to end and reports every problem
  * (file + reason):
  * - manifest: every listed file exists and has the recorded SHA-256; each certificate's HashedId8;
- * - certificates: the signature of each one (1609.2 5.3.1, 6.4.3) with its issuer's key (self for
- *   electors and roots), the issuer field naming that issuer, the chain of each to a root,
- *   validity now and within the issuer's validity (1609.2 5.1.2.4 consistency), region within the
- *   issuer's (identifiedRegion countryOnly), permissions never beyond the issuer's
- *   (src/security/permissions.ts checkIssuePermissions);
+ * - certificates: validity now; electors and roots self-signed with a valid signature; every other
+ *   certificate's chain (by the manifest's issuer names) through security/chain.ts
+ *   verifyCertificateChain: issuer field = the issuer's HashedId8 (whole-certificate hash, 6.4.3),
+ *   signature with the issuer's key (5.3.1), validity and region within the issuer's (5.1.2.4),
+ *   permissions never beyond the issuer's, and a root the latest CTL approves as trust anchor;
  * - CTLs: each of the series verified in order with verifyMultiSignedCtl (quorum of currently
- *   approved electors), and every root of the directory approved by the latest CTL;
+ *   approved electors); every root and elector of the directory approved by the latest CTL, except
+ *   those an earlier CTL approved and a later one removed (kept as history, no longer trusted: a
+ *   certificate that chains only to a removed root is reported untrusted);
  * - CCF: decodes, its homeCtl is the latest CTL, its certificates are the directory's;
  * - policies: the signed SPDUs verify with a PG certificate and carry the JSON's canonical bytes;
  * - audit log: the hash chain (audit.ts verifyAudit).
@@ -17,12 +19,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Certificate } from '../../codec/index.js';
 import { toHex } from '../../crypto/bytes.js';
-import { certificateHashedId8, encodeCertificate, isIssuedBy, verifyCertificateSignature } from '../../security/certificate.js';
-import { checkIssuePermissions } from '../../security/permissions.js';
-import { type Clock, dateToTime32, validityPeriodContains, validityPeriodContainsPeriod } from '../../security/time.js';
+import { certificateHashedId8, encodeCertificate, verifyCertificateSignature } from '../../security/certificate.js';
+import { type ChainError, verifyCertificateChain } from '../../security/chain.js';
+import { type Clock, dateToTime32, validityPeriodContains } from '../../security/time.js';
 import { verifyAudit } from './audit.js';
 import { parseCcf } from './ccf.js';
-import { type CtlState, decodeMultiSignedCtl, rootCaHash, verifyMultiSignedCtl } from './ctl.js';
+import { type CtlState, decodeMultiSignedCtl, electorHash, rootCaHash, verifyMultiSignedCtl } from './ctl.js';
 import { verifyPolicySignature } from './policy-sign.js';
 import { type LoadedCertificate, loadTrustDir, sha256Hex, type TrustDir } from './trust-dir.js';
 
@@ -65,9 +67,60 @@ export function verifyTrustDir(dir: string, opts: { clock: Clock }): VerifyRepor
     if (!existsSync(abs) && !td.problems.some((p) => p.file === `trust/${f.path}`)) add(`trust/${f.path}`, 'file is missing');
   }
 
-  // Certificates.
+  // CTLs: the whole series in order, each against the state of the previous one.
+  let state: CtlState | undefined;
+  const states: CtlState[] = [];
+  for (const ctl of td.ctls) {
+    const file = `trust/${ctl.path}`;
+    const v = verifyMultiSignedCtl(ctl.bytes, { previous: state, clock: opts.clock });
+    if (!v.ok) {
+      for (const e of v.errors) add(file, e);
+      state = undefined;
+      break;
+    }
+    if (toHex(v.state.ctlSeriesId) !== td.manifest.ctlSeriesId) add(file, `CTL series ${toHex(v.state.ctlSeriesId)} is not the directory's ${td.manifest.ctlSeriesId}`);
+    if (v.state.sequenceNumber !== ctl.sequenceNumber) add(file, `sequence number ${v.state.sequenceNumber}, manifest says ${ctl.sequenceNumber}`);
+    state = v.state;
+    states.push(v.state);
+  }
+  if (td.ctls.length === 0) add('trust/ctl', 'no CTL');
+
   const decoded = td.certificates.filter((c): c is LoadedCertificate & { certificate: Certificate } => c.certificate !== undefined);
   const byName = new Map(decoded.map((c) => [c.name, c]));
+
+  // Electors and roots against the latest CTL. One that an earlier CTL of the series approved and a later one
+  // dropped (1609.2.1 CtlInfo electorRemove / rootCaRemove) is no longer trusted: its certificate stays in the
+  // directory as history and need not be approved. One that no CTL of the series ever approved is a problem.
+  const removedRoots = new Map<string, number>(); // rootCaHash hex -> sequence number of the CTL that removed it
+  if (state) {
+    const latest = state;
+    const removedAt = (hashOf: (c: Certificate) => Uint8Array, list: (s: CtlState) => Certificate[]): Map<string, number> => {
+      const out = new Map<string, number>();
+      for (let i = 1; i < states.length; i++) {
+        const kept = new Set(list(states[i]!).map((c) => toHex(hashOf(c))));
+        for (const c of list(states[i - 1]!)) if (!kept.has(toHex(hashOf(c)))) out.set(toHex(hashOf(c)), states[i]!.sequenceNumber);
+      }
+      for (const c of list(latest)) out.delete(toHex(hashOf(c))); // approved again later
+      return out;
+    };
+    for (const [k, seq] of removedAt(rootCaHash, (s) => s.roots)) removedRoots.set(k, seq);
+    const removedElectors = removedAt(electorHash, (s) => s.electors);
+    const approvedRoots = new Set(latest.roots.map((r) => toHex(rootCaHash(r))));
+    for (const r of decoded.filter((c) => c.role === 'root')) {
+      const k = toHex(rootCaHash(r.certificate));
+      if (!approvedRoots.has(k) && !removedRoots.has(k)) add(`trust/${r.path}`, `root '${r.name}' is not approved by the latest CTL (sequence ${latest.sequenceNumber})`);
+    }
+    const approvedElectors = new Set(latest.electors.map((e) => toHex(electorHash(e))));
+    for (const e of decoded.filter((c) => c.role === 'elector')) {
+      const k = toHex(electorHash(e.certificate));
+      if (!approvedElectors.has(k) && !removedElectors.has(k)) add(`trust/${e.path}`, `elector '${e.name}' is not approved by the latest CTL`);
+    }
+  }
+  // Trust anchors of the chains: the roots the latest CTL approves. Without a verified CTL (reported above) the
+  // directory's roots stand in, so that the checks below still report each certificate's own problems.
+  const anchors = state ? state.roots : decoded.filter((c) => c.role === 'root').map((c) => c.certificate);
+
+  // Certificates.
   for (const c of decoded) {
     const file = `trust/${c.path}`;
     const cert = c.certificate;
@@ -89,52 +142,51 @@ export function verifyTrustDir(dir: string, opts: { clock: Clock }): VerifyRepor
       add(file, `issuer '${c.issuer}' is not in the trust directory`);
       continue;
     }
-    if (!isIssuedBy(cert, issuer.certificate)) add(file, `issuer field does not name '${c.issuer}' (HashedId8 mismatch)`);
-    checkSignature(file, cert, issuer.certificate, add);
-    if (!validityPeriodContainsPeriod(issuer.certificate.toBeSigned.validityPeriod, cert.toBeSigned.validityPeriod)) {
-      add(file, `validity period extends beyond its issuer '${c.issuer}'`);
-    }
-    const rp = regionProblem(cert, issuer.certificate);
-    if (rp) add(file, `${rp} (issuer '${c.issuer}')`);
-    for (const p of checkIssuePermissions(issuer.certificate, cert, { issuer: `issuer '${issuer.name}'`, subject: `certificate '${c.name}'` })) {
-      add(file, `more permissions than its issuer: ${p}`);
-    }
-    // Chain to a self-signed root.
-    const seen = new Set<string>([c.name]);
-    let cur: LoadedCertificate | undefined = issuer;
-    while (cur && cur.issuer !== 'self' && !seen.has(cur.name)) {
-      seen.add(cur.name);
+    // The chain by the manifest's issuer names, up to a self-signed certificate.
+    type Decoded = LoadedCertificate & { certificate: Certificate };
+    const chain: Decoded[] = [c];
+    let cur: Decoded | undefined = issuer;
+    while (cur && !chain.includes(cur)) {
+      chain.push(cur);
+      if (cur.issuer === 'self') break;
       cur = byName.get(cur.issuer);
     }
-    if (!cur) add(file, 'chain does not reach a root certificate');
-    else if (cur.issuer !== 'self') add(file, 'chain has a loop');
-    else if (cur.role !== 'root') add(file, `chain ends at '${cur.name}', which is not a root CA`);
-  }
-
-  // CTLs: the whole series in order, each against the state of the previous one.
-  let state: CtlState | undefined;
-  for (const ctl of td.ctls) {
-    const file = `trust/${ctl.path}`;
-    const v = verifyMultiSignedCtl(ctl.bytes, { previous: state, clock: opts.clock });
-    if (!v.ok) {
-      for (const e of v.errors) add(file, e);
-      state = undefined;
-      break;
+    const top = chain[chain.length - 1]!;
+    if (!cur) {
+      add(file, 'chain does not reach a root certificate');
+      continue;
     }
-    if (toHex(v.state.ctlSeriesId) !== td.manifest.ctlSeriesId) add(file, `CTL series ${toHex(v.state.ctlSeriesId)} is not the directory's ${td.manifest.ctlSeriesId}`);
-    if (v.state.sequenceNumber !== ctl.sequenceNumber) add(file, `sequence number ${v.state.sequenceNumber}, manifest says ${ctl.sequenceNumber}`);
-    state = v.state;
-  }
-  if (td.ctls.length === 0) add('trust/ctl', 'no CTL');
-  if (state) {
-    const approved = new Set(state.roots.map((r) => toHex(rootCaHash(r))));
-    for (const r of decoded.filter((c) => c.role === 'root')) {
-      if (!approved.has(toHex(rootCaHash(r.certificate)))) add(`trust/${r.path}`, `root '${r.name}' is not approved by the latest CTL (sequence ${state.sequenceNumber})`);
+    if (top.issuer !== 'self') {
+      add(file, 'chain has a loop');
+      continue;
     }
-    const electors = new Set(state.electors.map((e) => toHex(encodeCertificate(e))));
-    for (const e of decoded.filter((c) => c.role === 'elector')) {
-      if (!electors.has(toHex(encodeCertificate(e.certificate)))) add(`trust/${e.path}`, `elector '${e.name}' is not approved by the latest CTL`);
+    if (top.role !== 'root') {
+      add(file, `chain ends at '${top.name}', which is not a root CA`);
+      continue;
     }
+    // Issuer field, signature, validity within the issuer's, region, permissions and the trust anchor
+    // (security/chain.ts). Only this certificate's own errors (index 0) are reported here, its issuers are checked
+    // on their own; plus an untrusted root: a certificate that chains only to a removed root is not trusted.
+    const r = verifyCertificateChain(
+      chain.map((x) => x.certificate),
+      { trustAnchors: anchors, clock: opts.clock, skipCurrentValidity: true },
+    );
+    if (!r.ok) {
+      for (const e of r.errors) {
+        if (e.index === 0) add(file, chainReason(e, c.issuer));
+        else if (e.code === 'untrusted-root') {
+          const seq = removedRoots.get(toHex(rootCaHash(top.certificate)));
+          add(
+            file,
+            seq !== undefined
+              ? `untrusted: chains only to root '${top.name}', which CTL sequence ${seq} removed`
+              : `untrusted: chains only to root '${top.name}', which the latest CTL does not approve`,
+          );
+        }
+      }
+    }
+    // Directory rule (README: every certificate carries a region): no region under an issuer that has one.
+    if (!cert.toBeSigned.region && issuer.certificate.toBeSigned.region) add(file, `no region restriction but its issuer '${c.issuer}' has one`);
   }
 
   // CCF.
@@ -200,24 +252,9 @@ function checkSignature(file: string, cert: Certificate, issuer: Certificate | '
   }
 }
 
-/** identifiedRegion countryOnly of the subject must be within the issuer's (1609.2 5.1.2.4). */
-function regionProblem(subject: Certificate, issuer: Certificate): string | undefined {
-  const countries = (c: Certificate): Set<number> | 'any' | 'other' => {
-    const r = c.toBeSigned.region as Record<string, unknown> | undefined;
-    if (!r) return 'any';
-    if (!('identifiedRegion' in r)) return 'other';
-    const out = new Set<number>();
-    for (const ir of r.identifiedRegion as Array<Record<string, unknown>>) {
-      if ('countryOnly' in ir) out.add(ir.countryOnly as number);
-      else return 'other';
-    }
-    return out;
-  };
-  const s = countries(subject);
-  const i = countries(issuer);
-  if (i === 'any') return undefined;
-  if (s === 'any') return 'no region restriction but its issuer has one';
-  if (s === 'other' || i === 'other') return i === s ? undefined : 'region is not a countryOnly list; cannot compare';
-  const extra = [...s].filter((x) => !i.has(x));
-  return extra.length ? `region has countries ${extra.join(', ')} outside its issuer's region` : undefined;
+/** A chain.ts error of the certificate itself, in this report's words. */
+function chainReason(e: ChainError, issuerName: string): string {
+  if (e.code === 'permissions') return `more permissions than its issuer: ${e.reason}`;
+  if (e.code === 'issuer-mismatch') return `issuer field does not name '${issuerName}' (HashedId8 mismatch): ${e.reason}`;
+  return e.reason;
 }

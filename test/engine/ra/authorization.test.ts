@@ -1,0 +1,330 @@
+// RA authorization interface over HTTP: a real ScmsServer on 127.0.0.1:0, SQLite, the durable queue and its Worker,
+// an EE enrolled by the in-process ECA, the LAs and the ACA of the pipeline fixtures.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Kysely } from 'kysely';
+import { Ieee1609Dot2Data as Ieee1609Dot2DataCodec, type Certificate, type ScopedCertificateRequest } from '../../../src/codec/index.js';
+import type { ButterflyVariant } from '../../../src/crypto/butterfly.js';
+import { Eca } from '../../../src/engine/eca/eca.js';
+import { EcaStore } from '../../../src/engine/eca/store.js';
+import {
+  batchFilename,
+  buildAuthorizationRequest,
+  buildDownloadRequest,
+  processAuthorizationAck,
+  processAuthorizationBatch,
+  type EnrollmentCredential,
+} from '../../../src/engine/ee/authorization-client.js';
+import { createButterflyRequest, type ButterflySecrets } from '../../../src/engine/ee/butterfly.js';
+import { buildEnrollmentRequest, processEnrollmentResponse } from '../../../src/engine/ee/enroll.js';
+import { generateKeyPair, keyPairSigner } from '../../../src/engine/ee/keys.js';
+import { ERROR_HEADER } from '../../../src/engine/http/index.js';
+import { certificateProfile, type Role } from '../../../src/engine/manager/profiles.js';
+import { JobQueue, Worker } from '../../../src/engine/queue/index.js';
+import {
+  AUTHORIZATION_CERTIFICATE_PATH,
+  AUTHORIZATION_QUEUE,
+  authorizationJobHandler,
+  registerAuthorization,
+  registrationEnrollmentLookup,
+  type AuthorizationDeps,
+} from '../../../src/engine/ra/authorization.js';
+import { PseudonymService, PseudonymStore } from '../../../src/engine/ra/pseudonym.js';
+import { InProcessDeviceRegistry } from '../../../src/engine/ra/registration-registry.js';
+import { RegistrationStore } from '../../../src/engine/ra/registration-store.js';
+import { canonicalKeyFromBytes } from '../../../src/engine/ra/registration.js';
+import { buildTbsCertificate, certificateKeyPairMatches, issueExplicitCertificate } from '../../../src/security/certificate.js';
+import { encryptData } from '../../../src/security/encryption.js';
+import { scmsPdu } from '../../../src/security/scms-pdu.js';
+import { signCertificateRequest } from '../../../src/security/spdu.js';
+import { dateToTime32, iPeriodOf, ManualClock } from '../../../src/security/time.js';
+import { testKey, type TestKey } from '../../security/cert-fixtures.js';
+import { acaService, hierarchy, iPeriodParamsOf, laService, seededRandom, START, tempSqlite, type Hierarchy, type TempDb } from '../aca/fixtures.js';
+import { startTestServer, type TestServer } from '../http/helpers.js';
+
+const NOW = new Date('2025-03-01T00:00:00Z');
+const clock = new ManualClock(NOW);
+
+interface Issued {
+  key: TestKey;
+  enc?: TestKey;
+  cert: Certificate;
+}
+
+async function issue(role: Role, h: Hierarchy, name: string): Promise<Issued> {
+  const p = certificateProfile(role, { policy: h.policy });
+  const key = testKey('nistP256');
+  const enc = p.encryptionKey ? testKey('nistP256') : undefined;
+  const tbs = buildTbsCertificate({
+    id: { name },
+    validity: { start: START, durationSeconds: p.validitySeconds },
+    appPermissions: p.appPermissions,
+    ...(p.certIssuePermissions ? { certIssuePermissions: p.certIssuePermissions } : {}),
+    ...(p.certRequestPermissions ? { certRequestPermissions: p.certRequestPermissions } : {}),
+    ...(enc ? { encryptionKey: enc.publicKey } : {}),
+    verifyKey: key.publicKey,
+  });
+  const cert = await issueExplicitCertificate({ tbs, issuer: h.ica.cert, signer: h.ica.key.signer });
+  return { key, cert, ...(enc ? { enc } : {}) };
+}
+
+let h: Hierarchy;
+let eca: Issued;
+let otherRa: Issued;
+let ecaEngine: Eca;
+let registration: RegistrationStore;
+let jobs: JobQueue;
+let pseudonyms: PseudonymStore;
+let worker: Worker;
+let service: PseudonymService;
+let raDb: Kysely<any>;
+let srv: TestServer;
+const dbs: TempDb[] = [];
+
+beforeAll(async () => {
+  h = await hierarchy();
+  eca = await issue('eca', h, 'eca');
+  otherRa = await issue('ra', h, 'ra-other');
+  const ra = await tempSqlite('ra');
+  const ecaDb = await tempSqlite('eca');
+  const la1Db = await tempSqlite('la1');
+  const la2Db = await tempSqlite('la2');
+  dbs.push(ra, ecaDb, la1Db, la2Db);
+  raDb = ra.db;
+
+  registration = new RegistrationStore(raDb, { clock });
+  await registration.migrate();
+  const ecaStore = new EcaStore(ecaDb.db);
+  await ecaStore.migrate();
+  ecaEngine = new Eca({
+    eca: { certificate: eca.cert, chain: [h.ica.cert, h.root.cert], signer: eca.key.signer, privateScalar: eca.key.d },
+    registry: new InProcessDeviceRegistry(registration, { actor: 'eca' }),
+    policy: h.policy,
+    clock,
+    store: ecaStore,
+  });
+
+  jobs = new JobQueue(raDb, { clock });
+  await jobs.migrate();
+  pseudonyms = new PseudonymStore(raDb);
+  await pseudonyms.migrate();
+  const la1 = await laService(h, 1, la1Db.db);
+  const la2 = await laService(h, 2, la2Db.db);
+  service = new PseudonymService({
+    store: pseudonyms,
+    la1,
+    la2,
+    aca: acaService(h, [la1, la2], clock),
+    acaCertificate: h.aca.cert,
+    raCertificate: h.ra.cert,
+    raSigner: h.ra.key.signer,
+    iPeriod: iPeriodParamsOf(h.policy),
+    policy: h.policy,
+    clock,
+    random: seededRandom(7),
+  });
+  worker = new Worker({ jobs, queue: AUTHORIZATION_QUEUE, handler: authorizationJobHandler(service), heartbeatMs: 0 });
+
+  const deps: AuthorizationDeps = {
+    raCertificate: h.ra.cert,
+    raSigner: h.ra.key.signer,
+    raDecryption: { privateKey: h.ra.enc!.d },
+    trustAnchors: [h.root.cert],
+    caCertificates: [eca.cert, h.ica.cert],
+    ecaCertificates: [eca.cert],
+    devices: registrationEnrollmentLookup(registration),
+    jobs,
+    pseudonyms,
+    policy: h.policy,
+    clock,
+  };
+  srv = await startTestServer((server) => server.registerComponent({ name: 'ra', register: registerAuthorization, deps }));
+}, 120_000);
+
+afterAll(async () => {
+  await srv?.close();
+  for (const d of dbs) await d.close();
+});
+
+/** A registered OBU with an enrollment certificate from the ECA (implicit, PSIDs 32 and 38). */
+async function enrolledEe(): Promise<{ deviceId: string; enrollment: EnrollmentCredential }> {
+  const canonical = generateKeyPair('nistP256');
+  const r = await registration.register({ deviceType: 'obu', key: canonicalKeyFromBytes(canonical.publicKey) }, 'test');
+  const { spdu, state } = await buildEnrollmentRequest({ canonicalKey: keyPairSigner(canonical), type: 'implicit', psids: [32, 38], validity: { durationSeconds: 30 * 86_400 }, clock });
+  const res = await ecaEngine.handleEnrollmentRequest(spdu);
+  if (res.status !== 200) throw new Error(`enrollment refused: ${res.reason}`);
+  const e = processEnrollmentResponse(res.body, state, { trustAnchors: [h.root.cert], clock });
+  return { deviceId: r.device.deviceId, enrollment: { certificate: e.certificate, signer: e.signer } };
+}
+
+function butterfly(variant: ButterflyVariant, type: 'explicit' | 'implicit') {
+  return createButterflyRequest({
+    variant,
+    type,
+    tbsCert: { validityPeriod: { start: dateToTime32(NOW), duration: { hours: 168 } }, appPermissions: [{ psid: 32n }, { psid: 38n }] },
+    clock,
+  });
+}
+
+const post = (body: Uint8Array) =>
+  fetch(`${srv.url}${AUTHORIZATION_CERTIFICATE_PATH}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from(body) });
+const download = (header: string, filename?: string, extra: Record<string, string> = {}) =>
+  fetch(`${srv.url}${AUTHORIZATION_CERTIFICATE_PATH}${filename === undefined ? '' : `?filename=${encodeURIComponent(filename)}`}`, {
+    headers: { 'ieee-1609.2.1-authorization': header, ...extra },
+  });
+const bytes = async (r: Response) => new Uint8Array(await r.arrayBuffer());
+
+async function snapshot() {
+  const out: Record<string, unknown[]> = {};
+  for (const t of ['scms_jobs', 'ra_pseudonym_responses', 'ra_linkage_chains', 'ra_devices', 'ra_device_events', 'ra_device_certificates']) {
+    const rows = await raDb.selectFrom(t).selectAll().execute();
+    out[t] = rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v])));
+  }
+  return out;
+}
+
+async function expectRefused(body: Uint8Array, status: number, code: number) {
+  const before = await snapshot();
+  const r = await post(body);
+  const text = await r.text();
+  expect(r.status, text).toBe(status);
+  expect(r.headers.get(ERROR_HEADER), text).toBe(`${status}-${code}`);
+  expect(await snapshot()).toEqual(before);
+}
+
+async function runWorker() {
+  while ((await worker.pollOnce()) > 0) await worker.drain();
+  await worker.drain();
+}
+
+interface Case {
+  variant: ButterflyVariant;
+  type: 'explicit' | 'implicit';
+}
+
+describe.each<Case>([
+  { variant: 'original', type: 'explicit' },
+  { variant: 'compactUnified', type: 'implicit' },
+])('authorization over HTTP: $variant butterfly, $type certificates', ({ variant, type }) => {
+  it('POST -> ack; download not ready (503 Retry-After); worker; download zip -> every certificate decrypts and chains', async () => {
+    const ee = await enrolledEe();
+    const { request, secrets } = butterfly(variant, type);
+    const { spdu, requestHash } = await buildAuthorizationRequest({ request, enrollment: ee.enrollment, raCertificate: h.ra.cert });
+
+    const before = await jobs.counts(AUTHORIZATION_QUEUE);
+    const r = await post(spdu);
+    expect(r.status, await r.clone().text()).toBe(200);
+    const ack = processAuthorizationAck(await bytes(r), { raCertificate: h.ra.cert, requestHash });
+    const i0 = iPeriodOf(iPeriodParamsOf(h.policy), dateToTime32(NOW));
+    expect(ack.firstI).toBe(i0);
+    expect(ack.nextDlTime).toBeGreaterThan(dateToTime32(NOW));
+    expect((await jobs.counts(AUTHORIZATION_QUEUE)).queued).toBe(before.queued + 1);
+
+    const filename = batchFilename(requestHash, ack.firstI!);
+    expect(filename).toMatch(/^[0-9a-f]{16}_[0-9a-f]+\.zip$/);
+    const header = () => buildDownloadRequest({ filename, enrollment: ee.enrollment, raCertificate: h.ra.cert, clock });
+
+    // Not ready yet.
+    const early = await download(await header(), filename);
+    expect(early.status).toBe(503);
+    expect(Number(early.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(early.headers.get(ERROR_HEADER)).toBe('503-99');
+
+    await runWorker();
+    const job = await jobs.getByKey(AUTHORIZATION_QUEUE, Buffer.from(requestHash).toString('hex'));
+    expect(job?.state, job?.lastError ?? '').toBe('done');
+
+    const ok = await download(await header(), filename);
+    expect(ok.status, await ok.clone().text()).toBe(200);
+    expect(ok.headers.get('content-disposition')).toBe(`attachment; filename=${filename}`);
+    const zip = await bytes(ok);
+    const batch = await processAuthorizationBatch(zip, { secrets: secrets as ButterflySecrets, requestHash, acaChain: h.acaChain, trustAnchors: [h.root.cert], clock });
+    const stored = await pseudonyms.responses(requestHash);
+    expect(stored.length).toBeGreaterThan(0);
+    expect(batch.certificates.map((c) => `${c.i}/${c.j}`)).toEqual(stored.map((s) => `${s.i}/${s.j}`));
+    for (const c of batch.certificates) {
+      expect(c.i).toBe(i0);
+      expect(c.certificate.type).toBe(type);
+      expect(certificateKeyPairMatches(c.certificate, c.privateKey, h.acaChain)).toBe(true);
+    }
+    expect(batch.info.currentI).toBe(i0);
+
+    // Resume with Range: the same octets.
+    const part1 = await download(await header(), filename, { range: 'bytes=0-99' });
+    expect(part1.status).toBe(206);
+    const part2 = await download(await header(), filename, { range: 'bytes=100-' });
+    expect(part2.status).toBe(206);
+    expect(Buffer.concat([await bytes(part1), await bytes(part2)]).equals(Buffer.from(zip))).toBe(true);
+
+    // Worker handler re-run (a crash after storing): nothing stored twice.
+    const rows = (await pseudonyms.allResponses()).length;
+    await authorizationJobHandler(service)(job!, {} as never);
+    expect((await pseudonyms.allResponses()).length).toBe(rows);
+  }, 120_000);
+});
+
+describe('authorization refusals (standard status and code, queue and tables unchanged)', () => {
+  it('replayed request -> 400-60, no second job', async () => {
+    const ee = await enrolledEe();
+    const { spdu } = await buildAuthorizationRequest({ request: butterfly('unified', 'implicit').request, enrollment: ee.enrollment, raCertificate: h.ra.cert });
+    expect((await post(spdu)).status).toBe(200);
+    await expectRefused(spdu, 400, 60);
+  });
+
+  it('encrypted to another RA -> 400-81', async () => {
+    const ee = await enrolledEe();
+    const { spdu } = await buildAuthorizationRequest({ request: butterfly('unified', 'implicit').request, enrollment: ee.enrollment, raCertificate: otherRa.cert });
+    await expectRefused(spdu, 400, 81);
+  });
+
+  it('not encrypted -> 400-10', async () => {
+    const ee = await enrolledEe();
+    const tbsRequest = scmsPdu({ 'ee-ra': { eeRaCertRequest: butterfly('unified', 'implicit').request } }) as ScopedCertificateRequest;
+    const signed = await signCertificateRequest({ tbsRequest, signer: ee.enrollment.signer, signerId: { certificate: ee.enrollment.certificate } });
+    await expectRefused(Ieee1609Dot2DataCodec.encode(signed), 400, 10);
+  });
+
+  it('tampered signature -> 400-43', async () => {
+    const ee = await enrolledEe();
+    const tbsRequest = scmsPdu({ 'ee-ra': { eeRaCertRequest: butterfly('unified', 'implicit').request } }) as ScopedCertificateRequest;
+    const signed = await signCertificateRequest({ tbsRequest, signer: ee.enrollment.signer, signerId: { certificate: ee.enrollment.certificate } });
+    const scr = (signed.content as { signedCertificateRequest: Uint8Array }).signedCertificateRequest.slice();
+    scr[scr.length - 1] ^= 0x01; // last octet of the signature's s
+    const tampered = encryptData({ plaintext: { ...signed, content: { signedCertificateRequest: scr } }, recipients: [{ kind: 'cert', certificate: h.ra.cert }] });
+    await expectRefused(Ieee1609Dot2DataCodec.encode(tampered), 400, 43);
+  });
+
+  it('blocked device -> 403-20', async () => {
+    const ee = await enrolledEe();
+    await registration.block(ee.deviceId, 'stolen', 'operator');
+    const { spdu } = await buildAuthorizationRequest({ request: butterfly('unified', 'implicit').request, enrollment: ee.enrollment, raCertificate: h.ra.cert });
+    await expectRefused(spdu, 403, 20);
+  });
+
+  it('enrollment certificate not issued by a known ECA -> 400-40', async () => {
+    // An RA certificate (issued by the ICA, not an ECA) used as if it were an enrollment certificate.
+    const { spdu } = await buildAuthorizationRequest({
+      request: butterfly('unified', 'implicit').request,
+      enrollment: { certificate: otherRa.cert, signer: otherRa.key.signer },
+      raCertificate: h.ra.cert,
+    });
+    await expectRefused(spdu, 400, 40);
+  });
+
+  it('downloads: unknown file -> 404, filename parameter mismatch -> 400, another EE\'s file -> 404', async () => {
+    const a = await enrolledEe();
+    const b = await enrolledEe();
+    const { spdu, requestHash } = await buildAuthorizationRequest({ request: butterfly('unified', 'implicit').request, enrollment: a.enrollment, raCertificate: h.ra.cert });
+    const ack = processAuthorizationAck(await bytes(await post(spdu)), { raCertificate: h.ra.cert, requestHash });
+    const filename = batchFilename(requestHash, ack.firstI!);
+
+    const unknown = await download(await buildDownloadRequest({ filename: '0123456789abcdef_1.zip', enrollment: a.enrollment, raCertificate: h.ra.cert, clock }));
+    expect(unknown.status).toBe(404);
+    const mismatch = await download(await buildDownloadRequest({ filename, enrollment: a.enrollment, raCertificate: h.ra.cert, clock }), '0123456789abcdef_1.zip');
+    expect(mismatch.status).toBe(400);
+    expect(mismatch.headers.get(ERROR_HEADER)).toBe('400-60');
+    const foreign = await download(await buildDownloadRequest({ filename, enrollment: b.enrollment, raCertificate: h.ra.cert, clock }), filename);
+    expect(foreign.status).toBe(404);
+    const missing = await fetch(`${srv.url}${AUTHORIZATION_CERTIFICATE_PATH}`);
+    expect(missing.status).toBe(400);
+  });
+});

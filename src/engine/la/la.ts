@@ -23,7 +23,7 @@
  * 1609.2.1-2022): Ieee1609Dot2Data encryptedData (certRecipInfo to the ACA certificate's encryptionKey) of a
  * signedData (LA certificate, SecurityMgmtPsid) whose payload is unsecuredData(COER SymmetricEncryptionKey).
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, randomFillSync } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import {
   Ieee1609Dot2Data as Ieee1609Dot2DataCodec,
@@ -166,9 +166,29 @@ export interface LaServiceOptions {
 const LS_LABEL = new TextEncoder().encode('scms-la/ls');
 const KEY_LABEL = new TextEncoder().encode('scms-la/aca-plv-key');
 
-function ccm(key: Uint8Array, plaintext: Uint8Array) {
-  const nonce = randomOctets(12);
+function ccm(key: Uint8Array, plaintext: Uint8Array, nonce: Uint8Array = randomOctets(12)) {
   return { aes128ccm: { nonce, ccmCiphertext: aesCcmEncrypt(key, nonce, plaintext) } };
+}
+
+/** 40 random octets per PLV (two nonces, one data key): drawn once per batch, not three calls per value. */
+const PLV_RANDOM = 40;
+
+/** encryptPreLinkageValue with the key id precomputed and the random octets given (40: nonce, nonce, data key). */
+function encryptPlv(sharedKey: Uint8Array, keyId: Uint8Array, plv: Uint8Array, rnd: Uint8Array): EncryptedIndividualPLV['encPlv'] {
+  const dataKey = rnd.subarray(24, 40);
+  try {
+    return {
+      protocolVersion: PROTOCOL_VERSION,
+      content: {
+        encryptedData: {
+          recipients: [{ symmRecipInfo: { recipientId: keyId, encKey: ccm(sharedKey, dataKey, rnd.slice(0, 12)) } }],
+          ciphertext: ccm(dataKey, plv, rnd.slice(12, 24)),
+        },
+      },
+    };
+  } finally {
+    wipe(dataKey);
+  }
 }
 
 /**
@@ -261,20 +281,27 @@ export class LaService implements LaClient, LaKeyClient {
       i0 = (await this.#chain(chainId)).i0;
     }
     const key = this.#acaKey(req.acaCertificate);
+    const keyId = symmetricKeyId(key);
     const js = Array.from({ length: req.jMax }, (_, j) => j);
     const plvs: EncryptedPlvEntry[] = [];
+    const rnd = randomOctets(PLV_RANDOM * req.jMax);
     try {
       let seed = this.#seedAt(chainId, i0, first);
       for (let i = first; i <= last; i++) {
-        if (i > first) seed = linkageSeedAt(this.#laIdOctets, seed, 1);
+        if (i > first) {
+          seed = linkageSeedAt(this.#laIdOctets, seed, 1);
+          randomFillSync(rnd);
+        }
         const values = preLinkageValues(this.#laIdOctets, seed, js);
         values.forEach((plv, j) => {
-          plvs.push({ i, j, encPlv: { version: ENCRYPTED_PLV_VERSION, laId: this.#laIdOctets, encPlv: encryptPreLinkageValue(key, plv) } });
+          const encPlv = encryptPlv(key, keyId, plv, rnd.subarray(PLV_RANDOM * j, PLV_RANDOM * (j + 1)));
+          plvs.push({ i, j, encPlv: { version: ENCRYPTED_PLV_VERSION, laId: this.#laIdOctets, encPlv } });
           wipe(plv);
         });
       }
     } finally {
       wipe(key);
+      wipe(rnd);
     }
     return { laId: this.laId, chainId, plvs };
   }

@@ -239,6 +239,7 @@ export async function acceptAuthorizationRequest(bytes: Uint8Array, deps: Author
 
   checkGenerationTime(req.generationTime, policy['ra-maxAge'], deps);
 
+  checkPsids(req, a, policy);
   // Butterfly request (9.3) and ra-butterflyType for every requested PSID.
   let variant;
   try {
@@ -247,7 +248,6 @@ export async function acceptAuthorizationRequest(bytes: Uint8Array, deps: Author
   } catch (e) {
     return refuse(400, Code.requestedCertificateTypeNotAllowed, (e as Error).message);
   }
-  checkPsids(req, a, policy);
 
   // i-periods.
   const now = nowTime32(clock);

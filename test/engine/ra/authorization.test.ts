@@ -310,6 +310,44 @@ describe('authorization refusals (standard status and code, queue and tables unc
     await expectRefused(spdu, 400, 40);
   });
 
+  it('PSID outside the enrollment certificate and the OBU pseudonym list -> 400-30', async () => {
+    const ee = await enrolledEe();
+    const { request } = createButterflyRequest({
+      variant: 'unified',
+      type: 'implicit',
+      tbsCert: { validityPeriod: { start: dateToTime32(NOW), duration: { hours: 168 } }, appPermissions: [{ psid: 32n }, { psid: 39n }] },
+      clock,
+    });
+    const { spdu } = await buildAuthorizationRequest({ request, enrollment: ee.enrollment, raCertificate: h.ra.cert });
+    await expectRefused(spdu, 400, 30);
+  });
+
+  it('generationTime in the future -> 400-50; older than ra-maxAge -> 400-70', async () => {
+    const ee = await enrolledEe();
+    try {
+      clock.set(NOW.getTime() + 3600_000);
+      const future = await buildAuthorizationRequest({ request: butterfly('unified', 'implicit').request, enrollment: ee.enrollment, raCertificate: h.ra.cert });
+      clock.set(NOW.getTime() - 3600_000);
+      const old = await buildAuthorizationRequest({ request: butterfly('unified', 'implicit').request, enrollment: ee.enrollment, raCertificate: h.ra.cert });
+      clock.set(NOW);
+      await expectRefused(future.spdu, 400, 50);
+      await expectRefused(old.spdu, 400, 70);
+    } finally {
+      clock.set(NOW);
+    }
+  });
+
+  it('expired enrollment certificate -> 400-40', async () => {
+    const ee = await enrolledEe(); // valid 30 days
+    try {
+      clock.set(NOW.getTime() + 31 * 86_400_000);
+      const { spdu } = await buildAuthorizationRequest({ request: butterfly('unified', 'implicit').request, enrollment: ee.enrollment, raCertificate: h.ra.cert });
+      await expectRefused(spdu, 400, 40);
+    } finally {
+      clock.set(NOW);
+    }
+  });
+
   it('downloads: unknown file -> 404, filename parameter mismatch -> 400, another EE\'s file -> 404', async () => {
     const a = await enrolledEe();
     const b = await enrolledEe();

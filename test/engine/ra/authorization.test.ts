@@ -262,6 +262,48 @@ describe.each<Case>([
   }, 120_000);
 });
 
+describe('worker crash after storing', () => {
+  it('the job is retried by the queue; the retry stores nothing twice and the batch downloads', async () => {
+    const ee = await enrolledEe();
+    const { request, secrets } = butterfly('unified', 'explicit');
+    const { spdu, requestHash } = await buildAuthorizationRequest({ request, enrollment: ee.enrollment, raCertificate: h.ra.cert });
+    const ack = processAuthorizationAck(await bytes(await post(spdu)), { raCertificate: h.ra.cert, requestHash });
+    const key = Buffer.from(requestHash).toString('hex');
+    const real = authorizationJobHandler(service);
+    const crashing = new Worker({
+      jobs,
+      queue: AUTHORIZATION_QUEUE,
+      heartbeatMs: 0,
+      handler: async (job, ctx) => {
+        await real(job, ctx);
+        throw new Error('crash after storing');
+      },
+    });
+    try {
+      while ((await crashing.pollOnce()) > 0) await crashing.drain();
+      const failed = await jobs.getByKey(AUTHORIZATION_QUEUE, key);
+      expect(failed?.state).toBe('queued');
+      expect(failed?.attempts).toBe(1);
+      const first = (await pseudonyms.responses(requestHash)).map((r) => `${r.i}/${r.j}/${Buffer.from(r.response).toString('hex')}`);
+      expect(first.length).toBeGreaterThan(0);
+
+      clock.set(NOW.getTime() + 2_000); // past the 1 s back-off
+      await runWorker();
+      expect((await jobs.getByKey(AUTHORIZATION_QUEUE, key))?.state).toBe('done');
+      const after = (await pseudonyms.responses(requestHash)).map((r) => `${r.i}/${r.j}/${Buffer.from(r.response).toString('hex')}`);
+      expect(after).toEqual(first); // the first run's rows, once each
+
+      const filename = batchFilename(requestHash, ack.firstI!);
+      const r = await download(await buildDownloadRequest({ filename, enrollment: ee.enrollment, raCertificate: h.ra.cert, clock }), filename);
+      expect(r.status).toBe(200);
+      const batch = await processAuthorizationBatch(await bytes(r), { secrets, requestHash, acaChain: h.acaChain, trustAnchors: [h.root.cert], clock });
+      expect(batch.certificates).toHaveLength(first.length);
+    } finally {
+      clock.set(NOW);
+    }
+  }, 120_000);
+});
+
 describe('authorization refusals (standard status and code, queue and tables unchanged)', () => {
   it('replayed request -> 400-60, no second job', async () => {
     const ee = await enrolledEe();

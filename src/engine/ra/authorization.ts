@@ -43,10 +43,10 @@ import { audit } from '../http/logger.js';
 import { octetStreamBody } from '../http/server.js';
 import type { GlobalPolicy } from '../policy/index.js';
 import { iPeriodParamsOf } from '../policy/index.js';
-import type { Job, JobHandler, JobQueue } from '../queue/index.js';
+import { Worker, type Job, type JobHandler, type JobQueue, type WorkerOptions } from '../queue/index.js';
 import { butterflyRequestInfo, checkButterflyPolicy } from './expand.js';
 import type { PseudonymService, PseudonymStore } from './pseudonym.js';
-import type { RegisteredDevice } from './registration.js';
+import type { DeviceRegistry, RegisteredDevice } from './registration.js';
 import { toRegisteredDevice } from './registration.js';
 import type { RegistrationStore } from './registration-store.js';
 
@@ -349,16 +349,32 @@ export async function authorizationDownload(header: string | undefined, filename
   return { filename: authorizationBatchFilename(parsed.requestHash, parsed.i), bytes: zip };
 }
 
-/** Worker handler: runs the pseudonym pipeline for one accepted request (idempotent: rows keyed (hash, i, j)). */
-export function authorizationJobHandler(service: PseudonymService): JobHandler {
+/**
+ * Worker handler: runs the pseudonym pipeline for one accepted request. Idempotent: responses are keyed
+ * (request hash, i, j) and saveResponses ignores existing keys, so a re-run after a crash stores nothing twice
+ * (it does ask the LAs / ACA again). With `registry`, the batch is recorded on the device (kind
+ * authorization-batch, hashedId8 = request hash; idempotent per device and hash).
+ */
+export function authorizationJobHandler(service: PseudonymService, registry?: Pick<DeviceRegistry, 'recordCertificate'>): JobHandler {
   return async (job: Job<AuthorizationJobPayload>) => {
     const p = job.payload;
     const request = EeRaCertRequestCodec.decode(fromHex(p.request));
     const report = await service.processBatch([{ requestHash: fromHex(p.requestHash), request, chainKey: p.chainKey, iRange: { first: p.first, last: p.last } }]);
-    // A partial batch is retried (stored rows are kept: saveResponses ignores existing (hash, i, j)).
+    // A partial batch is retried (stored rows are kept).
     if (report.failed.length > 0) throw new Error(`${report.failed.length} certificates failed: ${report.failed[0]!.error}`);
+    await registry?.recordCertificate(p.chainKey, { kind: 'authorization-batch', hashedId8: p.requestHash, issuer: 'ra' });
     return { issued: report.issued };
   };
+}
+
+/** The queue Worker for AUTHORIZATION_QUEUE (start() it; stop() on shutdown). */
+export function authorizationWorker(opts: {
+  jobs: JobQueue;
+  service: PseudonymService;
+  registry?: Pick<DeviceRegistry, 'recordCertificate'>;
+  worker?: Omit<WorkerOptions, 'jobs' | 'queue' | 'handler'>;
+}): Worker {
+  return new Worker({ ...opts.worker, jobs: opts.jobs, queue: AUTHORIZATION_QUEUE, handler: authorizationJobHandler(opts.service, opts.registry) });
 }
 
 /** Mounts POST / GET /v3/authorization-certificate. */

@@ -24,6 +24,7 @@ import {
   AUTHORIZATION_CERTIFICATE_PATH,
   AUTHORIZATION_QUEUE,
   authorizationJobHandler,
+  authorizationWorker,
   registerAuthorization,
   registrationEnrollmentLookup,
   type AuthorizationDeps,
@@ -122,7 +123,7 @@ beforeAll(async () => {
     clock,
     random: seededRandom(7),
   });
-  worker = new Worker({ jobs, queue: AUTHORIZATION_QUEUE, handler: authorizationJobHandler(service), heartbeatMs: 0 });
+  worker = authorizationWorker({ jobs, service, registry: new InProcessDeviceRegistry(registration, { actor: 'ra' }), worker: { heartbeatMs: 0 } });
 
   const deps: AuthorizationDeps = {
     raCertificate: h.ra.cert,
@@ -247,6 +248,8 @@ describe.each<Case>([
       expect(certificateKeyPairMatches(c.certificate, c.privateKey, h.acaChain)).toBe(true);
     }
     expect(batch.info.currentI).toBe(i0);
+    const recorded = await registration.certificates(ee.deviceId);
+    expect(recorded.filter((c) => c.kind === 'authorization-batch').map((c) => c.hashedId8)).toEqual([Buffer.from(requestHash).toString('hex')]);
 
     // Resume with Range: the same octets.
     const part1 = await download(await header(), filename, { range: 'bytes=0-99' });

@@ -15,6 +15,7 @@
  * - requestHash = HashedId8 (low 8 octets of SHA-256) of the EeRaCertRequestSpdu octets as received (the CAMP
  *   convention "lower 8 bytes of the SHA-256 hash of the device request").
  * - Replay (a request hash seen before) is REFUSED 400-60, like the ECA's replay refusal; the ack is not re-sent.
+ * - ra-maxReqs per 7 x 24 h of generation time -> 429-71; ra-minWait -> 429-72 with Retry-After (as the ECA).
  * - Not ready yet (the job has not completed): 503 with Retry-After (seconds until nextDlTime, at least 1) and
  *   error code 99; unknown file, or a file of another EE: 404-99 (a foreign downloader learns nothing).
  * - Device link: the enrollment certificate's HashedId8 as the ECA recorded it in the device registry
@@ -42,8 +43,10 @@ import { sendFile } from '../http/files.js';
 import { audit } from '../http/logger.js';
 import { octetStreamBody } from '../http/server.js';
 import type { GlobalPolicy } from '../policy/index.js';
-import { iPeriodParamsOf } from '../policy/index.js';
+import { iPeriodParamsOf, WEEK_SECONDS } from '../policy/index.js';
+import { withTransaction } from '../store/transaction.js';
 import { Worker, type Job, type JobHandler, type JobQueue, type WorkerOptions } from '../queue/index.js';
+import type { AuthorizationStore } from './authorization-store.js';
 import { butterflyRequestInfo, checkButterflyPolicy } from './expand.js';
 import type { PseudonymService, PseudonymStore } from './pseudonym.js';
 import type { DeviceRegistry, RegisteredDevice } from './registration.js';
@@ -96,6 +99,8 @@ export interface AuthorizationDeps {
   devices: EnrollmentDeviceLookup;
   /** The RA's job queue (migrated). */
   jobs: JobQueue;
+  /** Accepted requests (migrated; same database as `jobs`). */
+  requests: AuthorizationStore;
   /** The RA's pseudonym response store (migrated): the download reads from it. */
   pseudonyms: PseudonymStore;
   policy: GlobalPolicy;
@@ -195,7 +200,7 @@ function singleCertResolver(deps: AuthorizationDeps): SignerResolver {
 function checkGenerationTime(generationTime: Time32, maxAge: number, deps: AuthorizationDeps): void {
   const now = nowTime32(deps.clock);
   if (generationTime > now + deps.policy.allowedClockSkew) refuse(400, Code.generationTimeInFuture, `generationTime ${time32ToDate(generationTime).toISOString()} is in the future`);
-  if (now - generationTime > maxAge) refuse(400, Code.policyLimit, `generationTime is ${now - generationTime} s old (limit ${maxAge} s)`);
+  if (now - generationTime > maxAge) refuse(400, RaLimitCode.maxAge, `generationTime is ${now - generationTime} s old (limit ${maxAge} s)`);
 }
 
 /** Each requested PSID within the enrollment certificate's certRequestPermissions and the device type's pseudonym list. */
@@ -257,10 +262,11 @@ export async function acceptAuthorizationRequest(bytes: Uint8Array, deps: Author
   const first = iPeriodOf(ip, start);
   const last = first + Math.max(1, deps.options?.iPeriodsPerRequest ?? 1) - 1;
 
-  // Replay: the same request octets were accepted before (the job key).
+  // Replay and rate limits (checked again in the writing transaction: concurrent duplicates lose there).
   const requestHash = sha256(bytes).slice(-8);
   const key = toHex(requestHash);
-  if (await jobs.getByKey(AUTHORIZATION_QUEUE, key)) refuse(400, Code.invalidContent, 'replayed request: this EeRaCertRequestSpdu was accepted before');
+  const deviceId = a.device.deviceId;
+  await checkHistory(deps.requests, key, deviceId, req.generationTime, policy);
 
   const nextDlTime = now + (deps.options?.processingDelaySeconds ?? 60);
   const ackPdu: RaEeCertAck = { version: 2, generationTime: now, requestHash, firstI: first, nextDlTime };
@@ -276,9 +282,32 @@ export async function acceptAuthorizationRequest(bytes: Uint8Array, deps: Author
     last,
     nextDlTime,
   };
-  const r = await jobs.enqueue({ queue: AUTHORIZATION_QUEUE, kind: AUTHORIZATION_JOB_KIND, payload, idempotencyKey: key });
-  if (!r.created) refuse(400, Code.invalidContent, 'replayed request: this EeRaCertRequestSpdu was accepted before');
-  return { ack, payload, jobId: r.id, deviceId: a.device.deviceId };
+  // The request's record and its job commit together (same database).
+  const jobId = await withTransaction(jobs.db, async (tx) => {
+    await checkHistory(deps.requests, key, deviceId, req.generationTime, policy, tx);
+    await deps.requests.record({ requestHash: key, deviceId, generationTime: req.generationTime, receivedAt: clock.now().getTime() }, tx);
+    const r = await jobs.enqueue({ queue: AUTHORIZATION_QUEUE, kind: AUTHORIZATION_JOB_KIND, payload, idempotencyKey: key }, tx);
+    if (!r.created) refuse(400, Code.invalidContent, 'replayed request: this EeRaCertRequestSpdu was accepted before');
+    return r.id;
+  });
+  return { ack, payload, jobId, deviceId };
+}
+
+/** RA policy-limit codes (70–79 range, same members as the ECA's: 70 max age, 71 max requests, 72 min wait). */
+export const RaLimitCode = Object.freeze({ maxAge: 70, maxReqs: 71, minWait: 72 });
+
+async function checkHistory(store: AuthorizationStore, key: string, deviceId: string, generationTime: number, policy: GlobalPolicy, tx?: Kysely<any>): Promise<void> {
+  if (await store.seen(key, tx)) refuse(400, Code.invalidContent, 'replayed request: this EeRaCertRequestSpdu was accepted before');
+  // ra-maxReqs per 7 x 24 h (as the ECA counts eca-maxReqs) and ra-minWait between generation times.
+  const h = await store.history(deviceId, generationTime - WEEK_SECONDS, tx);
+  if (h.countSince >= policy['ra-maxReqs']) {
+    refuse(429, RaLimitCode.maxReqs, `ra-maxReqs: ${h.countSince} authorization requests in the last 7 x 24 h (limit ${policy['ra-maxReqs']})`);
+  }
+  if (h.latestGenerationTime !== undefined && generationTime - h.latestGenerationTime < policy['ra-minWait']) {
+    refuse(429, RaLimitCode.minWait, `ra-minWait: ${generationTime - h.latestGenerationTime} s since the previous request (minimum ${policy['ra-minWait']} s)`, {
+      'retry-after': String(Math.max(1, policy['ra-minWait'] - (generationTime - h.latestGenerationTime))),
+    });
+  }
 }
 
 /** The batch file name of 8.2: `<request hash 16 hex>_<i hex>.zip`. */

@@ -29,6 +29,7 @@ import {
   registrationEnrollmentLookup,
   type AuthorizationDeps,
 } from '../../../src/engine/ra/authorization.js';
+import { AuthorizationStore } from '../../../src/engine/ra/authorization-store.js';
 import { PseudonymService, PseudonymStore } from '../../../src/engine/ra/pseudonym.js';
 import { InProcessDeviceRegistry } from '../../../src/engine/ra/registration-registry.js';
 import { RegistrationStore } from '../../../src/engine/ra/registration-store.js';
@@ -108,6 +109,8 @@ beforeAll(async () => {
   await jobs.migrate();
   pseudonyms = new PseudonymStore(raDb);
   await pseudonyms.migrate();
+  const requests = new AuthorizationStore(raDb);
+  await requests.migrate();
   const la1 = await laService(h, 1, la1Db.db);
   const la2 = await laService(h, 2, la2Db.db);
   service = new PseudonymService({
@@ -134,6 +137,7 @@ beforeAll(async () => {
     ecaCertificates: [eca.cert],
     devices: registrationEnrollmentLookup(registration),
     jobs,
+    requests,
     pseudonyms,
     policy: h.policy,
     clock,
@@ -176,7 +180,7 @@ const bytes = async (r: Response) => new Uint8Array(await r.arrayBuffer());
 
 async function snapshot() {
   const out: Record<string, unknown[]> = {};
-  for (const t of ['scms_jobs', 'ra_pseudonym_responses', 'ra_linkage_chains', 'ra_devices', 'ra_device_events', 'ra_device_certificates']) {
+  for (const t of ['scms_jobs', 'ra_authorization_requests', 'ra_pseudonym_responses', 'ra_linkage_chains', 'ra_devices', 'ra_device_events', 'ra_device_certificates']) {
     const rows = await raDb.selectFrom(t).selectAll().execute();
     out[t] = rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v])));
   }
@@ -313,6 +317,27 @@ describe('authorization refusals (standard status and code, queue and tables unc
     const { spdu } = await buildAuthorizationRequest({ request: butterfly('unified', 'implicit').request, enrollment: ee.enrollment, raCertificate: h.ra.cert });
     expect((await post(spdu)).status).toBe(200);
     await expectRefused(spdu, 400, 60);
+  });
+
+  it('a second request within ra-minWait -> 429-72 with Retry-After; after it -> accepted', async () => {
+    const ee = await enrolledEe();
+    const first = await buildAuthorizationRequest({ request: butterfly('unified', 'implicit').request, enrollment: ee.enrollment, raCertificate: h.ra.cert });
+    expect((await post(first.spdu)).status).toBe(200);
+    try {
+      clock.set(NOW.getTime() + 10_000);
+      const soon = await buildAuthorizationRequest({ request: butterfly('unified', 'implicit').request, enrollment: ee.enrollment, raCertificate: h.ra.cert });
+      const before = await snapshot();
+      const r = await post(soon.spdu);
+      expect(r.status, await r.clone().text()).toBe(429);
+      expect(r.headers.get(ERROR_HEADER)).toBe('429-72');
+      expect(Number(r.headers.get('retry-after'))).toBe(h.policy['ra-minWait'] - 10);
+      expect(await snapshot()).toEqual(before);
+      clock.set(NOW.getTime() + (h.policy['ra-minWait'] + 1) * 1000);
+      const later = await buildAuthorizationRequest({ request: butterfly('unified', 'implicit').request, enrollment: ee.enrollment, raCertificate: h.ra.cert });
+      expect((await post(later.spdu)).status).toBe(200);
+    } finally {
+      clock.set(NOW);
+    }
   });
 
   it('encrypted to another RA -> 400-81', async () => {

@@ -106,11 +106,14 @@ export class PeerTrust {
    * sender chain and role. Throws ScmsHttpError.
    */
   verify(bytes: Uint8Array, spduCodec: Codec<unknown>, role: ScmsRole): VerifiedLocalSpdu {
+    let spdu: { content: object };
     try {
-      spduCodec.decode(bytes);
+      spdu = spduCodec.decode(bytes) as { content: object };
     } catch (e) {
       throw new ScmsHttpError(400, E.parsingFailure, `not a ${spduCodec.schema.name ?? 'valid SPDU'}: ${(e as Error).message}`);
     }
+    // Ieee1609Dot2Data-Signed constrains the signedData alternative only; anything else is not the SPDU.
+    if (!('signedData' in spdu.content)) throw new ScmsHttpError(400, E.parsingFailure, `not signed data (${Object.keys(spdu.content)[0]})`);
     let chainError: string | undefined;
     const res = verifySignedData(bytes, {
       expectedPsid: SECURITY_MGMT_PSID,

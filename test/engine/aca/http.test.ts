@@ -114,4 +114,17 @@ describe('ACA cert-requests over HTTP', () => {
     const [r] = await new HttpAcaClient({ baseUrl: server.url }).issue(requests.slice(0, 1));
     expect(r!.ok).toBe(true);
   });
+
+  it('with a component token: 401 without it, served with it', async () => {
+    const token = 'aca-component-token-0123456789';
+    const guarded = await startTestServer((s) => s.registerComponent({ name: 'aca', register: registerAca, deps: { aca, token } }));
+    try {
+      const e = await new HttpAcaClient({ baseUrl: guarded.url }).issue(requests.slice(0, 1)).catch((x: unknown) => x);
+      expect((e as ScmsHttpError).status).toBe(401);
+      const [r] = await new HttpAcaClient({ baseUrl: guarded.url, token }).issue(requests.slice(0, 1));
+      expect(r!.ok).toBe(true);
+    } finally {
+      await guarded.close();
+    }
+  });
 });

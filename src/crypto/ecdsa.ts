@@ -66,12 +66,25 @@ export function signingKey(name: CurveName, d: Uint8Array | bigint): SigningKey 
   return Object.freeze({ curve: name, d: new Uint8Array(dBytes), keyObject });
 }
 
+// Importing a public key into OpenSSL costs more than the verification itself, and an SCMS verifies against the
+// same few CA/RA keys again and again: keep the most recent ones (bounded, public material only).
+const VERIFICATION_KEY_CACHE_SIZE = 256;
+const verificationKeyCache = new Map<string, VerificationKey>();
+
 /** Wrap a public key (uncompressed or compressed encoding) for verification. */
 export function verificationKey(name: CurveName, publicKey: Uint8Array): VerificationKey {
+  const id = `${name}:${Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength).toString('hex')}`;
+  const cached = verificationKeyCache.get(id);
+  if (cached !== undefined) return cached;
   const c = curve(name);
   const spki = der(0x30, der(0x30, EC_PUBLIC_KEY_OID, c.oidDer), der(0x03, Uint8Array.of(0), publicKey));
   const keyObject = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
-  return Object.freeze({ curve: name, publicKey: new Uint8Array(publicKey), keyObject });
+  const key: VerificationKey = Object.freeze({ curve: name, publicKey: new Uint8Array(publicKey), keyObject });
+  if (verificationKeyCache.size >= VERIFICATION_KEY_CACHE_SIZE) {
+    verificationKeyCache.delete(verificationKeyCache.keys().next().value as string);
+  }
+  verificationKeyCache.set(id, key);
+  return key;
 }
 
 /**

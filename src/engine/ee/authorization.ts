@@ -10,7 +10,7 @@
  *      privateKeyInfo = s) — checked against the certificate's (reconstructed) public key;
  *   5. the chain certificate -> ACA -> ... -> root verifies against the trust anchors (validity-period nesting and
  *      permissions; not "valid now": batches cover future i-periods);
- *   6. LinkageData.iCert = i.
+ *   6. LinkageData.iCert = i (pseudonyms; identification certificates from butterfly keys carry no LinkageData).
  */
 import { Ieee1609Dot2Data as Ieee1609Dot2DataCodec, ScmsPdu as ScmsPduCodec, type Certificate, type ScmsPdu } from '../../codec/index.js';
 import { bytesToBigInt, toHex } from '../../crypto/bytes.js';
@@ -38,6 +38,11 @@ export interface AuthorizationResponseInput {
   readonly acaChain: readonly Certificate[];
   readonly trustAnchors: readonly Certificate[];
   readonly clock: Clock;
+  /**
+   * Pseudonyms (default true): the id must be LinkageData with iCert = i. False for identification / application
+   * certificates issued from butterfly keys (ee/kinds.ts): the id must then NOT be LinkageData.
+   */
+  readonly expectLinkage?: boolean;
 }
 
 export interface AuthorizationCertificate {
@@ -89,7 +94,9 @@ export async function processAuthorizationResponse(input: AuthorizationResponseI
   if (!isIssuedBy(cert, aca)) fail('the certificate is not issued by the ACA that signed / was expected for the response');
   if (cert.type !== secrets.type) fail(`requested a ${secrets.type} certificate, got ${String(cert.type)}`);
   const id = cert.toBeSigned.id as Record<string, unknown>;
-  if (!('linkageData' in id) || (id.linkageData as { iCert: number }).iCert !== i) fail(`certificate id is not LinkageData with iCert ${i}`);
+  if (input.expectLinkage === false) {
+    if ('linkageData' in id) fail('an identification certificate with LinkageData');
+  } else if (!('linkageData' in id) || (id.linkageData as { iCert: number }).iCert !== i) fail(`certificate id is not LinkageData with iCert ${i}`);
   if (!resp.privateKeyInfo) fail('privateKeyInfo absent');
   const r = bytesToBigInt(resp.privateKeyInfo!);
 

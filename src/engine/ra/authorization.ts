@@ -11,6 +11,9 @@
  *        certificate (the ACA's AcaEeCertResponse{Private,Cubk}Spdu, encrypted to the EE) and the `.info` entry
  *        `<request hash>_<i hex>.info` (RaEeCertInfoSpdu, unsecured: no acpcTreeId).
  *
+ * Other certificate kinds (identification / RSU application; non-butterfly plain and encrypted) go through the same
+ * job and download flow with a KindPlan in the job (kinds.ts: classification, policy, `<hash>.zip` naming).
+ *
  * Choices where the fact sheet is silent (documented, not from the standard text):
  * - requestHash = HashedId8 (low 8 octets of SHA-256) of the EeRaCertRequestSpdu octets as received (the CAMP
  *   convention "lower 8 bytes of the SHA-256 hash of the device request").
@@ -48,6 +51,7 @@ import { withTransaction } from '../store/transaction.js';
 import { Worker, type Job, type JobHandler, type JobQueue, type WorkerOptions } from '../queue/index.js';
 import type { AuthorizationStore } from './authorization-store.js';
 import { butterflyRequestInfo, checkButterflyPolicy } from './expand.js';
+import { checkKindPermissions, classifyRequest, isPseudonymButterfly, nonButterflyFilename, parseNonButterflyFilename, planKindRequest, type KindPlan } from './kinds.js';
 import type { PseudonymService, PseudonymStore } from './pseudonym.js';
 import type { DeviceRegistry, RegisteredDevice } from './registration.js';
 import { toRegisteredDevice } from './registration.js';
@@ -120,6 +124,8 @@ export interface AuthorizationJobPayload {
   first: number;
   last: number;
   nextDlTime: number;
+  /** Identification / application or non-butterfly request (kinds.ts); absent: pseudonym butterfly batch. */
+  plan?: KindPlan;
 }
 
 const refuse = (status: number, code: number, reason: string, headers?: Record<string, string>): never => {
@@ -244,14 +250,21 @@ export async function acceptAuthorizationRequest(bytes: Uint8Array, deps: Author
 
   checkGenerationTime(req.generationTime, policy['ra-maxAge'], deps);
 
-  checkPsids(req, a, policy);
-  // Butterfly request (9.3) and ra-butterflyType for every requested PSID.
-  let variant;
-  try {
-    variant = butterflyRequestInfo(req).variant;
-    checkButterflyPolicy(policy, req, variant);
-  } catch (e) {
-    return refuse(400, Code.requestedCertificateTypeNotAllowed, (e as Error).message);
+  // Certificate kind and form (kinds.ts): pseudonym butterfly batches below, the other kinds by their own policy.
+  const cls = classifyRequest(req, a.device.deviceType);
+  const pseudonymBatch = isPseudonymButterfly(cls);
+  if (pseudonymBatch) {
+    checkPsids(req, a, policy);
+    // Butterfly request (9.3) and ra-butterflyType for every requested PSID.
+    let variant;
+    try {
+      variant = butterflyRequestInfo(req).variant;
+      checkButterflyPolicy(policy, req, variant);
+    } catch (e) {
+      return refuse(400, Code.requestedCertificateTypeNotAllowed, (e as Error).message);
+    }
+  } else {
+    checkKindPermissions(req, cls, a.enrollment.toBeSigned.certRequestPermissions ?? [], a.device.deviceType, policy);
   }
 
   // i-periods.
@@ -260,7 +273,9 @@ export async function acceptAuthorizationRequest(bytes: Uint8Array, deps: Author
   if (start - now > policy['ra-maxPreloadTime']) refuse(400, Code.requestedValidityNotAllowed, `requested start is beyond ra-maxPreloadTime (${policy['ra-maxPreloadTime']} s)`);
   const ip = iPeriodParamsOf(policy);
   const first = iPeriodOf(ip, start);
-  const last = first + Math.max(1, deps.options?.iPeriodsPerRequest ?? 1) - 1;
+  // One certificate for identification / application requests.
+  const plan = pseudonymBatch ? undefined : planKindRequest(req, cls, policy, first);
+  const last = plan ? first : first + Math.max(1, deps.options?.iPeriodsPerRequest ?? 1) - 1;
 
   // Replay and rate limits (checked again in the writing transaction: concurrent duplicates lose there).
   const requestHash = sha256(bytes).slice(-8);
@@ -281,6 +296,7 @@ export async function acceptAuthorizationRequest(bytes: Uint8Array, deps: Author
     first,
     last,
     nextDlTime,
+    ...(plan ? { plan } : {}),
   };
   // The request's record and its job commit together (same database).
   const jobId = await withTransaction(jobs.db, async (tx) => {
@@ -345,11 +361,19 @@ export async function authorizationDownload(header: string | undefined, filename
   checkGenerationTime(dl.generationTime, deps.policy['download-maxAge'], deps);
   if (filenameParam !== undefined && filenameParam !== dl.filename) refuse(400, Code.invalidContent, 'the filename parameter differs from the filename in the download request');
 
+  // `<hash>_<i>.zip` (butterfly) or `<hash>.zip` (non-butterfly, kinds.ts).
+  const whole = parseNonButterflyFilename(dl.filename);
   const parsed = parseAuthorizationBatchFilename(dl.filename);
-  if (!parsed) return refuse(404, Code.undefined, `no file ${JSON.stringify(dl.filename)}`);
-  const job = (await deps.jobs.getByKey(AUTHORIZATION_QUEUE, parsed.requestHash)) as Job<AuthorizationJobPayload> | undefined;
-  // Unknown, someone else's, or an i outside the batch: the same 404.
-  if (!job || job.payload.enrollment !== hex8(signer) || parsed.i < job.payload.first || parsed.i > job.payload.last) {
+  const hashKey = parsed?.requestHash ?? whole?.requestHash;
+  if (!hashKey) return refuse(404, Code.undefined, `no file ${JSON.stringify(dl.filename)}`);
+  const job = (await deps.jobs.getByKey(AUTHORIZATION_QUEUE, hashKey)) as Job<AuthorizationJobPayload> | undefined;
+  const nonButterfly = job?.payload.plan !== undefined && job.payload.plan.form !== 'butterfly';
+  // Unknown, someone else's, the other naming, or an i outside the batch: the same 404.
+  if (
+    !job ||
+    job.payload.enrollment !== hex8(signer) ||
+    (whole ? !nonButterfly : nonButterfly || parsed!.i < job.payload.first || parsed!.i > job.payload.last)
+  ) {
     return refuse(404, Code.undefined, `no file ${dl.filename}`);
   }
   if (job.state === 'dead') return refuse(500, Code.undefined, 'the certificates could not be issued');
@@ -357,25 +381,35 @@ export async function authorizationDownload(header: string | undefined, filename
     const wait = Math.max(1, job.payload.nextDlTime - nowTime32(deps.clock));
     return refuse(503, Code.undefined, 'the certificates are not available yet', { 'retry-after': String(wait) });
   }
-  const rows = (await deps.pseudonyms.responses(fromHex(parsed.requestHash))).filter((r) => r.i === parsed.i);
+  const currentI = parsed?.i ?? job.payload.first;
+  const rows = (await deps.pseudonyms.responses(fromHex(hashKey))).filter((r) => r.i === currentI);
   if (rows.length === 0) return refuse(404, Code.undefined, `no file ${dl.filename}`);
   // Fixed content for a fixed batch (Range resumes need identical octets): times from the job's completion.
   const completed = job.completedAt ?? job.updatedAt;
+  if (whole) return { filename: nonButterflyFilename(hashKey), bytes: nonButterflyZip(hashKey, rows[0]!.response, currentI, dateToTime32(completed), completed) };
   const ip = iPeriodParamsOf(deps.policy);
   const info = {
     version: 2,
     generationTime: dateToTime32(completed),
-    currentI: parsed.i,
-    requestHash: fromHex(parsed.requestHash),
+    currentI,
+    requestHash: fromHex(hashKey),
     // When to come back: the next batch of this request at once, else when the last issued i-period starts.
-    nextDlTime: parsed.i < job.payload.last ? job.payload.nextDlTime : iPeriodStart(ip, job.payload.last),
+    nextDlTime: currentI < job.payload.last ? job.payload.nextDlTime : iPeriodStart(ip, job.payload.last),
   };
   const infoSpdu = Ieee1609Dot2DataCodec.encode(unsecuredSpdu(scmsPdu({ 'ee-ra': { raEeCertInfo: info } })));
   const entries: Record<string, Uint8Array> = {};
   for (const r of rows) entries[`${r.i.toString(16)}_${r.j.toString(16)}`] = r.response;
-  entries[`${parsed.requestHash}_${parsed.i.toString(16)}.info`] = infoSpdu;
+  entries[`${hashKey}_${currentI.toString(16)}.info`] = infoSpdu;
   const zip = zipSync(entries, { level: 0, mtime: completed });
-  return { filename: authorizationBatchFilename(parsed.requestHash, parsed.i), bytes: zip };
+  return { filename: authorizationBatchFilename(hashKey, currentI), bytes: zip };
+}
+
+/** Non-butterfly zip (kinds.ts): `<hash>` = the AcaEeCertResponse{Plain,Private}Spdu, `<hash>.info` = RaEeCertInfoSpdu. */
+function nonButterflyZip(hashKey: string, response: Uint8Array, currentI: number, generationTime: Time32, completed: Date): Uint8Array {
+  // Nothing more to fetch for this request: nextDlTime = generationTime.
+  const info = { version: 2, generationTime, currentI, requestHash: fromHex(hashKey), nextDlTime: generationTime };
+  const infoSpdu = Ieee1609Dot2DataCodec.encode(unsecuredSpdu(scmsPdu({ 'ee-ra': { raEeCertInfo: info } })));
+  return zipSync({ [hashKey]: response, [`${hashKey}.info`]: infoSpdu }, { level: 0, mtime: completed });
 }
 
 /**
@@ -388,7 +422,9 @@ export function authorizationJobHandler(service: PseudonymService, registry?: Pi
   return async (job: Job<AuthorizationJobPayload>) => {
     const p = job.payload;
     const request = EeRaCertRequestCodec.decode(fromHex(p.request));
-    const report = await service.processBatch([{ requestHash: fromHex(p.requestHash), request, chainKey: p.chainKey, iRange: { first: p.first, last: p.last } }]);
+    const report = p.plan
+      ? await service.processKinds([{ requestHash: fromHex(p.requestHash), request, plan: p.plan }])
+      : await service.processBatch([{ requestHash: fromHex(p.requestHash), request, chainKey: p.chainKey, iRange: { first: p.first, last: p.last } }]);
     // A partial batch is retried (stored rows are kept).
     if (report.failed.length > 0) throw new Error(`${report.failed.length} certificates failed: ${report.failed[0]!.error}`);
     await registry?.recordCertificate(p.chainKey, { kind: 'authorization-batch', hashedId8: p.requestHash, issuer: 'ra' });

@@ -110,9 +110,13 @@ export interface RaAcaCertRequestInput {
   readonly info: ButterflyRequestInfo;
   readonly eeRequest: EeRaCertRequest;
   readonly cocoon: CocoonPair;
-  readonly linkageInfo: LinkageInfo;
+  /** Absent for identification / application certificates (no linkage values; kinds.ts). */
+  readonly linkageInfo?: LinkageInfo;
   readonly iPeriod: IPeriodParams;
   readonly generationTime: Time32;
+  /** Overrides of the pseudonym defaults (LinkageData id, certValidityPeriod(i, j)) for the other kinds. */
+  readonly id?: ToBeSignedCertificate['id'];
+  readonly validityPeriod?: ToBeSignedCertificate['validityPeriod'];
 }
 
 /** One RaAcaCertRequest (see the module comment). */
@@ -123,10 +127,10 @@ export function raAcaCertRequest(input: RaAcaCertRequestInput): RaAcaCertRequest
   const keyAlt = info.curve === 'nistP256' ? 'ecdsaNistP256' : 'ecdsaBrainpoolP256r1';
   const encAlt = info.curve === 'nistP256' ? 'eciesNistP256' : 'eciesBrainpoolP256r1';
   const tbsCert: ToBeSignedCertificate = {
-    id: { linkageData: { iCert: cocoon.i, 'linkage-value': randomOctets(9) } },
+    id: input.id ?? { linkageData: { iCert: cocoon.i, 'linkage-value': randomOctets(9) } },
     cracaId: new Uint8Array(3),
     crlSeries: 0,
-    validityPeriod: certValidityPeriod(input.iPeriod, cocoon.i, cocoon.j),
+    validityPeriod: input.validityPeriod ?? certValidityPeriod(input.iPeriod, cocoon.i, cocoon.j),
     ...(t.region ? { region: t.region } : {}),
     ...(t.assuranceLevel ? { assuranceLevel: t.assuranceLevel } : {}),
     appPermissions: t.appPermissions,
@@ -138,7 +142,7 @@ export function raAcaCertRequest(input: RaAcaCertRequestInput): RaAcaCertRequest
     generationTime: input.generationTime,
     type: info.type,
     flags,
-    linkageInfo: input.linkageInfo,
+    ...(input.linkageInfo ? { linkageInfo: input.linkageInfo } : {}),
     tbsCert: tbsCert as RaAcaCertRequest['tbsCert'],
   };
   if (info.variant !== 'compactUnified') {

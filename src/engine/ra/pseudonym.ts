@@ -32,6 +32,7 @@ import { columnTypes, fromBytes, toBytesParam, toSafeNumber, type Migration } fr
 import { migrate } from '../store/migrate.js';
 import { withTransaction } from '../store/transaction.js';
 import { butterflyRequestInfo, checkButterflyPolicy, expandCocoons, periodIndices, raAcaCertRequest, signRaAcaCertRequest } from './expand.js';
+import { expectedResponseKinds, kindRaAcaCertRequests, type KindPlan } from './kinds.js';
 
 export const PSEUDONYM_COMPONENT = 'ra-pseudonym';
 
@@ -221,6 +222,15 @@ interface Pending {
   readonly j: number;
   readonly spdu: Uint8Array;
   readonly acaRequestHash: Uint8Array;
+  /** ACA response kinds accepted for this request (default: private / cubk, encrypted to the EE). */
+  readonly expect?: ReadonlyArray<AcaResponseKind>;
+}
+
+/** One accepted identification / application (or non-butterfly) request (kinds.ts). */
+export interface KindJob {
+  readonly requestHash: Uint8Array;
+  readonly request: EeRaCertRequest;
+  readonly plan: KindPlan;
 }
 
 const RESPONSE_CODECS = {
@@ -294,7 +304,29 @@ export class PseudonymService {
 
     // Shuffle across EEs so that the ACA cannot group requests by EE (1609.2.1 4.1.3 privacy against the ACA).
     shuffle(pending, this.#random);
+    return this.#issueAndStore(pending);
+  }
 
+  /**
+   * Identification / application certificates and non-butterfly requests (kinds.ts): no LA, no linkageInfo;
+   * the ACA's responses are stored under (request hash, i, 0) like pseudonym responses.
+   */
+  async processKinds(jobs: readonly KindJob[]): Promise<PseudonymBatchReport> {
+    const o = this.#o;
+    const generationTime = nowTime32(this.#clock);
+    const pending: Pending[] = [];
+    for (const job of jobs) {
+      for (const r of kindRaAcaCertRequests(job.request, job.plan, { iPeriod: o.iPeriod, generationTime })) {
+        const spdu = Ieee1609Dot2DataCodec.encode(await signRaAcaCertRequest(r.request, o.raCertificate, o.raSigner));
+        pending.push({ requestHash: job.requestHash, i: r.i, j: r.j, spdu, acaRequestHash: sha256(spdu).slice(-8), expect: expectedResponseKinds(job.plan.form) });
+      }
+    }
+    shuffle(pending, this.#random);
+    return this.#issueAndStore(pending);
+  }
+
+  async #issueAndStore(pending: Pending[]): Promise<PseudonymBatchReport> {
+    const o = this.#o;
     const byHash = new Map(pending.map((p) => [toHex(p.acaRequestHash), p]));
     const acaId = toHex(certificateHashedId8(o.acaCertificate));
     // The ACA key decoded once per batch (the resolver answer the verifier would otherwise derive per response).
@@ -328,8 +360,12 @@ export class PseudonymService {
           return;
         }
         const [kind] = Object.keys(resp.acaResponse) as AcaResponseKind[];
-        if (kind !== 'private' && kind !== 'cubk') {
+        if (!p.expect && kind !== 'private' && kind !== 'cubk') {
           failed.push({ requestHash: p.requestHash, i: p.i, j: p.j, error: `ACA answered with a ${String(kind)} response (not encrypted to the EE)` });
+          return;
+        }
+        if (p.expect && !p.expect.includes(kind!)) {
+          failed.push({ requestHash: p.requestHash, i: p.i, j: p.j, error: `ACA answered with a ${String(kind)} response, expected ${p.expect.join(' / ')}` });
           return;
         }
         const codec = RESPONSE_CODECS[kind];

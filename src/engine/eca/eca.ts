@@ -20,6 +20,11 @@
  *     EcaEeCertResponseSpdu (Ieee1609Dot2Data-Signed, SecurityMgmtPsid, signed with the ECA certificate)
  *  8. record in the ECA tables and tell the registry (markEnrolled). A refusal writes nothing.
  *
+ * Successor enrollment (6.3.5.4, successor.ts): handleEnrollmentRequest(bytes, link) for an inner
+ * EeEcaCertRequestSpdu forwarded by the RA; step 2 uses the requested key only (no canonicalId), step 3 finds the
+ * device through the current enrollment certificate this ECA issued, requestHash is link.requestHash, and the
+ * registry records kind 'successor-enrollment'.
+ *
  * requestHash (EcaEeCertResponse comment): the hash of the EeEcaCertRequestSpdu as received ("calculated
  * without canonicalizing the signature"), as a HashedId8: the low-order 8 octets of SHA-256 (1609.2 6.3.x
  * HashedId8; SHA-256 for the 256-bit curves EEs use, SHA-384 for a P-384 request: the request's hashAlgorithmId).
@@ -66,6 +71,7 @@ import { WEEK_SECONDS } from '../policy/index.js';
 import { CANONICAL_KEY_CURVES, canonicalIdOf, isCanonicalId, type CanonicalKeyCurve, type RegisteredDevice } from '../ra/registration.js';
 import { recoverSelfSignerKeys } from './canonical-key.js';
 import type { EcaDeps } from './deps.js';
+import type { SuccessorLink } from './successor.js';
 
 /** ECA-specific members of the 1609.2.1 policy-limit range 70–79 (REST-INTERFACE.md lists them in this order). */
 export const EcaLimitCode = Object.freeze({
@@ -128,16 +134,17 @@ export class Eca {
     return [this.#d.eca.certificate, ...this.#d.eca.chain];
   }
 
-  async handleEnrollmentRequest(bytes: Uint8Array): Promise<EnrollmentResult> {
+  /** With `successor`: a successor request forwarded by the RA (successor.ts). */
+  async handleEnrollmentRequest(bytes: Uint8Array, successor?: SuccessorLink): Promise<EnrollmentResult> {
     try {
-      return await this.#handle(bytes);
+      return await this.#handle(bytes, successor);
     } catch (e) {
       if (e instanceof Refusal) return { status: e.status, code: e.code, reason: e.reason };
       throw e;
     }
   }
 
-  async #handle(bytes: Uint8Array): Promise<EnrollmentIssued> {
+  async #handle(bytes: Uint8Array, successor?: SuccessorLink): Promise<EnrollmentIssued> {
     const { policy, clock, registry, store } = this.#d;
     const opts = this.#d.options ?? {};
 
@@ -157,7 +164,7 @@ export class Eca {
       .signedCertificateRequest;
     const req: EeEcaCertRequest = scr.tbsRequest.content['eca-ee'].eeEcaCertRequest;
     const alg = scr.hashAlgorithmId === 'sha384' ? 'sha384' : 'sha256';
-    const requestHash = hashedId8(bytes, alg);
+    const requestHash = successor ? successor.requestHash : hashedId8(bytes, alg);
     const requestDigest = toHex(sha256(bytes));
 
     // 2. Who signed.
@@ -169,6 +176,9 @@ export class Eca {
       return refuse(400, Code.parsingFailure, `tbsCert.verifyKeyIndicator: ${(e as Error).message}`);
     }
     let signerKey: { curve: CurveName; publicKey: Uint8Array };
+    if (successor && req.canonicalId !== undefined) {
+      refuse(400, Code.invalidContent, 'a successor request is signed with the new enrollment key and carries no canonicalId');
+    }
     if (req.canonicalId !== undefined) {
       const id = req.canonicalId.toLowerCase();
       if (!isCanonicalId(id)) refuse(400, Code.enrollmentCertificateUnknown, `canonicalId ${JSON.stringify(req.canonicalId)} is not a registered canonical id`);
@@ -190,11 +200,18 @@ export class Eca {
     const verified = verifyCertificateRequest(bytes, { resolveSigner: () => signerKey });
     if (!verified.ok) refuse(400, Code.signatureFailure, `signature: ${verified.reason}`);
 
-    // 3. Registered and not blocked.
-    if (!(CANONICAL_KEY_CURVES as readonly string[]).includes(signerKey.curve)) {
-      refuse(400, Code.enrollmentCertificateUnknown, `canonical keys on ${signerKey.curve} are not registered`);
+    // 3. Registered and not blocked (successor: the device of the current enrollment certificate this ECA issued).
+    let device: RegisteredDevice | undefined;
+    if (successor) {
+      const current = await store.certificate(successor.currentEnrollment.toLowerCase());
+      if (!current || current.deviceId !== successor.deviceId) refuse(400, Code.enrollmentCertificateUnknown, 'the current enrollment certificate was not issued by this ECA to that device');
+      device = await registry.lookupByCanonicalId(current!.canonicalId);
+    } else {
+      if (!(CANONICAL_KEY_CURVES as readonly string[]).includes(signerKey.curve)) {
+        refuse(400, Code.enrollmentCertificateUnknown, `canonical keys on ${signerKey.curve} are not registered`);
+      }
+      device = await registry.lookupByCanonicalKey(signerKey.publicKey, signerKey.curve as CanonicalKeyCurve);
     }
-    const device = await registry.lookupByCanonicalKey(signerKey.publicKey, signerKey.curve as CanonicalKeyCurve);
     if (!device) return refuse(400, Code.enrollmentCertificateUnknown, 'the canonical key is not registered');
     if (device.state === 'blocked') refuse(403, Code.enrollmentCertificateBlocked, 'the device is blocked');
 
@@ -294,7 +311,7 @@ export class Eca {
     });
     try {
       await registry.markEnrolled(device.deviceId, {
-        kind: 'enrollment',
+        kind: successor ? 'successor-enrollment' : 'enrollment',
         hashedId8: certHashedId8,
         issuer: 'eca',
         issuedAt: receivedAt,

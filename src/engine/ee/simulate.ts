@@ -1,0 +1,549 @@
+/**
+ * One simulated end entity over the public HTTP interface only (no in-process shortcuts):
+ *   bootstrap  GET CTL series, CCF, RA certificate, policies, info status; verified against the device's roots
+ *   register   POST /v3/devices with the operator token (else: the canonical key is taken as pre-registered)
+ *   enroll     POST /v3/enrollment-certificate (ECA), response verified, enrollment key reconstructed
+ *   request    POST /v3/authorization-certificate (RA), butterfly secrets kept in the keystore, ack verified
+ *   download   wait for nextDlTime, GET /v3/authorization-certificate (503/429 + Retry-After: bounded backoff),
+ *              decrypt, reconstruct keys, verify every certificate
+ *   use        sign a BSM-style message (PSID 0x20; identification certificates: their first PSID) with each
+ *              certificate and verify it
+ * Each step's result is kept in the state directory (state.ts), so a second run continues where the first
+ * stopped. Failures are SimulationError with the step and, for SCMS answers, the HTTP status and 1609.2.1 code.
+ */
+import { Ieee1609Dot2Data as Ieee1609Dot2DataCodec, type Certificate } from '../../codec/index.js';
+import type { EeRaCertRequest } from '../../codec/gen/Ieee1609Dot2Dot1EeRaInterface.js';
+import { fromHex, toHex } from '../../crypto/bytes.js';
+import { certificateHashedId8, certificatePublicKey, decodeCertificate, encodeCertificate, isIssuedBy, isSelfSigned } from '../../security/certificate.js';
+import { verifyCertificateChain } from '../../security/chain.js';
+import { scalarSigner } from '../../security/signer.js';
+import { signData, verifySignedData } from '../../security/spdu.js';
+import { dateToTime32, nowTime32, time32ToDate, time64ToDate, validityPeriodEndTime64, type Clock } from '../../security/time.js';
+import { roleOfSsp, SECURITY_MGMT_PSID } from '../manager/profiles.js';
+import type { GlobalPolicy } from '../policy/index.js';
+import {
+  AuthorizationClientError,
+  batchFilename,
+  buildAuthorizationRequest,
+  buildDownloadRequest,
+  processAuthorizationAck,
+  processAuthorizationBatch,
+  type EnrollmentCredential,
+} from './authorization-client.js';
+import { AuthorizationResponseError } from './authorization.js';
+import { bootstrapTrust, BootstrapError, type TrustStore } from './bootstrap.js';
+import { createButterflyRequest, type ButterflySecrets } from './butterfly.js';
+import { buildEnrollmentRequest, EnrollmentResponseError, processEnrollmentResponse } from './enroll.js';
+import { bodyBytes, eeRequest, errorCodeMeaning, ScmsResponseError, type EeHttpOptions } from './http.js';
+import { canonicalIdOf, compressedPublicKey, keyPairFromPrivate, keyPairSigner } from './keys.js';
+import { newState, type ButterflyChoice, type CertForm, type CertKind, type DeviceType, type EeState, type EeStateDir } from './state.js';
+
+export const BSM_PSID = 0x20;
+export const STEPS = ['bootstrap', 'register', 'enroll', 'request', 'download', 'use'] as const;
+export type Step = (typeof STEPS)[number];
+
+/** A failed step: what the SCMS answered (http) or which local check failed (check). */
+export class SimulationError extends Error {
+  override readonly name = 'SimulationError';
+  constructor(
+    readonly step: Step,
+    message: string,
+    readonly http?: { method: string; url: string; status: number; code?: number; meaning?: string; reason?: string },
+    readonly check?: string,
+  ) {
+    super(`${step}: ${message}`);
+  }
+}
+
+export interface SimEvent {
+  step: Step;
+  kind: 'start' | 'sent' | 'received' | 'info' | 'wait' | 'skip' | 'done';
+  message: string;
+  /** SPDU octets (hex) with verbose. */
+  spdu?: string;
+}
+
+export interface SimulateOptions {
+  state: EeStateDir;
+  raUrl?: string;
+  ecaUrl?: string;
+  deviceType?: DeviceType;
+  cert?: CertKind;
+  form?: CertForm;
+  butterfly?: ButterflyChoice;
+  encrypted?: boolean;
+  /** HashedId8s of the roots the device trusts (first run; kept in the state). */
+  trustedRootHashes?: string[];
+  operatorToken?: string;
+  clock: Clock;
+  http?: EeHttpOptions;
+  /** Longest total wait for the batch (download time + not-ready answers), seconds. Default 300. */
+  maxWaitSeconds?: number;
+  /** Stop (successfully) after this step. */
+  stopAfter?: Step;
+  verbose?: boolean;
+  onEvent?: (e: SimEvent) => void;
+}
+
+export interface CertificateReport extends CertificateSummary {
+  i?: number;
+  j?: number;
+  verified: boolean;
+  message?: { psid: number; signed: boolean; verified: boolean; octets: number };
+}
+
+export interface SimulationReport {
+  stateDir: string;
+  complete: boolean;
+  pending?: string;
+  steps: Array<{ step: Step; status: 'done' | 'already done' | 'skipped' | 'pending'; detail: string }>;
+  canonicalId?: string;
+  deviceId?: string;
+  trust?: { ctlSeriesId: string; ctlSequenceNumber: number; raCertificate: string; roots: string[] };
+  enrollment?: CertificateSummary;
+  certificates: CertificateReport[];
+}
+
+const sleepDefault = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Turns an SCMS HTTP error into a SimulationError of `step`. */
+function httpFailure(step: Step, e: unknown): never {
+  if (e instanceof ScmsResponseError) {
+    throw new SimulationError(step, e.message, {
+      method: e.method,
+      url: e.url,
+      status: e.status,
+      ...(e.code === undefined ? {} : { code: e.code }),
+      ...(e.reason === undefined ? {} : { reason: e.reason }),
+      ...(e.code !== undefined ? { meaning: errorCodeMeaning(e.code) } : {}),
+    });
+  }
+  throw e;
+}
+
+export async function simulate(opts: SimulateOptions): Promise<SimulationReport> {
+  const sd = opts.state;
+  const clock = opts.clock;
+  const emit = (step: Step, kind: SimEvent['kind'], message: string, spdu?: Uint8Array) =>
+    opts.onEvent?.({ step, kind, message, ...(spdu && opts.verbose ? { spdu: toHex(spdu) } : {}) });
+  const now = () => clock.now().toISOString();
+
+  // State: load or create from the options; options given again override the stored ones.
+  let st: EeState;
+  if (sd.exists()) {
+    st = sd.load();
+    const c = st.config;
+    if (opts.raUrl) c.raUrl = opts.raUrl;
+    if (opts.ecaUrl) c.ecaUrl = opts.ecaUrl;
+    if (opts.trustedRootHashes?.length) c.trustedRootHashes = opts.trustedRootHashes.map((h) => h.toLowerCase());
+    for (const [k, v] of [['deviceType', opts.deviceType], ['cert', opts.cert], ['form', opts.form], ['butterfly', opts.butterfly]] as const) {
+      if (v !== undefined && v !== c[k]) throw new SimulationError('bootstrap', `--${k === 'deviceType' ? 'type' : k} ${v} differs from the state directory's ${c[k]} (use a new --state)`);
+    }
+  } else {
+    if (!opts.raUrl) throw new SimulationError('bootstrap', 'no RA URL (--ra) and no state to continue');
+    if (!opts.trustedRootHashes?.length) throw new SimulationError('bootstrap', 'the device trusts no root yet: give --trust-root HASHEDID8 (repeatable)', undefined, 'trust-anchor');
+    st = newState({
+      raUrl: opts.raUrl,
+      ecaUrl: opts.ecaUrl ?? opts.raUrl,
+      deviceType: opts.deviceType ?? 'obu',
+      cert: opts.cert ?? 'pseudonym',
+      form: opts.form ?? 'implicit',
+      butterfly: opts.butterfly ?? 'unified',
+      encrypted: opts.encrypted ?? false,
+      trustedRootHashes: opts.trustedRootHashes.map((h) => h.toLowerCase()),
+    });
+  }
+  const cfg = st.config;
+  const ra = cfg.raUrl.replace(/\/+$/, '');
+  const eca = cfg.ecaUrl.replace(/\/+$/, '');
+  const http: EeHttpOptions = {
+    ...opts.http,
+    onRetry: (r) => {
+      opts.http?.onRetry?.(r);
+      emit(current, 'wait', `HTTP ${r.status}${r.code !== undefined ? ` (code ${r.code})` : ''}: retry ${r.attempt} in ${r.waitSeconds} s`);
+    },
+  };
+  let current: Step = 'bootstrap';
+  const report: SimulationReport = { stateDir: sd.dir, complete: false, steps: [], certificates: [] };
+  const record = (step: Step, status: SimulationReport['steps'][number]['status'], detail: string) => {
+    report.steps.push({ step, status, detail });
+    if (status === 'done') st.history.push({ at: now(), step, note: detail });
+    emit(step, status === 'done' ? 'done' : status === 'pending' ? 'wait' : 'skip', `${status === 'done' ? '' : `${status}: `}${detail}`);
+  };
+  const stop = (step: Step) => opts.stopAfter === step;
+  const finish = async () => {
+    await sd.save(st);
+    report.canonicalId = st.canonical?.canonicalId;
+    if (st.registration) report.deviceId = st.registration.deviceId;
+    return report;
+  };
+
+  // ------------------------------------------------------------------ bootstrap
+  current = 'bootstrap';
+  emit('bootstrap', 'start', `GET trust files from ${ra} (CTL series, CCF, RA certificate, policies, info status)`);
+  let trust: TrustStore;
+  try {
+    trust = await bootstrapTrust({ raUrl: ra, trustedRootHashes: cfg.trustedRootHashes, clock, fetch: reachable(ra, opts.http?.fetch) });
+  } catch (e) {
+    if (e instanceof BootstrapError) throw new SimulationError('bootstrap', e.message, undefined, e.check);
+    throw e;
+  }
+  const prevSeq = st.trust?.ctlSequenceNumber;
+  if (prevSeq !== undefined && st.trust?.ctlSeriesId === trust.ctlSeriesId && trust.ctl.sequenceNumber < prevSeq) {
+    throw new SimulationError('bootstrap', `CTL rollback: the RA serves #${trust.ctl.sequenceNumber}, the device already holds #${prevSeq}`, undefined, 'ctl');
+  }
+  const files: string[] = [];
+  for (const [k, f] of trust.ctlFiles.entries()) files.push(await sd.writeFile(`trust/ctl_${trust.ctlSeriesId}_${k + 1}.oer`, f));
+  files.push(await sd.writeFile('trust/ccf.oer', trust.ccf));
+  files.push(await sd.writeFile('trust/ra-certificate.oer', trust.raCertificateBytes));
+  files.push(await sd.writeFile('trust/global-policy.oer', trust.globalPolicy.signed));
+  if (trust.localPolicy) files.push(await sd.writeFile('trust/local-policy.oer', trust.localPolicy.signed));
+  const raId = toHex(certificateHashedId8(trust.raCertificate));
+  st.trust = { ctlSeriesId: trust.ctlSeriesId, ctlSequenceNumber: trust.ctl.sequenceNumber, raCertificate: raId, files, at: now() };
+  report.trust = { ctlSeriesId: trust.ctlSeriesId, ctlSequenceNumber: trust.ctl.sequenceNumber, raCertificate: raId, roots: trust.trustAnchors.map((r) => toHex(certificateHashedId8(r))) };
+  record(
+    'bootstrap',
+    'done',
+    `CTL ${trust.ctlSeriesId} #${trust.ctl.sequenceNumber} verified (roots ${report.trust.roots.join(', ')}), CCF with ${trust.certificates.length} certificates, RA certificate ${raId}, global policy${trust.localPolicy ? ' + local policy' : ''}`,
+  );
+  await sd.save(st);
+  if (stop('bootstrap')) return finish();
+  const policy = trust.globalPolicy.policy;
+
+  // ------------------------------------------------------------------ register
+  current = 'register';
+  if (!st.canonical) {
+    const h = await sd.keystore.generate('canonical', 'P-256', { overwrite: true });
+    const pub = compressedPublicKey('nistP256', h.publicKey);
+    st.canonical = { keyUri: h.uri, publicKey: toHex(pub), canonicalId: canonicalIdOf('nistP256', h.publicKey), curve: 'nistP256' };
+    emit('register', 'info', `canonical key generated in the keystore: ${toHex(pub)} (canonical id ${st.canonical.canonicalId})`);
+    await sd.save(st);
+  }
+  if (st.registration) record('register', 'already done', `device ${st.registration.deviceId}`);
+  else if (!opts.operatorToken) {
+    record('register', 'skipped', `no operator token: canonical key ${st.canonical.canonicalId} taken as pre-registered`);
+  } else {
+    const body = JSON.stringify({ deviceType: cfg.deviceType, canonicalPublicKey: st.canonical.publicKey });
+    emit('register', 'sent', `POST ${ra}/v3/devices ${body}`);
+    let out: { deviceId: string; state: string };
+    try {
+      const res = await eeRequest(
+        { method: 'POST', url: `${ra}/v3/devices`, body, headers: { 'content-type': 'application/json', authorization: `Bearer ${opts.operatorToken}` } },
+        http,
+      );
+      out = (await res.json()) as { deviceId: string; state: string };
+    } catch (e) {
+      httpFailure('register', e);
+    }
+    emit('register', 'received', `device ${out.deviceId}, state ${out.state}`);
+    st.registration = { deviceId: out.deviceId, state: out.state, at: now() };
+    record('register', 'done', `registered as ${cfg.deviceType} device ${out.deviceId}`);
+  }
+  await sd.save(st);
+  if (stop('register')) return finish();
+
+  // ------------------------------------------------------------------ enroll
+  current = 'enroll';
+  const anchors = trust.trustAnchors;
+  let enrollCert: Certificate;
+  let enrollment: EnrollmentCredential;
+  if (st.enrollment) {
+    enrollCert = decodeCertificate(sd.readFile(st.enrollment.file));
+    const kp = keyPairFromPrivate('nistP256', await sd.getScalar(st.enrollment.keyUri));
+    enrollment = { certificate: enrollCert, signer: keyPairSigner(kp) };
+    record('enroll', 'already done', `enrollment certificate ${st.enrollment.hashedId8}`);
+  } else {
+    const canonical = keyPairFromPrivate('nistP256', await sd.getScalar(st.canonical.keyUri));
+    const allowed = policy.deviceTypes[policyType(cfg.deviceType)]?.enrollment ?? [];
+    if (allowed.length === 0) throw new SimulationError('enroll', `the global policy allows no enrollment PSIDs for ${cfg.deviceType} devices`, undefined, 'policy');
+    const { spdu, state } = await buildEnrollmentRequest({
+      canonicalKey: keyPairSigner(canonical),
+      type: cfg.form,
+      psids: allowed.map((a) => Number(a.psid)),
+      validity: { durationSeconds: Math.min(policy.enrollmentValidity, 3 * 31_556_952) },
+      clock,
+    });
+    emit('enroll', 'sent', `POST ${eca}/v3/enrollment-certificate EeEcaCertRequestSpdu (${spdu.length} octets, ${cfg.form}, canonical id ${st.canonical.canonicalId}, request hash ${toHex(state.requestHash)})`, spdu);
+    let body: Uint8Array;
+    try {
+      body = await bodyBytes(await eeRequest({ method: 'POST', url: `${eca}/v3/enrollment-certificate`, body: spdu, headers: { 'content-type': 'application/octet-stream' } }, { ...http, maxRetries: 0 }));
+    } catch (e) {
+      httpFailure('enroll', e);
+    }
+    emit('enroll', 'received', `EcaEeCertResponseSpdu (${body.length} octets)`, body);
+    let e;
+    try {
+      e = processEnrollmentResponse(body, state, { trustAnchors: anchors, clock });
+    } catch (err) {
+      if (err instanceof EnrollmentResponseError) throw new SimulationError('enroll', `the ECA response does not check: ${err.message}`, undefined, 'enrollment-response');
+      throw err;
+    }
+    enrollCert = e.certificate;
+    enrollment = { certificate: e.certificate, signer: e.signer };
+    const bytes = encodeCertificate(e.certificate);
+    const keyUri = await sd.putScalar('enrollment', e.curve, e.privateKey);
+    const file = await sd.writeFile('certs/enrollment.oer', bytes);
+    for (const [k, c] of e.chain.entries()) await sd.writeFile(`certs/enrollment-issuer-${k}.oer`, encodeCertificate(c));
+    const sum = certificateSummary(e.certificate, bytes);
+    st.enrollment = { file, keyUri, hashedId8: sum.hashedId8, type: cfg.form, validFrom: sum.validFrom, ...(sum.validUntil ? { validUntil: sum.validUntil } : {}), at: now() };
+    record('enroll', 'done', `enrollment certificate ${sum.hashedId8} (${sum.certificateType}, valid ${sum.validFrom} .. ${sum.validUntil ?? '?'}, issued by ${sum.issuer}); key reconstructed and checked`);
+  }
+  report.enrollment = certificateSummary(enrollCert, encodeCertificate(enrollCert));
+  await sd.save(st);
+  if (stop('enroll')) return finish();
+
+  // ------------------------------------------------------------------ request
+  current = 'request';
+  if (cfg.butterfly === 'none') throw new SimulationError('request', 'non-butterfly requests (--butterfly none) are not supported by this simulator yet', undefined, 'butterfly');
+  const variant = cfg.butterfly === 'compact-unified' ? 'compactUnified' : cfg.butterfly;
+  const pending = st.authorization && !st.authorization.downloadedAt;
+  if (st.authorization) {
+    record('request', 'already done', `request ${st.authorization.requestHash}, batch ${st.authorization.filename}`);
+  } else {
+    const kind = cfg.cert === 'pseudonym' ? 'pseudonym' : 'identification';
+    const psids = (policy.deviceTypes[policyType(cfg.deviceType)]?.[kind] ?? []).map((p) => BigInt(p.psid));
+    if (psids.length === 0) throw new SimulationError('request', `the global policy allows no ${kind} PSIDs for ${cfg.deviceType} devices`, undefined, 'policy');
+    const hours = Math.max(1, Math.ceil(policy['time-iPeriodLength'] / 3600));
+    const { request, secrets } = createButterflyRequest({
+      variant,
+      type: cfg.form,
+      tbsCert: { validityPeriod: { start: nowTime32(clock), duration: { hours } }, appPermissions: psids.map((psid) => ({ psid })) },
+      clock,
+    });
+    const { spdu, requestHash } = await buildAuthorizationRequest({ request: request as EeRaCertRequest, enrollment, raCertificate: trust.raCertificate });
+    const rh = toHex(requestHash);
+    // The secrets go to the keystore before the request leaves: a crash after sending must not lose them.
+    const secretUris = await sd.putButterflySecrets(`bf-${rh}`, secrets.curve, secrets.params);
+    emit('request', 'sent', `POST ${ra}/v3/authorization-certificate EeRaCertRequestSpdu (${spdu.length} octets, ${cfg.butterfly} butterfly, ${cfg.form}, PSIDs ${psids.map((p) => `0x${p.toString(16)}`).join(', ')}, signed with enrollment certificate, encrypted to RA ${raId}; request hash ${rh})`, spdu);
+    let body: Uint8Array;
+    try {
+      body = await bodyBytes(await eeRequest({ method: 'POST', url: `${ra}/v3/authorization-certificate`, body: spdu, headers: { 'content-type': 'application/octet-stream' } }, { ...http, maxRetries: 0 }));
+    } catch (e) {
+      httpFailure('request', e);
+    }
+    let ack;
+    try {
+      ack = processAuthorizationAck(body, { raCertificate: trust.raCertificate, requestHash });
+    } catch (e) {
+      if (e instanceof AuthorizationClientError) throw new SimulationError('request', `the RA's ack does not check: ${e.message}`, undefined, 'ack');
+      throw e;
+    }
+    emit('request', 'received', `RaEeCertAckSpdu (${body.length} octets): firstI ${ack.firstI ?? '-'}, download at ${time32ToDate(ack.nextDlTime).toISOString()}`, body);
+    const firstI = ack.firstI ?? 0;
+    st.authorization = {
+      requestHash: rh,
+      filename: batchFilename(requestHash, firstI),
+      firstI,
+      nextDlTime: ack.nextDlTime,
+      variant,
+      type: cfg.form,
+      curve: secrets.curve,
+      secretUris,
+      at: now(),
+    };
+    record('request', 'done', `request ${rh} acknowledged; batch ${st.authorization.filename} from ${time32ToDate(ack.nextDlTime).toISOString()}`);
+  }
+  await sd.save(st);
+  if (stop('request')) return finish();
+
+  // ------------------------------------------------------------------ download
+  current = 'download';
+  const auth = st.authorization!;
+  const acaChains = acaChainsOf(trust);
+  if (acaChains.length === 0) throw new SimulationError('download', 'the CCF holds no ACA certificate to check the certificates against', undefined, 'ccf');
+  const kindDir = cfg.cert === 'pseudonym' ? 'pseudonym' : 'identification';
+  if (!pending && st.certificates.length > 0) {
+    record('download', 'already done', `${st.certificates.length} certificates of batch ${auth.filename}`);
+  } else {
+    const sleep = opts.http?.sleep ?? sleepDefault;
+    const budgetMs = (opts.maxWaitSeconds ?? 300) * 1000;
+    const started = clock.now().getTime();
+    const waited = () => clock.now().getTime() - started;
+    const untilDl = time32ToDate(auth.nextDlTime).getTime() - clock.now().getTime();
+    if (untilDl > budgetMs) {
+      record('download', 'pending', `batch ${auth.filename} is available from ${time32ToDate(auth.nextDlTime).toISOString()}, beyond the wait limit; run again then`);
+      report.pending = time32ToDate(auth.nextDlTime).toISOString();
+      return finish();
+    }
+    if (untilDl > 0) {
+      emit('download', 'wait', `waiting ${Math.ceil(untilDl / 1000)} s until the download time ${time32ToDate(auth.nextDlTime).toISOString()}`);
+      await sleep(untilDl);
+    }
+    let zip: Uint8Array | undefined;
+    for (let attempt = 1; !zip; attempt++) {
+      const header = await buildDownloadRequest({ filename: auth.filename, enrollment, raCertificate: trust.raCertificate, clock });
+      const url = `${ra}/v3/authorization-certificate?filename=${encodeURIComponent(auth.filename)}`;
+      emit('download', 'sent', `GET ${url} with Ieee-1609.2.1-Authorization (EeRaDownloadRequestSpdu, ${Buffer.from(header, 'base64').length} octets)`, Buffer.from(header, 'base64'));
+      try {
+        zip = await bodyBytes(await eeRequest({ method: 'GET', url, headers: { 'ieee-1609.2.1-authorization': header } }, { ...http, maxRetries: 0 }));
+      } catch (e) {
+        const notYet = e instanceof ScmsResponseError && (e.status === 503 || e.status === 429);
+        if (!notYet) httpFailure('download', e);
+        const se = e as ScmsResponseError;
+        const waitMs = Math.min(60, se.retryAfter ?? 2 ** Math.min(attempt, 5)) * 1000;
+        if (waited() + waitMs > budgetMs || attempt >= 50) {
+          record('download', 'pending', `batch ${auth.filename} not ready after ${attempt} attempts (HTTP ${se.status}); run again later`);
+          report.pending = new Date(clock.now().getTime() + waitMs).toISOString();
+          return finish();
+        }
+        emit('download', 'wait', `not ready (HTTP ${se.status}${se.code !== undefined ? `-${se.code}` : ''}); Retry-After ${se.retryAfter ?? '-'}: retry in ${waitMs / 1000} s`);
+        await sleep(waitMs);
+      }
+    }
+    emit('download', 'received', `batch zip ${auth.filename} (${zip.length} octets)`);
+    const params = await sd.getButterflySecrets(auth.variant, auth.secretUris);
+    const secrets: ButterflySecrets = { curve: auth.curve as ButterflySecrets['curve'], type: auth.type, params };
+    let batch;
+    let lastError: Error | undefined;
+    let acaChain: Certificate[] = acaChains[0]!;
+    for (const chain of acaChains) {
+      try {
+        batch = await processAuthorizationBatch(zip, { secrets, requestHash: fromHex(auth.requestHash), acaChain: chain, trustAnchors: anchors, clock });
+        acaChain = chain;
+        break;
+      } catch (e) {
+        if (!(e instanceof AuthorizationClientError || e instanceof AuthorizationResponseError)) throw e;
+        lastError = e;
+      }
+    }
+    if (!batch) throw new SimulationError('download', `the batch does not check: ${lastError?.message}`, undefined, 'certificate-response');
+    st.certificates = [];
+    for (const c of batch.certificates) {
+      const bytes = encodeCertificate(c.certificate);
+      const sum = certificateSummary(c.certificate, bytes);
+      const file = await sd.writeFile(`certs/${kindDir}/${c.i.toString(16)}_${c.j.toString(16)}.oer`, bytes);
+      const keyUri = await sd.putScalar(`${kindDir}-${c.i.toString(16)}-${c.j.toString(16)}`, auth.curve, c.privateKey);
+      st.certificates.push({ i: c.i, j: c.j, file, keyUri, hashedId8: sum.hashedId8, validFrom: sum.validFrom, ...(sum.validUntil ? { validUntil: sum.validUntil } : {}) });
+      emit('download', 'info', `(i ${c.i}, j ${c.j}) ${sum.hashedId8} ${sum.certificateType}, valid ${sum.validFrom} .. ${sum.validUntil ?? '?'}: decrypted, key reconstructed and checked`);
+    }
+    for (const [k, c] of acaChain.entries()) await sd.writeFile(`certs/aca-chain-${k}.oer`, encodeCertificate(c));
+    auth.downloadedAt = now();
+    record('download', 'done', `${batch.certificates.length} certificates of batch ${auth.filename} (next download ${time32ToDate(batch.info.nextDlTime).toISOString()})`);
+  }
+  await sd.save(st);
+  if (stop('download')) return finish();
+
+  // ------------------------------------------------------------------ use: verify each certificate, sign and verify
+  current = 'use';
+  let failures = 0;
+  for (const sc of st.certificates) {
+    const bytes = sd.readFile(sc.file);
+    const cert = decodeCertificate(bytes);
+    const sum = certificateSummary(cert, bytes);
+    const chain = acaChains.find((ch) => isIssuedBy(cert, ch[0]!)) ?? acaChains[0]!;
+    const v = verifyCertificateChain([cert, ...chain], { trustAnchors: anchors, clock, skipCurrentValidity: true });
+    const d = await sd.getScalar(sc.keyUri);
+    const pk = certificatePublicKey(cert, chain);
+    const psid = cfg.cert === 'pseudonym' ? BSM_PSID : Number(cert.toBeSigned.appPermissions?.[0]?.psid ?? BSM_PSID);
+    const payload = bsmPayload(clock, sc.i, sc.j);
+    const signed = Ieee1609Dot2DataCodec.encode(
+      await signData({ payload, psid, signer: scalarSigner(pk.curve, d, pk.publicKey), signerId: { certificate: cert }, clock }),
+    );
+    const check = verifySignedData(signed, {
+      expectedPsid: psid,
+      clock,
+      maxAgeSeconds: 30,
+      resolveSigner: (sid) => ('certificate' in sid && sid.certificate.length === 1 && toHex(certificateHashedId8(sid.certificate[0]!)) === sum.hashedId8 ? { certificate: cert, publicKey: pk } : undefined),
+    });
+    const ok = v.ok && check.ok && Buffer.from(check.payload).equals(Buffer.from(payload));
+    if (!ok) failures++;
+    report.certificates.push({
+      ...sum,
+      i: sc.i,
+      j: sc.j,
+      verified: v.ok,
+      message: { psid, signed: true, verified: check.ok, octets: signed.length },
+    });
+    emit(
+      'use',
+      ok ? 'info' : 'info',
+      `${sum.hashedId8}: chain ${v.ok ? 'verified' : `FAILED (${v.errors.map((e) => e.reason).join('; ')})`}; BSM (PSID 0x${psid.toString(16)}, ${signed.length} octets) ${check.ok ? 'signed and verified' : `does not verify: ${check.reason}`}`,
+      signed,
+    );
+  }
+  if (failures > 0) throw new SimulationError('use', `${failures} of ${st.certificates.length} certificates failed verification or signing`, undefined, 'certificate-use');
+  record('use', 'done', `${st.certificates.length} certificates verified; ${st.certificates.length} messages signed and verified`);
+  report.complete = true;
+  return finish();
+}
+
+export interface CertificateSummary {
+  hashedId8: string;
+  certificateType: string;
+  /** "self" or the issuer's HashedId8. */
+  issuer: string;
+  id: string;
+  validFrom: string;
+  validUntil?: string;
+  psids: string[];
+}
+
+/** What a person wants to see of a certificate. */
+export function certificateSummary(cert: Certificate, bytes: Uint8Array): CertificateSummary {
+  const [issuerKind, iv] = Object.entries(cert.issuer)[0] ?? ['?', undefined];
+  const vp = cert.toBeSigned.validityPeriod;
+  let validUntil: string | undefined;
+  try {
+    validUntil = time64ToDate(validityPeriodEndTime64(vp)).toISOString();
+  } catch {
+    validUntil = undefined;
+  }
+  return {
+    hashedId8: toHex(certificateHashedId8(bytes)),
+    certificateType: String(cert.type),
+    issuer: issuerKind === 'self' ? 'self' : iv instanceof Uint8Array ? toHex(iv) : String(iv),
+    id: Object.keys(cert.toBeSigned.id)[0] ?? '?',
+    validFrom: time32ToDate(vp.start).toISOString(),
+    ...(validUntil ? { validUntil } : {}),
+    psids: [
+      ...(cert.toBeSigned.appPermissions ?? []).map((p) => `0x${BigInt(p.psid).toString(16)}`),
+      ...(cert.toBeSigned.certRequestPermissions ?? []).flatMap((g) => {
+        const sp = g.subjectPermissions as { explicit?: Array<{ psid: bigint | number }> };
+        return (sp.explicit ?? []).map((r) => `0x${BigInt(r.psid).toString(16)} (request)`);
+      }),
+    ],
+  };
+}
+
+/** An ASCII stand-in for a BSM payload (the message content is not what is being tested). */
+function bsmPayload(clock: Clock, i: number, j: number): Uint8Array {
+  return new TextEncoder().encode(`BSM-style test message t=${dateToTime32(clock.now())} i=${i} j=${j}`);
+}
+
+function policyType(t: DeviceType): keyof GlobalPolicy['deviceTypes'] {
+  return t.toUpperCase() as keyof GlobalPolicy['deviceTypes'];
+}
+
+/** The ACA certificates of the CCF with their issuer chains up to a trust anchor. */
+function acaChainsOf(trust: TrustStore): Certificate[][] {
+  const pool = [...trust.certificates, ...trust.trustAnchors];
+  const out: Certificate[][] = [];
+  for (const c of trust.certificates) {
+    const e = c.toBeSigned.appPermissions?.find((p) => BigInt(p.psid) === SECURITY_MGMT_PSID);
+    const ssp = e?.ssp as { opaque?: Uint8Array } | undefined;
+    if (!ssp?.opaque || roleOfSsp(ssp.opaque) !== 'aca') continue;
+    const chain = [c];
+    let cur = c;
+    while (!isSelfSigned(cur) && chain.length < 8) {
+      const issuer = pool.find((p) => p !== cur && isIssuedBy(cur, p));
+      if (!issuer) break;
+      chain.push(issuer);
+      cur = issuer;
+    }
+    out.push(chain);
+  }
+  return out;
+}
+
+/** fetch that says "unreachable" with the cause instead of "fetch failed". */
+function reachable(base: string, f: typeof fetch | undefined): typeof fetch {
+  const doFetch = f ?? globalThis.fetch;
+  return (async (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
+    try {
+      return await doFetch(input, init);
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      throw new Error(`the RA at ${base} is unreachable (${cause?.code ?? cause?.message ?? (e as Error).message})`);
+    }
+  }) as typeof fetch;
+}

@@ -1,7 +1,9 @@
-// The RA component plugin: device registration (operator + internal APIs) and trust distribution.
+// The RA component plugin: device registration (operator + internal APIs), trust distribution and, when its
+// dependencies are given, the authorization interface (POST/GET /v3/authorization-certificate).
 // Mounted by `scms serve ra|all` (src/engine/serve.ts) through ScmsServer.registerComponent.
 import type { FastifyInstance } from 'fastify';
 import type { TokenSource } from '../http/auth.js';
+import { registerAuthorization, type AuthorizationDeps } from './authorization.js';
 import { registerDistribution, type DistributionDeps } from './distribution.js';
 import { registerRegistrationRoutes } from './registration-routes.js';
 import type { RegistrationStore } from './registration-store.js';
@@ -12,11 +14,14 @@ export interface RaDeps extends DistributionDeps {
   operatorToken: TokenSource;
   /** Internal API token (unset: internal routes answer 403). */
   componentToken: TokenSource;
+  /** Authorization interface deps (LAs / ACA reachable); absent: the routes are not mounted. */
+  authorization?: AuthorizationDeps;
 }
 
 export async function registerRa(app: FastifyInstance, deps: RaDeps): Promise<void> {
   await registerRegistrationRoutes(app, { store: deps.store, operatorToken: deps.operatorToken, componentToken: deps.componentToken });
   await registerDistribution(app, deps);
+  if (deps.authorization) await registerAuthorization(app, deps.authorization);
 }
 
 export { registerDistribution, type DistributionDeps } from './distribution.js';

@@ -51,7 +51,7 @@ import { withTransaction } from '../store/transaction.js';
 import { Worker, type Job, type JobHandler, type JobQueue, type WorkerOptions } from '../queue/index.js';
 import type { AuthorizationStore } from './authorization-store.js';
 import { butterflyRequestInfo, checkButterflyPolicy } from './expand.js';
-import { checkKindPermissions, classifyRequest, isPseudonymButterfly, nonButterflyFilename, parseNonButterflyFilename, planKindRequest, type KindPlan } from './kinds.js';
+import { checkKindAllowed, checkKindPermissions, classifyRequest, isPseudonymButterfly, nonButterflyFilename, parseNonButterflyFilename, planKindRequest, type KindPlan } from './kinds.js';
 import type { PseudonymService, PseudonymStore } from './pseudonym.js';
 import type { DeviceRegistry, RegisteredDevice } from './registration.js';
 import { toRegisteredDevice } from './registration.js';
@@ -254,6 +254,7 @@ export async function acceptAuthorizationRequest(bytes: Uint8Array, deps: Author
   const cls = classifyRequest(req, a.device.deviceType);
   const pseudonymBatch = isPseudonymButterfly(cls);
   if (pseudonymBatch) {
+    checkKindAllowed(cls, a.device.deviceType, policy);
     checkPsids(req, a, policy);
     // Butterfly request (9.3) and ra-butterflyType for every requested PSID.
     let variant;

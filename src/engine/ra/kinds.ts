@@ -80,6 +80,12 @@ const sspKey = (s: unknown): string => {
   return `${alt}:${v instanceof Uint8Array ? toHex(v) : String(v)}`;
 };
 
+/** The device type may request the kind at all: its policy list for the kind is not empty (else 400-32). */
+export function checkKindAllowed(c: RequestClass, deviceType: string, policy: GlobalPolicy): void {
+  const dt = deviceType.toUpperCase() as keyof GlobalPolicy['deviceTypes'];
+  if ((policy.deviceTypes[dt]?.[c.kind] ?? []).length === 0) refuse(400, Code.requestedCertificateTypeNotAllowed, `${dt} devices may not request ${c.kind} certificates`);
+}
+
 /**
  * Policy of the kind for the device type: kind allowed (non-empty list, else 400-32), each PSID in the
  * enrollment certificate's certRequestPermissions and in the list (400-30), SSP as the list restricts it (400-30).
@@ -91,9 +97,9 @@ export function checkKindPermissions(
   deviceType: string,
   policy: GlobalPolicy,
 ): void {
+  checkKindAllowed(c, deviceType, policy);
   const dt = deviceType.toUpperCase() as keyof GlobalPolicy['deviceTypes'];
   const list = policy.deviceTypes[dt]?.[c.kind] ?? [];
-  if (list.length === 0) refuse(400, Code.requestedCertificateTypeNotAllowed, `${dt} devices may not request ${c.kind} certificates`);
   if (req.tbsCert.appPermissions.length === 0) refuse(400, Code.requestedPermissionsNotAllowed, 'appPermissions is empty');
   const allowedByCert = (psid: bigint) =>
     enrollmentPerms.some((g) => {

@@ -25,3 +25,4 @@ export async function registerRa(app: FastifyInstance, deps: RaDeps): Promise<vo
 }
 
 export { registerDistribution, type DistributionDeps } from './distribution.js';
+export { registerSuccessorEnrollment, successorWorker, SUCCESSOR_ENROLLMENT_PATH, SUCCESSOR_QUEUE, type SuccessorDeps } from './successor.js';

@@ -202,13 +202,13 @@ export async function acceptSuccessorRequest(bytes: Uint8Array, deps: SuccessorD
   const device = await checkEnrollment(enrollment, deps);
 
   // The inner EeEcaCertRequestSpdu: SignerSelf, no canonicalId, signed with the requested (new) key.
-  const inner = EeEcaCertRequestSpduCodec.encode(c['ee-ra'].eeRaSuccessorEnrollmentCertRequest);
+  const spdu = c['ee-ra'].eeRaSuccessorEnrollmentCertRequest;
+  if (!('signedCertificateRequest' in spdu.content)) return refuse(400, Code.parsingFailure, 'the inner request is not a signedCertificateRequest');
+  const req = spdu.content.signedCertificateRequest.tbsRequest.content['eca-ee'].eeEcaCertRequest;
+  if (req.canonicalId !== undefined) refuse(400, Code.invalidContent, 'a successor request carries no canonicalId (it is signed with the new key)');
+  const inner = EeEcaCertRequestSpduCodec.encode(spdu);
   const iv = verifyCertificateRequest(inner);
   if (!iv.ok) return refuse(400, Code.signatureFailure, `inner EeEcaCertRequestSpdu: ${iv.reason}`);
-  const ic = iv.tbsRequest.content;
-  if (!('eca-ee' in ic) || !('eeEcaCertRequest' in ic['eca-ee'])) return refuse(400, Code.parsingFailure, 'the inner request is not an eca-ee eeEcaCertRequest');
-  const req = ic['eca-ee'].eeEcaCertRequest;
-  if (req.canonicalId !== undefined) refuse(400, Code.invalidContent, 'a successor request carries no canonicalId (it is signed with the new key)');
   checkGenerationTime(req.generationTime, policy['ra-maxAge'], deps);
 
   const requestHash = sha256(bytes).slice(-8);

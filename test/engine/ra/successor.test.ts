@@ -1,0 +1,263 @@
+// RA successor enrollment over HTTP (1609.2.1 6.3.5.4 / 6.3.5.5): a real ScmsServer on 127.0.0.1:0, SQLite, the
+// durable queue and its Worker, the in-process ECA behind the EcaClient, an EE enrolled by that ECA.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Kysely } from 'kysely';
+import { EeEcaCertRequestSpdu as EeEcaCertRequestSpduCodec, Ieee1609Dot2Data as Ieee1609Dot2DataCodec, type Certificate, type ScopedCertificateRequest } from '../../../src/codec/index.js';
+import { toHex } from '../../../src/crypto/bytes.js';
+import { Eca } from '../../../src/engine/eca/eca.js';
+import { EcaStore } from '../../../src/engine/eca/store.js';
+import { inProcessEcaClient } from '../../../src/engine/eca/successor.js';
+import { buildDownloadRequest, type EnrollmentCredential } from '../../../src/engine/ee/authorization-client.js';
+import { buildEnrollmentRequest, processEnrollmentResponse } from '../../../src/engine/ee/enroll.js';
+import { generateKeyPair, keyPairSigner } from '../../../src/engine/ee/keys.js';
+import {
+  buildSuccessorEnrollmentRequest,
+  processSuccessorAck,
+  processSuccessorResponse,
+  successorDownloadFilename,
+} from '../../../src/engine/ee/successor.js';
+import { ERROR_HEADER } from '../../../src/engine/http/index.js';
+import { certificateProfile, type Role } from '../../../src/engine/manager/profiles.js';
+import { JobQueue, type Worker } from '../../../src/engine/queue/index.js';
+import { registrationEnrollmentLookup } from '../../../src/engine/ra/authorization.js';
+import { InProcessDeviceRegistry } from '../../../src/engine/ra/registration-registry.js';
+import { RegistrationStore } from '../../../src/engine/ra/registration-store.js';
+import { canonicalKeyFromBytes } from '../../../src/engine/ra/registration.js';
+import { registerSuccessorEnrollment, SUCCESSOR_ENROLLMENT_PATH, SUCCESSOR_QUEUE, successorWorker, type SuccessorDeps } from '../../../src/engine/ra/successor.js';
+import { buildTbsCertificate, certificateHashedId8, certificateKeyPairMatches, issueExplicitCertificate } from '../../../src/security/certificate.js';
+import { scmsPdu, signedEncryptedCertRequestSpdu } from '../../../src/security/scms-pdu.js';
+import { dateToTime32, ManualClock } from '../../../src/security/time.js';
+import { testKey, type TestKey } from '../../security/cert-fixtures.js';
+import { hierarchy, START, tempSqlite, type Hierarchy, type TempDb } from '../aca/fixtures.js';
+import { startTestServer, type TestServer } from '../http/helpers.js';
+
+const NOW = new Date('2025-03-01T00:00:00Z');
+const clock = new ManualClock(NOW);
+
+interface Issued {
+  key: TestKey;
+  cert: Certificate;
+}
+
+async function issue(role: Role, h: Hierarchy, name: string): Promise<Issued> {
+  const p = certificateProfile(role, { policy: h.policy });
+  const key = testKey('nistP256');
+  const enc = p.encryptionKey ? testKey('nistP256') : undefined;
+  const tbs = buildTbsCertificate({
+    id: { name },
+    validity: { start: START, durationSeconds: p.validitySeconds },
+    appPermissions: p.appPermissions,
+    ...(p.certIssuePermissions ? { certIssuePermissions: p.certIssuePermissions } : {}),
+    ...(p.certRequestPermissions ? { certRequestPermissions: p.certRequestPermissions } : {}),
+    ...(enc ? { encryptionKey: enc.publicKey } : {}),
+    verifyKey: key.publicKey,
+  });
+  return { key, cert: await issueExplicitCertificate({ tbs, issuer: h.ica.cert, signer: h.ica.key.signer }) };
+}
+
+let h: Hierarchy;
+let eca: Issued;
+let otherRa: Issued;
+let ecaEngine: Eca;
+let ecaStore: EcaStore;
+let registration: RegistrationStore;
+let jobs: JobQueue;
+let worker: Worker;
+let raDb: Kysely<any>;
+let srv: TestServer;
+const dbs: TempDb[] = [];
+
+beforeAll(async () => {
+  h = await hierarchy();
+  eca = await issue('eca', h, 'eca');
+  otherRa = await issue('ra', h, 'ra-other');
+  const ra = await tempSqlite('ra');
+  const ecaDb = await tempSqlite('eca');
+  dbs.push(ra, ecaDb);
+  raDb = ra.db;
+  registration = new RegistrationStore(raDb, { clock });
+  await registration.migrate();
+  ecaStore = new EcaStore(ecaDb.db);
+  await ecaStore.migrate();
+  ecaEngine = new Eca({
+    eca: { certificate: eca.cert, chain: [h.ica.cert, h.root.cert], signer: eca.key.signer, privateScalar: eca.key.d },
+    registry: new InProcessDeviceRegistry(registration, { actor: 'eca' }),
+    policy: h.policy,
+    clock,
+    store: ecaStore,
+  });
+  jobs = new JobQueue(raDb, { clock });
+  await jobs.migrate();
+  worker = successorWorker({ jobs, eca: inProcessEcaClient(ecaEngine), worker: { heartbeatMs: 0 } });
+  const deps: SuccessorDeps = {
+    raCertificate: h.ra.cert,
+    raSigner: h.ra.key.signer,
+    raDecryption: { privateKey: h.ra.enc!.d },
+    trustAnchors: [h.root.cert],
+    caCertificates: [eca.cert, h.ica.cert],
+    ecaCertificates: [eca.cert],
+    devices: registrationEnrollmentLookup(registration),
+    jobs,
+    policy: h.policy,
+    clock,
+  };
+  srv = await startTestServer((server) => server.registerComponent({ name: 'ra', register: registerSuccessorEnrollment, deps }));
+}, 120_000);
+
+afterAll(async () => {
+  await srv?.close();
+  for (const d of dbs) await d.close();
+});
+
+/** A registered OBU enrolled (implicit) two minutes before NOW: eca-minWait has passed by NOW. */
+async function enrolledEe(): Promise<{ deviceId: string; enrollment: EnrollmentCredential }> {
+  const canonical = generateKeyPair('nistP256');
+  const r = await registration.register({ deviceType: 'obu', key: canonicalKeyFromBytes(canonical.publicKey) }, 'test');
+  clock.set(NOW.getTime() - 120_000);
+  try {
+    const { spdu, state } = await buildEnrollmentRequest({ canonicalKey: keyPairSigner(canonical), type: 'implicit', psids: [32, 38], validity: { durationSeconds: 30 * 86_400 }, clock });
+    const res = await ecaEngine.handleEnrollmentRequest(spdu);
+    if (res.status !== 200) throw new Error(`enrollment refused: ${res.reason}`);
+    const e = processEnrollmentResponse(res.body, state, { trustAnchors: [h.root.cert], clock });
+    return { deviceId: r.device.deviceId, enrollment: { certificate: e.certificate, signer: e.signer } };
+  } finally {
+    clock.set(NOW);
+  }
+}
+
+const successorRequest = (current: EnrollmentCredential) =>
+  buildSuccessorEnrollmentRequest({ current, raCertificate: h.ra.cert, type: 'implicit', psids: [32, 38], validity: { durationSeconds: 60 * 86_400 }, clock });
+
+const post = (body: Uint8Array) =>
+  fetch(`${srv.url}${SUCCESSOR_ENROLLMENT_PATH}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from(body) });
+const download = (header: string, filename?: string) =>
+  fetch(`${srv.url}${SUCCESSOR_ENROLLMENT_PATH}${filename === undefined ? '' : `?filename=${encodeURIComponent(filename)}`}`, { headers: { 'ieee-1609.2.1-authorization': header } });
+const bytes = async (r: Response) => new Uint8Array(await r.arrayBuffer());
+
+async function snapshot() {
+  const out: Record<string, unknown> = {};
+  for (const t of ['scms_jobs', 'ra_devices', 'ra_device_events', 'ra_device_certificates']) out[t] = await raDb.selectFrom(t).selectAll().execute();
+  out.eca = await ecaStore.counts();
+  return out;
+}
+
+async function expectRefused(body: Uint8Array, status: number, code: number) {
+  const before = await snapshot();
+  const r = await post(body);
+  const text = await r.text();
+  expect(r.status, text).toBe(status);
+  expect(r.headers.get(ERROR_HEADER), text).toBe(`${status}-${code}`);
+  expect(await snapshot()).toEqual(before);
+}
+
+async function runWorker() {
+  while ((await worker.pollOnce()) > 0) await worker.drain();
+  await worker.drain();
+}
+
+describe('successor enrollment over HTTP', () => {
+  it('POST -> ack; download before ready -> 503 Retry-After; worker -> ECA; download -> new implicit enrollment certificate', async () => {
+    const ee = await enrolledEe();
+    const oldId = toHex(certificateHashedId8(ee.enrollment.certificate));
+    const { spdu, state } = await successorRequest(ee.enrollment);
+
+    const r = await post(spdu);
+    expect(r.status, await r.clone().text()).toBe(200);
+    const ack = processSuccessorAck(await bytes(r), { raCertificate: h.ra.cert, requestHash: state.requestHash });
+    expect(ack.nextDlTime).toBeGreaterThan(dateToTime32(NOW));
+    const key = toHex(state.requestHash);
+    expect((await jobs.getByKey(SUCCESSOR_QUEUE, key))?.state).toBe('queued');
+
+    const filename = successorDownloadFilename(state.requestHash);
+    const header = () => buildDownloadRequest({ filename, enrollment: ee.enrollment, raCertificate: h.ra.cert, clock });
+    const early = await download(await header(), filename);
+    expect(early.status).toBe(503);
+    expect(early.headers.get(ERROR_HEADER)).toBe('503-99');
+    expect(Number(early.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+
+    await runWorker();
+    const job = await jobs.getByKey(SUCCESSOR_QUEUE, key);
+    expect(job?.state, job?.lastError ?? '').toBe('done');
+
+    const ok = await download(await header(), filename);
+    expect(ok.status, await ok.clone().text()).toBe(200);
+    expect(ok.headers.get('content-disposition')).toBe(`attachment; filename=${filename}`);
+    // requestHash = HashedId8 of the outer SPDU, chain, implicit reconstruction: processEnrollmentResponse checks all.
+    const next = processSuccessorResponse(await bytes(ok), state, { trustAnchors: [h.root.cert], clock });
+    expect(next.certificate.type).toBe('implicit');
+    expect(certificateKeyPairMatches(next.certificate, next.privateKey, next.chain)).toBe(true);
+    const newId = toHex(certificateHashedId8(next.certificate));
+    expect(newId).not.toBe(oldId);
+
+    // Recorded by the ECA for the same device, and by the registry as a successor enrollment.
+    expect((await ecaStore.certificate(newId))?.deviceId).toBe(ee.deviceId);
+    const recorded = await registration.certificates(ee.deviceId);
+    expect(recorded.map((c) => `${c.kind}:${c.hashedId8}`)).toEqual(expect.arrayContaining([`enrollment:${oldId}`, `successor-enrollment:${newId}`]));
+    expect((await registrationEnrollmentLookup(registration)(newId))?.deviceId).toBe(ee.deviceId);
+
+    // The new certificate can in turn request its successor (accepted by the RA).
+    const again = await successorRequest({ certificate: next.certificate, signer: next.signer });
+    expect((await post(again.spdu)).status).toBe(200);
+  }, 120_000);
+
+  it('downloads: unknown file -> 404, another EE -> 404, no header -> 400', async () => {
+    const a = await enrolledEe();
+    const b = await enrolledEe();
+    const { spdu, state } = await successorRequest(a.enrollment);
+    expect((await post(spdu)).status).toBe(200);
+    const filename = successorDownloadFilename(state.requestHash);
+    const unknown = await download(await buildDownloadRequest({ filename: '0123456789abcdef.oer', enrollment: a.enrollment, raCertificate: h.ra.cert, clock }));
+    expect(unknown.status).toBe(404);
+    const foreign = await download(await buildDownloadRequest({ filename, enrollment: b.enrollment, raCertificate: h.ra.cert, clock }), filename);
+    expect(foreign.status).toBe(404);
+    expect((await fetch(`${srv.url}${SUCCESSOR_ENROLLMENT_PATH}`)).status).toBe(400);
+  });
+});
+
+describe('successor refusals (status and code; RA and ECA state unchanged)', () => {
+  it('blocked device -> 403-20', async () => {
+    const ee = await enrolledEe();
+    await registration.block(ee.deviceId, 'stolen', 'operator');
+    const { spdu } = await successorRequest(ee.enrollment);
+    await expectRefused(spdu, 403, 20);
+  });
+
+  it('signed by a certificate that is not an enrollment certificate (an RA certificate) -> 400-40', async () => {
+    const { spdu } = await successorRequest({ certificate: otherRa.cert, signer: otherRa.key.signer });
+    await expectRefused(spdu, 400, 40);
+  });
+
+  it('replayed request -> 400-60, no second job', async () => {
+    const ee = await enrolledEe();
+    const { spdu } = await successorRequest(ee.enrollment);
+    expect((await post(spdu)).status).toBe(200);
+    await expectRefused(spdu, 400, 60);
+  });
+
+  it('inner request with a canonicalId -> 400-60', async () => {
+    const ee = await enrolledEe();
+    const canonical = generateKeyPair('nistP256');
+    const inner = await buildEnrollmentRequest({ canonicalKey: keyPairSigner(canonical), type: 'implicit', psids: [32], validity: { durationSeconds: 86_400 }, clock });
+    const tbsRequest = scmsPdu({ 'ee-ra': { eeRaSuccessorEnrollmentCertRequest: EeEcaCertRequestSpduCodec.decode(inner.spdu) } }) as ScopedCertificateRequest;
+    const data = await signedEncryptedCertRequestSpdu({
+      tbsRequest,
+      signer: ee.enrollment.signer,
+      signerId: { certificate: ee.enrollment.certificate },
+      recipients: [{ kind: 'cert', certificate: h.ra.cert }],
+    });
+    await expectRefused(Ieee1609Dot2DataCodec.encode(data), 400, 60);
+  });
+
+  it('ECA refusal after the ack (device blocked before the job runs) -> the job keeps the refusal, nothing issued', async () => {
+    const ee = await enrolledEe();
+    const { spdu, state } = await successorRequest(ee.enrollment);
+    expect((await post(spdu)).status).toBe(200);
+    const before = await ecaStore.certificatesOf(ee.deviceId);
+    await registration.block(ee.deviceId, 'stolen', 'operator');
+    await runWorker();
+    const job = await jobs.getByKey(SUCCESSOR_QUEUE, toHex(state.requestHash));
+    expect(job?.state).toBe('done');
+    expect(job?.result).toMatchObject({ refused: { status: 403, code: 20 } });
+    expect(await ecaStore.certificatesOf(ee.deviceId)).toEqual(before);
+  });
+});

@@ -256,9 +256,9 @@ export async function successorDownload(header: string | undefined, filenamePara
 
 /**
  * Worker handler: forwards the inner request to the ECA with the device link. The ECA's answer (certificate or a
- * 4xx refusal) becomes the job's result; 5xx is thrown (the queue retries). A re-run after a crash asks the ECA
- * again, which refuses the replay (400-60) only if it had recorded the first issuance: that result is not stored
- * over a completed job (completion commits once).
+ * 4xx refusal) becomes the job's result; 5xx is thrown (the queue retries). Limitation: after a crash between the
+ * ECA's issuance and the job's completion, the re-run gets the ECA's replay refusal (400-60, the ECA keeps no
+ * response octets) as the result, and the EE has to send a new successor request.
  */
 export function successorJobHandler(eca: EcaClient): JobHandler {
   return async (job: Job<SuccessorJobPayload>): Promise<SuccessorJobResult> => {

@@ -248,6 +248,23 @@ describe('successor refusals (status and code; RA and ECA state unchanged)', () 
     await expectRefused(Ieee1609Dot2DataCodec.encode(data), 400, 60);
   });
 
+  it('ECA: a link to a device the current enrollment certificate was not issued to -> 400-21, nothing issued', async () => {
+    const a = await enrolledEe();
+    const b = await enrolledEe();
+    // An inner request as the RA forwards it (self-signed with a new key, no canonicalId).
+    const k = generateKeyPair('nistP256');
+    const inner = await buildEnrollmentRequest({ canonicalKey: keyPairSigner(k), enrollmentKeyPair: k, includeCanonicalId: false, type: 'implicit', psids: [32], validity: { durationSeconds: 86_400 }, clock });
+    const link = { currentEnrollment: toHex(certificateHashedId8(a.enrollment.certificate)), requestHash: new Uint8Array(8) };
+    const before = await ecaStore.counts();
+    const client = inProcessEcaClient(ecaEngine);
+    expect(await client.successorEnrollment(inner.spdu, { ...link, deviceId: b.deviceId })).toMatchObject({ status: 400, code: 21 });
+    expect(await client.successorEnrollment(inner.spdu, { ...link, currentEnrollment: '0123456789abcdef', deviceId: a.deviceId })).toMatchObject({ status: 400, code: 21 });
+    expect(await ecaStore.counts()).toEqual(before);
+    // The right link is accepted; requestHash is the one the RA passed.
+    const ok = await client.successorEnrollment(inner.spdu, { ...link, deviceId: a.deviceId });
+    expect(ok.status).toBe(200);
+  });
+
   it('ECA refusal after the ack (device blocked before the job runs) -> the job keeps the refusal, nothing issued', async () => {
     const ee = await enrolledEe();
     const { spdu, state } = await successorRequest(ee.enrollment);

@@ -1,0 +1,160 @@
+// provisionBatch in process over a `manager init` trust directory: generated keys with pseudonyms, factory keys.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Certificate as CertificateCodec, type Certificate } from '../../../src/codec/index.js';
+import { bytesToBigInt, fromHex, toHex } from '../../../src/crypto/bytes.js';
+import { linkageValue, preLinkageValue } from '../../../src/crypto/linkage.js';
+import { laIdOctets } from '../../../src/engine/la/la.js';
+import { openComponents } from '../../../src/engine/provision/components.js';
+import { provisionBatch } from '../../../src/engine/provision/batch.js';
+import type { BatchManifest, BundleManifest, BundleSecrets } from '../../../src/engine/provision/bundle.js';
+import { canonicalIdOf } from '../../../src/engine/ee/keys.js';
+import { generateKeyPair, keyPairFromPrivate } from '../../../src/engine/ee/keys.js';
+import { certificateHashedId8, certificateKeyPairMatches } from '../../../src/security/certificate.js';
+import { verifyCertificateChain } from '../../../src/security/chain.js';
+import { decryptData } from '../../../src/security/encryption.js';
+import { ManualClock } from '../../../src/security/time.js';
+import { PASS, provisionFixture, readJson, stores, type ProvisionFixture } from './fixtures.js';
+
+const clock = new ManualClock(new Date());
+let f: ProvisionFixture;
+beforeAll(async () => {
+  f = await provisionFixture(clock);
+}, 120_000);
+afterAll(() => f?.cleanup());
+
+const certAt = (dir: string, file: string): Certificate => CertificateCodec.decode(new Uint8Array(readFileSync(join(dir, file))));
+
+describe('provisionBatch, generated keys', () => {
+  it('5 OBUs with 1 week of pseudonyms: bundles verify, keys decrypt and match, linkage values from the LA seeds, RA records', async () => {
+    const data = join(f.base, 'data-gen');
+    const out = join(f.base, 'out-gen');
+    const env = { SCMS_KEYSTORE_PASSPHRASE: PASS };
+    const opts = {
+      trust: f.trust,
+      stores: stores(f.trustDir),
+      dataDir: data,
+      outDir: out,
+      count: 5,
+      deviceType: 'obu' as const,
+      pseudonymWeeks: 1,
+      transportKey: { curve: 'nistP256' as const, publicKey: f.transport.publicKey },
+      statePassphrase: PASS,
+      clock,
+      env,
+    };
+    const summary = await provisionBatch(opts);
+    expect(summary.issued).toBe(5);
+    expect(summary.alreadyDone).toBe(0);
+
+    const batch = readJson<BatchManifest>(summary.batchManifest);
+    expect(batch.devices.map((d) => d.index)).toEqual([0, 1, 2, 3, 4]);
+    expect(readdirSync(out).filter((n) => !n.startsWith('batch-')).sort()).toEqual(batch.devices.map((d) => d.deviceId).sort());
+
+    const c = await openComponents({ trust: f.trust, stores: stores(f.trustDir), dataDir: data, clock, env, pseudonyms: true });
+    try {
+      const hashes = new Set<string>();
+      for (const d of batch.devices) {
+        const dir = join(out, d.dir);
+        const m = readJson<BundleManifest>(join(dir, 'manifest.json'));
+        expect(m.keys).toBe('generated');
+        expect(m.steps).toEqual(['registered', 'enrolled', 'pseudonyms']);
+        const ecaChain = readdirSync(join(dir, 'chain')).filter((n) => n.startsWith('eca-')).sort().map((n) => certAt(dir, `chain/${n}`));
+        const acaChain = readdirSync(join(dir, 'chain')).filter((n) => n.startsWith('aca-')).sort().map((n) => certAt(dir, `chain/${n}`));
+        const enrollment = certAt(dir, 'enrollment.oer');
+        // chains to the CTL root
+        expect(verifyCertificateChain([enrollment, ...ecaChain], { trustAnchors: c.roots, clock }).ok).toBe(true);
+
+        // keys: decrypt with the transport private key; each matches its certificate
+        const plain = await decryptData(new Uint8Array(readFileSync(join(dir, 'keys.oer'))), [
+          { kind: 'rek', publicKey: { curve: 'nistP256', publicKey: f.transport.publicKey }, privateKey: f.transport.privateKey },
+        ]);
+        const secrets = JSON.parse(new TextDecoder().decode(plain)) as BundleSecrets;
+        expect(canonicalIdOf('nistP256', keyPairFromPrivate('nistP256', bytesToBigInt(fromHex(secrets.canonicalPrivateKey))).publicKey)).toBe(m.canonicalId);
+        expect(certificateKeyPairMatches(enrollment, bytesToBigInt(fromHex(secrets.enrollmentPrivateKey)), ecaChain)).toBe(true);
+        // no private key in clear anywhere in the bundle
+        for (const file of ['manifest.json', 'enrollment.oer']) {
+          expect(toHex(new Uint8Array(readFileSync(join(dir, file))))).not.toContain(secrets.enrollmentPrivateKey);
+        }
+
+        const pseudos = m.certificates.filter((x) => x.kind === 'pseudonym');
+        expect(pseudos.length).toBe(secrets.pseudonyms.length);
+        expect(pseudos.length).toBeGreaterThan(0);
+        const chain1 = (await c.pseudonyms!.store.chainId(d.deviceId, 1))!;
+        const chain2 = (await c.pseudonyms!.store.chainId(d.deviceId, 2))!;
+        for (const p of pseudos) {
+          const cert = certAt(dir, p.file);
+          expect(toHex(certificateHashedId8(cert))).toBe(p.hashedId8);
+          hashes.add(p.hashedId8);
+          expect(verifyCertificateChain([cert, ...acaChain], { trustAnchors: c.roots, clock, skipCurrentValidity: true }).ok).toBe(true);
+          const k = secrets.pseudonyms.find((s) => s.i === p.i && s.j === p.j)!;
+          expect(certificateKeyPairMatches(cert, bytesToBigInt(fromHex(k.privateKey)), acaChain)).toBe(true);
+          const s1 = await c.pseudonyms!.la1.seedsForRevocation(chain1, p.i!);
+          const s2 = await c.pseudonyms!.la2.seedsForRevocation(chain2, p.i!);
+          const lv = linkageValue(preLinkageValue(laIdOctets(s1.laId), s1.linkageSeed, p.j!), preLinkageValue(laIdOctets(s2.laId), s2.linkageSeed, p.j!));
+          const id = cert.toBeSigned.id as { linkageData: { iCert: number; 'linkage-value': Uint8Array } };
+          expect(toHex(id.linkageData['linkage-value'])).toBe(toHex(lv));
+        }
+
+        // RA records: enrolled, with the enrollment certificate and the authorization batch
+        const dev = (await c.registration.get(d.deviceId))!;
+        expect(dev.state).toBe('enrolled');
+        expect(dev.canonicalId).toBe(m.canonicalId);
+        const recs = await c.registration.certificates(d.deviceId);
+        expect(recs.map((r) => r.kind).sort()).toEqual(['authorization-batch', 'enrollment']);
+        expect(recs.find((r) => r.kind === 'enrollment')!.hashedId8).toBe(toHex(certificateHashedId8(enrollment)));
+        expect(recs.find((r) => r.kind === 'authorization-batch')!.hashedId8).toBe(m.authorizationRequestHash);
+      }
+      expect(hashes.size).toBe(batch.devices.reduce((n, d) => n + d.certificates - 1, 0));
+      expect((await c.ecaStore.counts()).certificates).toBe(5);
+    } finally {
+      await c.close();
+    }
+
+    // re-running the finished batch changes nothing
+    const before = readFileSync(summary.batchManifest, 'utf8');
+    const again = await provisionBatch(opts);
+    expect(again.issued).toBe(0);
+    expect(again.alreadyDone).toBe(5);
+    expect(readFileSync(summary.batchManifest, 'utf8')).toBe(before);
+  }, 120_000);
+});
+
+describe('provisionBatch, factory keys', () => {
+  it('registers the devices; bundles hold public material only', async () => {
+    const data = join(f.base, 'data-factory');
+    const out = join(f.base, 'out-factory');
+    const keys = [0, 1, 2].map(() => generateKeyPair('nistP256'));
+    const summary = await provisionBatch({
+      trust: f.trust,
+      stores: stores(f.trustDir),
+      dataDir: data,
+      outDir: out,
+      count: 3,
+      deviceType: 'rsu',
+      pseudonymWeeks: 0,
+      deviceKeys: keys.map((k) => ({ canonicalPublicKey: toHex(k.publicKey) })),
+      clock,
+    });
+    expect(summary.issued).toBe(3);
+    const c = await openComponents({ trust: f.trust, stores: stores(f.trustDir), dataDir: data, clock, env: {}, pseudonyms: false });
+    try {
+      const batch = readJson<BatchManifest>(summary.batchManifest);
+      for (const [n, d] of batch.devices.entries()) {
+        const dir = join(out, d.dir);
+        expect(readdirSync(dir)).toEqual(['manifest.json']);
+        const m = readJson<BundleManifest>(join(dir, 'manifest.json'));
+        expect(m.keys).toBe('factory');
+        expect(m.steps).toEqual(['registered']);
+        expect(m.canonicalId).toBe(canonicalIdOf('nistP256', keys[n]!.publicKey));
+        const dev = (await c.registration.get(d.deviceId))!;
+        expect(dev.state).toBe('registered');
+        expect(dev.deviceType).toBe('rsu');
+      }
+      expect((await c.ecaStore.counts()).certificates).toBe(0);
+    } finally {
+      await c.close();
+    }
+  }, 60_000);
+});

@@ -15,6 +15,11 @@
  *   - certEncKey absent, cubk set: AcaEeCertResponseCubkSpdu = Ieee1609Dot2Data-Encrypted to the request's
  *     verification key Bt (rekRecipInfo); valid only if the ACA certificate has flags usesCubk;
  *   - both absent: AcaEeCertResponsePlainSpdu.
+ * Identification / application certificates and non-butterfly requests (ra/kinds.ts) come without linkageInfo:
+ * the requested id (name / binaryId / none) is kept, flags are clear, and the key in tbsCert is the EE's own
+ * (explicit: certified as is, no privateKeyInfo; implicit: ECQV, privateKeyInfo = s); certEncKey present ->
+ * private (encrypted to AdditionalParams.encryptionKey), absent -> plain. LinkageData without linkageInfo is
+ * refused.
  * AcaRaCertResponse { requestHash = HashedId8(SHA-256(COER RaAcaCertRequestSpdu)) } signed as
  * AcaRaCertResponseSpdu. The ACA sees the RA, never the EE: requests carry no EE identifier.
  */
@@ -315,6 +320,10 @@ export class AcaService implements AcaClient {
     // Linkage value (1609.2.1 Annex D): lv = plv1 XOR plv2, LinkageData.iCert as requested.
     const { cracaId: _c, crlSeries: _s, ...rest } = req.tbsCert;
     const tbs: ToBeSignedCertificate = { ...rest, cracaId: this.#cracaId, crlSeries: this.#crlSeries } as ToBeSignedCertificate;
+    if (!req.linkageInfo && 'linkageData' in (req.tbsCert.id as Record<string, unknown>)) {
+      // The LinkageData the RA sends is random filler (RaAcaCertRequest linkageInfo comment): never certify it.
+      throw new AcaError('invalid-request', 'tbsCert.id is linkageData but linkageInfo is absent');
+    }
     if (req.linkageInfo) {
       const id = req.tbsCert.id as Record<string, unknown>;
       if (!('linkageData' in id)) throw new AcaError('invalid-request', 'linkageInfo present but tbsCert.id is not linkageData');

@@ -12,7 +12,7 @@
  * stopped. Failures are SimulationError with the step and, for SCMS answers, the HTTP status and 1609.2.1 code.
  */
 import { Ieee1609Dot2Data as Ieee1609Dot2DataCodec, type Certificate } from '../../codec/index.js';
-import type { EeRaCertRequest } from '../../codec/gen/Ieee1609Dot2Dot1EeRaInterface.js';
+import type { CurveName } from '../../crypto/curves.js';
 import { fromHex, toHex } from '../../crypto/bytes.js';
 import { certificateHashedId8, certificatePublicKey, decodeCertificate, encodeCertificate, isIssuedBy, isSelfSigned } from '../../security/certificate.js';
 import { verifyCertificateChain } from '../../security/chain.js';
@@ -23,16 +23,15 @@ import { roleOfSsp, SECURITY_MGMT_PSID } from '../manager/profiles.js';
 import type { GlobalPolicy } from '../policy/index.js';
 import {
   AuthorizationClientError,
-  batchFilename,
   buildAuthorizationRequest,
   buildDownloadRequest,
   processAuthorizationAck,
-  processAuthorizationBatch,
   type EnrollmentCredential,
 } from './authorization-client.js';
 import { AuthorizationResponseError } from './authorization.js';
 import { bootstrapTrust, BootstrapError, type TrustStore } from './bootstrap.js';
-import { createButterflyRequest, type ButterflySecrets } from './butterfly.js';
+import type { ButterflySecrets } from './butterfly.js';
+import { createKindRequest, kindDownloadFilename, KindResponseError, processKindDownload, type EeRequestForm, type KindSecrets } from './kinds.js';
 import { buildEnrollmentRequest, EnrollmentResponseError, processEnrollmentResponse } from './enroll.js';
 import { bodyBytes, eeRequest, errorCodeMeaning, ScmsResponseError, type EeHttpOptions } from './http.js';
 import { canonicalIdOf, compressedPublicKey, keyPairFromPrivate, keyPairSigner } from './keys.js';
@@ -294,27 +293,43 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
 
   // ------------------------------------------------------------------ request
   current = 'request';
-  if (cfg.butterfly === 'none') throw new SimulationError('request', 'non-butterfly requests (--butterfly none) are not supported by this simulator yet', undefined, 'butterfly');
-  const variant = cfg.butterfly === 'compact-unified' ? 'compactUnified' : cfg.butterfly;
+  const form: EeRequestForm = cfg.butterfly !== 'none' ? 'butterfly' : cfg.encrypted ? 'encrypted' : 'plain';
+  const variant = cfg.butterfly === 'none' ? undefined : cfg.butterfly === 'compact-unified' ? 'compactUnified' : cfg.butterfly;
   const pending = st.authorization && !st.authorization.downloadedAt;
   if (st.authorization) {
     record('request', 'already done', `request ${st.authorization.requestHash}, batch ${st.authorization.filename}`);
   } else {
-    const kind = cfg.cert === 'pseudonym' ? 'pseudonym' : 'identification';
+    const kind = cfg.cert;
     const psids = (policy.deviceTypes[policyType(cfg.deviceType)]?.[kind] ?? []).map((p) => BigInt(p.psid));
     if (psids.length === 0) throw new SimulationError('request', `the global policy allows no ${kind} PSIDs for ${cfg.deviceType} devices`, undefined, 'policy');
-    const hours = Math.max(1, Math.ceil(policy['time-iPeriodLength'] / 3600));
-    const { request, secrets } = createButterflyRequest({
-      variant,
+    const duration =
+      kind === 'pseudonym'
+        ? { hours: Math.max(1, Math.ceil(policy['time-iPeriodLength'] / 3600)) }
+        : { hours: Math.max(1, Math.min(24 * 90, Math.floor(policy.identificationValidity / 3600))) };
+    const { request, secrets } = createKindRequest({
+      kind,
+      form,
+      ...(variant ? { variant } : {}),
       type: cfg.form,
-      tbsCert: { validityPeriod: { start: nowTime32(clock), duration: { hours } }, appPermissions: psids.map((psid) => ({ psid })) },
+      ...(kind === 'identification' && form === 'butterfly' ? { id: { name: `${cfg.deviceType}-${st.canonical.canonicalId}` } } : {}),
+      tbsCert: { validityPeriod: { start: nowTime32(clock), duration }, appPermissions: psids.map((psid) => ({ psid })) },
       clock,
     });
-    const { spdu, requestHash } = await buildAuthorizationRequest({ request: request as EeRaCertRequest, enrollment, raCertificate: trust.raCertificate });
+    const { spdu, requestHash } = await buildAuthorizationRequest({ request, enrollment, raCertificate: trust.raCertificate });
     const rh = toHex(requestHash);
     // The secrets go to the keystore before the request leaves: a crash after sending must not lose them.
-    const secretUris = await sd.putButterflySecrets(`bf-${rh}`, secrets.curve, secrets.params);
-    emit('request', 'sent', `POST ${ra}/v3/authorization-certificate EeRaCertRequestSpdu (${spdu.length} octets, ${cfg.butterfly} butterfly, ${cfg.form}, PSIDs ${psids.map((p) => `0x${p.toString(16)}`).join(', ')}, signed with enrollment certificate, encrypted to RA ${raId}; request hash ${rh})`, spdu);
+    let secretUris: Record<string, string>;
+    let curve: CurveName;
+    if (secrets.form === 'butterfly') {
+      curve = secrets.butterfly.curve;
+      secretUris = await sd.putButterflySecrets(`req-${rh}`, curve, secrets.butterfly.params);
+    } else {
+      curve = secrets.curve;
+      secretUris = { signingPrivate: await sd.putScalar(`req-${rh}-signingPrivate`, curve, secrets.signingPrivate) };
+      if (secrets.encryptionPrivate !== undefined) secretUris.encryptionPrivate = await sd.putScalar(`req-${rh}-encryptionPrivate`, curve, secrets.encryptionPrivate);
+    }
+    const how = form === 'butterfly' ? `${cfg.butterfly} butterfly` : form === 'encrypted' ? 'non-butterfly, response encrypted' : 'non-butterfly, plain response';
+    emit('request', 'sent', `POST ${ra}/v3/authorization-certificate EeRaCertRequestSpdu (${spdu.length} octets, ${kind}, ${how}, ${cfg.form}, PSIDs ${psids.map((p) => `0x${p.toString(16)}`).join(', ')}; signed with enrollment certificate, encrypted to RA ${raId}; request hash ${rh})`, spdu);
     let body: Uint8Array;
     try {
       body = await bodyBytes(await eeRequest({ method: 'POST', url: `${ra}/v3/authorization-certificate`, body: spdu, headers: { 'content-type': 'application/octet-stream' } }, { ...http, maxRetries: 0 }));
@@ -332,12 +347,14 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
     const firstI = ack.firstI ?? 0;
     st.authorization = {
       requestHash: rh,
-      filename: batchFilename(requestHash, firstI),
+      filename: kindDownloadFilename(requestHash, form, firstI),
       firstI,
       nextDlTime: ack.nextDlTime,
-      variant,
+      kind,
+      form,
+      ...(variant ? { variant } : {}),
       type: cfg.form,
-      curve: secrets.curve,
+      curve,
       secretUris,
       at: now(),
     };
@@ -351,7 +368,7 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
   const auth = st.authorization!;
   const acaChains = acaChainsOf(trust);
   if (acaChains.length === 0) throw new SimulationError('download', 'the CCF holds no ACA certificate to check the certificates against', undefined, 'ccf');
-  const kindDir = cfg.cert === 'pseudonym' ? 'pseudonym' : 'identification';
+  const kindDir = cfg.cert;
   if (!pending && st.certificates.length > 0) {
     record('download', 'already done', `${st.certificates.length} certificates of batch ${auth.filename}`);
   } else {
@@ -391,18 +408,17 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
       }
     }
     emit('download', 'received', `batch zip ${auth.filename} (${zip.length} octets)`);
-    const params = await sd.getButterflySecrets(auth.variant, auth.secretUris);
-    const secrets: ButterflySecrets = { curve: auth.curve as ButterflySecrets['curve'], type: auth.type, params };
+    const secrets = await loadKindSecrets(sd, auth);
     let batch;
     let lastError: Error | undefined;
     let acaChain: Certificate[] = acaChains[0]!;
     for (const chain of acaChains) {
       try {
-        batch = await processAuthorizationBatch(zip, { secrets, requestHash: fromHex(auth.requestHash), acaChain: chain, trustAnchors: anchors, clock });
+        batch = await processKindDownload(zip, { secrets, requestHash: fromHex(auth.requestHash), acaChain: chain, trustAnchors: anchors, clock });
         acaChain = chain;
         break;
       } catch (e) {
-        if (!(e instanceof AuthorizationClientError || e instanceof AuthorizationResponseError)) throw e;
+        if (!(e instanceof KindResponseError || e instanceof AuthorizationClientError || e instanceof AuthorizationResponseError)) throw e;
         lastError = e;
       }
     }
@@ -502,6 +518,26 @@ export function certificateSummary(cert: Certificate, bytes: Uint8Array): Certif
         return (sp.explicit ?? []).map((r) => `0x${BigInt(r.psid).toString(16)} (request)`);
       }),
     ],
+  };
+}
+
+/** The request secrets back from the keystore. */
+async function loadKindSecrets(sd: EeStateDir, auth: NonNullable<EeState['authorization']>): Promise<KindSecrets> {
+  if (auth.form === 'butterfly') {
+    if (!auth.variant) throw new SimulationError('download', 'the state lacks the butterfly variant of the request', undefined, 'state');
+    const params = await sd.getButterflySecrets(auth.variant, auth.secretUris);
+    return { kind: auth.kind, form: 'butterfly', type: auth.type, butterfly: { curve: auth.curve as ButterflySecrets['curve'], type: auth.type, params } };
+  }
+  const uri = auth.secretUris.signingPrivate;
+  if (!uri) throw new SimulationError('download', 'the state lacks the request key', undefined, 'state');
+  const enc = auth.secretUris.encryptionPrivate;
+  return {
+    kind: 'identification',
+    form: auth.form,
+    type: auth.type,
+    curve: auth.curve as ButterflySecrets['curve'],
+    signingPrivate: await sd.getScalar(uri),
+    ...(enc ? { encryptionPrivate: await sd.getScalar(enc) } : {}),
   };
 }
 

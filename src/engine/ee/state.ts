@@ -51,10 +51,12 @@ export interface EeState {
     filename: string;
     firstI: number;
     nextDlTime: number;
-    variant: 'original' | 'unified' | 'compactUnified';
+    kind: CertKind;
+    form: 'butterfly' | 'plain' | 'encrypted';
+    variant?: 'original' | 'unified' | 'compactUnified';
     type: CertForm;
     curve: CurveName;
-    /** Keystore URIs of the butterfly secrets (scalars; expansion keys stored as 16-octet scalars). */
+    /** Keystore URIs of the request secrets (scalars; butterfly expansion keys stored as 16-octet scalars). */
     secretUris: Record<string, string>;
     at: string;
     downloadedAt?: string;

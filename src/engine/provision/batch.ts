@@ -252,7 +252,6 @@ async function provisionDevice(x: DeviceContext, index: number, existing: Device
     // 3. Enrollment.
     enrollment = await enroll(x, row, secrets, deviceId);
     if (row.step === 'registered') {
-      await hook('enrollment-issued');
       await state.advance(batchId, row, 'enrolled', {}, x.now());
     }
     // 4. Pseudonyms.
@@ -372,6 +371,7 @@ async function enroll(x: DeviceContext, row: DeviceRow, s: GeneratedSecrets, dev
   }
   const res = await c.eca.handleEnrollmentRequest(spdu);
   if (res.status === 200) {
+    await o.hook?.('enrollment-issued', row.index); // issued by the ECA, not yet in the batch state
     const e = processEnrollmentResponse(res.body, stateOf(spdu, generationTime), opts);
     await state.advance(batchId, row, row.step, { data: { enrollResponse: toHex(res.body) } }, x.now());
     return e;

@@ -1,0 +1,182 @@
+import { createPublicKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Flags } from '@oclif/core';
+import cliProgress from 'cli-progress';
+import { ScmsCommand } from '../../cli/base.js';
+import { fromHex } from '../../crypto/bytes.js';
+import { decodePoint } from '../../crypto/curves.js';
+import { openStores } from '../../engine/manager/init.js';
+import { ProvisionSetupError } from '../../engine/provision/components.js';
+import { provisionBatch, ProvisionError, type FactoryDeviceKey, type ProvisionHookPoint } from '../../engine/provision/batch.js';
+import { ProvisionStateError } from '../../engine/provision/state.js';
+import { openTrust } from '../../engine/serve.js';
+import { ConfigError } from '../../engine/config.js';
+import { RegistrationInputError } from '../../engine/ra/registration.js';
+import type { EciesPublicKey } from '../../security/encryption.js';
+import { systemClock } from '../../security/time.js';
+
+/** A P-256 public key from a file: hex (compressed or uncompressed point), 33/65 raw octets, or a PEM SPKI. */
+export function readTransportKey(path: string): EciesPublicKey {
+  const raw = readFileSync(path);
+  const text = raw.toString('utf8').trim();
+  let point: Uint8Array;
+  if (text.startsWith('-----BEGIN')) {
+    const jwk = createPublicKey(text).export({ format: 'jwk' });
+    if (jwk.crv !== 'P-256' || !jwk.x || !jwk.y) throw new ProvisionError(`${path}: not a P-256 public key`);
+    point = new Uint8Array([4, ...Buffer.from(jwk.x, 'base64url'), ...Buffer.from(jwk.y, 'base64url')]);
+  } else if (/^(0x)?[0-9a-fA-F]+$/.test(text)) point = fromHex(text.replace(/^0x/i, ''));
+  else point = new Uint8Array(raw);
+  try {
+    decodePoint('nistP256', point);
+  } catch {
+    throw new ProvisionError(`${path}: not a P-256 public key (hex point, raw point or PEM)`);
+  }
+  return { curve: 'nistP256', publicKey: point };
+}
+
+/**
+ * Factory keys: JSON (an array of hex strings or of { canonicalPublicKey, curve? }, or { devices: [...] }) or CSV
+ * (one key per line: canonicalPublicKey[,curve]; a header line naming canonicalPublicKey is skipped).
+ */
+export function readDeviceKeys(path: string): FactoryDeviceKey[] {
+  const text = readFileSync(path, 'utf8').trim();
+  const one = (v: unknown, n: number): FactoryDeviceKey => {
+    if (typeof v === 'string') return { canonicalPublicKey: v };
+    const o = v as { canonicalPublicKey?: unknown; curve?: unknown } | null;
+    if (!o || typeof o.canonicalPublicKey !== 'string') throw new ProvisionError(`${path}: entry ${n} has no canonicalPublicKey`);
+    for (const k of Object.keys(o)) {
+      if (k !== 'canonicalPublicKey' && k !== 'curve') {
+        throw new ProvisionError(`${path}: entry ${n}: unknown field ${k} (only public canonical keys are accepted: with factory keys the tool registers the devices only)`);
+      }
+    }
+    if (o.curve !== undefined && o.curve !== 'nistP256' && o.curve !== 'brainpoolP256r1') throw new ProvisionError(`${path}: entry ${n}: curve nistP256 or brainpoolP256r1`);
+    return { canonicalPublicKey: o.canonicalPublicKey, ...(o.curve ? { curve: o.curve as FactoryDeviceKey['curve'] } : {}) };
+  };
+  if (text.startsWith('[') || text.startsWith('{')) {
+    const j = JSON.parse(text) as unknown;
+    const list = Array.isArray(j) ? j : (j as { devices?: unknown }).devices;
+    if (!Array.isArray(list)) throw new ProvisionError(`${path}: expected an array of keys or { "devices": [...] }`);
+    return list.map(one);
+  }
+  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  if (lines[0] && /canonicalPublicKey/i.test(lines[0])) lines.shift();
+  return lines.map((l, n) => {
+    const [key, curve] = l.split(',').map((s) => s.trim());
+    return one({ canonicalPublicKey: key, ...(curve ? { curve } : {}) }, n);
+  });
+}
+
+const HOOK_POINTS: readonly ProvisionHookPoint[] = ['registered', 'enrollment-issued', 'pseudonyms-issued', 'bundle-written', 'done'];
+
+/** Test-only: SCMS_PROVISION_TEST_KILL=<point>:<index> kills the process (SIGKILL) at that point. */
+function testHook(env: NodeJS.ProcessEnv) {
+  const v = env.SCMS_PROVISION_TEST_KILL;
+  if (!v) return undefined;
+  const [point, index] = v.split(':');
+  if (!HOOK_POINTS.includes(point as ProvisionHookPoint)) return undefined;
+  return (p: ProvisionHookPoint, i: number) => {
+    if (p === point && i === Number(index)) process.kill(process.pid, 'SIGKILL');
+  };
+}
+
+export default class ProvisionBatch extends ScmsCommand {
+  static override description =
+    'Issue N device credential bundles offline (factory line) through the same RA/ECA/LA/ACA logic as the online flow: ' +
+    'registration, enrollment certificate and optionally pseudonym certificates for the first W i-periods. Generated ' +
+    'private keys are written only encrypted to the factory transport key. Resumable: re-run the same command after an ' +
+    'interruption; a finished batch is left unchanged. Keys of the trust directory: SCMS_KEYSTORE_PASSPHRASE (or ' +
+    'SCMS_PKCS11_PIN); the batch state seals device secrets with SCMS_PROVISION_PASSPHRASE (default: the keystore passphrase).';
+  static override enableJsonFlag = true;
+  static override examples = [
+    'SCMS_KEYSTORE_PASSPHRASE=... <%= config.bin %> provision batch --trust ./scms --data ./data --count 100 --type obu --pseudonyms-weeks 1 --transport-key factory.pub --out ./bundles',
+    '<%= config.bin %> provision batch --trust ./scms --data ./data --type rsu --device-keys keys.csv --out ./bundles --json',
+  ];
+  static override flags = {
+    trust: Flags.string({ description: 'trust directory written by `scms manager init`', required: true }),
+    data: Flags.string({ description: 'data directory: the component databases (ra.db, eca.db, la1.db, la2.db) and provision.db', required: true }),
+    out: Flags.string({ description: 'output directory: one bundle directory per device and the batch manifest', required: true }),
+    count: Flags.integer({ description: 'number of devices (with --device-keys: the number of keys in the file)', min: 1 }),
+    type: Flags.string({ description: 'device type', options: ['obu', 'rsu'], required: true }),
+    region: Flags.integer({ description: 'country code (CountryOnly), repeatable [default: the policy regions]', multiple: true, min: 1, max: 65535 }),
+    psid: Flags.integer({ description: 'PSID of the requested permissions, repeatable [default: the policy lists of the device type]', multiple: true, min: 0 }),
+    'pseudonyms-weeks': Flags.integer({ description: 'pseudonym certificates for the first W i-periods (0: none)', default: 0, min: 0, max: 520 }),
+    'device-keys': Flags.string({ description: 'factory canonical public keys (JSON or CSV): register only, no private key leaves the device' }),
+    'transport-key': Flags.string({ description: 'factory P-256 public key (hex point or PEM): generated private keys are encrypted to it' }),
+  };
+
+  async run() {
+    const { flags } = await this.parse(ProvisionBatch);
+    const json = flags.json === true;
+    const env = process.env;
+    let bar: cliProgress.SingleBar | undefined;
+    try {
+      const deviceKeys = flags['device-keys'] ? readDeviceKeys(flags['device-keys']) : undefined;
+      if (deviceKeys && flags['transport-key']) throw new ProvisionError('--transport-key is for generated keys; with --device-keys no private key is handled');
+      if (deviceKeys && flags.count !== undefined && flags.count !== deviceKeys.length) {
+        throw new ProvisionError(`--count ${flags.count} but ${flags['device-keys']} holds ${deviceKeys.length} keys`);
+      }
+      if (!deviceKeys && flags.count === undefined) throw new ProvisionError('--count is required (or --device-keys)');
+      const transportKey = flags['transport-key'] ? readTransportKey(flags['transport-key']) : undefined;
+      const trust = openTrust(flags.trust);
+      const stores = openStores(flags.trust, {
+        ...(env.SCMS_KEYSTORE_PASSPHRASE ? { passphrase: env.SCMS_KEYSTORE_PASSPHRASE } : {}),
+        ...(env.SCMS_PKCS11_PIN ? { pin: env.SCMS_PKCS11_PIN } : {}),
+        ...(env.SCMS_PKCS11_MODULE ? { modulePath: env.SCMS_PKCS11_MODULE } : {}),
+      });
+      const statePassphrase = env.SCMS_PROVISION_PASSPHRASE || env.SCMS_KEYSTORE_PASSPHRASE;
+      const hook = testHook(env);
+      try {
+        const summary = await provisionBatch({
+          trust,
+          stores,
+          dataDir: flags.data,
+          outDir: flags.out,
+          count: deviceKeys?.length ?? flags.count!,
+          deviceType: flags.type as 'obu' | 'rsu',
+          ...(flags.region ? { region: flags.region } : {}),
+          ...(flags.psid ? { psids: flags.psid } : {}),
+          pseudonymWeeks: flags['pseudonyms-weeks'],
+          ...(transportKey ? { transportKey } : {}),
+          ...(deviceKeys ? { deviceKeys } : {}),
+          ...(statePassphrase ? { statePassphrase } : {}),
+          clock: systemClock,
+          env,
+          ...(hook ? { hook } : {}),
+          onProgress: (p) => {
+            if (json || !process.stderr.isTTY) return;
+            if (!bar) {
+              bar = new cliProgress.SingleBar(
+                { format: 'provision |{bar}| {value}/{total} devices | {rate} dev/s | ETA {eta_formatted}', stream: process.stderr, etaBuffer: 20 },
+                cliProgress.Presets.shades_classic,
+              );
+              bar.start(p.total, p.completed - 1, { rate: '0.0' });
+              (bar as unknown as { t0: number }).t0 = performance.now();
+              (bar as unknown as { n0: number }).n0 = p.completed - 1;
+            }
+            const b = bar as unknown as { t0: number; n0: number };
+            const s = (performance.now() - b.t0) / 1000;
+            bar.update(p.completed, { rate: s > 0 ? ((p.completed - b.n0) / s).toFixed(1) : '0.0' });
+          },
+        });
+        bar?.stop();
+        if (!json) {
+          this.log(
+            `batch ${summary.batchId}: ${summary.total} devices (${summary.issued} issued now, ${summary.alreadyDone} already done), ` +
+              `${summary.certificates} certificates in ${summary.outDir}`,
+          );
+          this.log(`throughput: ${summary.issued} devices in ${summary.seconds.toFixed(2)} s = ${summary.devicesPerSecond.toFixed(1)} devices/s`);
+          this.log(`batch manifest: ${summary.batchManifest}`);
+        }
+        return summary;
+      } finally {
+        await stores.close();
+      }
+    } catch (e) {
+      bar?.stop();
+      if (e instanceof ProvisionError || e instanceof ProvisionSetupError || e instanceof ProvisionStateError || e instanceof ConfigError || e instanceof RegistrationInputError) {
+        this.fail(e.message, 2);
+      }
+      throw e;
+    }
+  }
+}

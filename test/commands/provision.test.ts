@@ -1,0 +1,130 @@
+// `scms provision batch` as a child process (bin/run.js -> dist/): kill -9 at several points and resume; a
+// finished batch re-run changes nothing; factory keys.
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toHex } from '../../src/crypto/bytes.js';
+import { generateKeyPair } from '../../src/engine/ee/keys.js';
+import { openComponents } from '../../src/engine/provision/components.js';
+import type { BatchManifest, BundleManifest } from '../../src/engine/provision/bundle.js';
+import { ManualClock } from '../../src/security/time.js';
+import { PASS, provisionFixture, readJson, stores, type ProvisionFixture } from '../engine/provision/fixtures.js';
+
+const bin = new URL('../../bin/run.js', import.meta.url).pathname;
+const clock = new ManualClock(new Date());
+let f: ProvisionFixture;
+beforeAll(async () => {
+  f = await provisionFixture(clock);
+}, 120_000);
+afterAll(() => f?.cleanup());
+
+function run(args: string[], extraEnv: Record<string, string> = {}) {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', SCMS_KEYSTORE_PASSPHRASE: PASS, ...extraEnv };
+  delete env.SCMS_PROVISION_TEST_KILL;
+  Object.assign(env, extraEnv);
+  const r = spawnSync(process.execPath, [bin, 'provision', 'batch', ...args], { encoding: 'utf8', env });
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Every file under dir with its SHA-256 and mtime. */
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const n of readdirSync(d)) {
+      const p = join(d, n);
+      const s = statSync(p);
+      if (s.isDirectory()) walk(p);
+      else out[p] = `${createHash('sha256').update(readFileSync(p)).digest('hex')} ${s.mtimeMs}`;
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+describe('scms provision batch (child process)', () => {
+  it('killed (-9) at three points and resumed: every device issued exactly once; a finished batch re-run changes nothing', async () => {
+    const data = join(f.base, 'cli-data');
+    const out = join(f.base, 'cli-out');
+    const args = ['--trust', f.trustDir, '--data', data, '--out', out, '--count', '5', '--type', 'obu', '--pseudonyms-weeks', '1', '--transport-key', f.transportFile];
+
+    for (const point of ['enrollment-issued:1', 'pseudonyms-issued:2', 'bundle-written:3']) {
+      const r = run(args, { SCMS_PROVISION_TEST_KILL: point });
+      expect(r.signal, `${point}: ${r.stderr}`).toBe('SIGKILL');
+    }
+    // after the kills: devices 0..3 have bundles (3 was renamed into place just before the kill)
+    expect(readdirSync(out).filter((n) => !n.startsWith('.') && !n.startsWith('batch-'))).toHaveLength(4);
+
+    const done = run([...args, '--json']);
+    expect(done.status, done.stderr).toBe(0);
+    const summary = JSON.parse(done.stdout) as { issued: number; alreadyDone: number; total: number; batchManifest: string; devicesPerSecond: number };
+    expect(summary.total).toBe(5);
+    expect(summary.alreadyDone).toBe(3); // 0, 1, 2 (3 was killed before its state said done)
+    expect(summary.issued).toBe(2);
+    expect(summary.devicesPerSecond).toBeGreaterThan(0);
+
+    const batch = readJson<BatchManifest>(summary.batchManifest);
+    expect(batch.devices).toHaveLength(5);
+    expect(readdirSync(out).filter((n) => n.startsWith('.'))).toEqual([]);
+    const bundleCerts: string[] = [];
+    for (const d of batch.devices) {
+      const m = readJson<BundleManifest>(join(out, d.dir, 'manifest.json'));
+      expect(m.index).toBe(d.index);
+      bundleCerts.push(...m.certificates.map((c) => c.hashedId8));
+    }
+    expect(new Set(bundleCerts).size).toBe(bundleCerts.length);
+
+    // the stores: 5 devices, one enrollment certificate and one authorization batch each, no duplicate responses
+    const c = await openComponents({ trust: f.trust, stores: stores(f.trustDir), dataDir: data, clock, env: { SCMS_KEYSTORE_PASSPHRASE: PASS }, pseudonyms: true });
+    try {
+      const devices = await c.registration.list();
+      expect(devices.map((d) => d.deviceId).sort()).toEqual(batch.devices.map((d) => d.deviceId).sort());
+      expect(devices.every((d) => d.state === 'enrolled')).toBe(true);
+      for (const d of devices) {
+        const kinds = (await c.registration.certificates(d.deviceId)).map((r) => r.kind).sort();
+        expect(kinds).toEqual(['authorization-batch', 'enrollment']);
+        expect(await c.ecaStore.certificatesOf(d.deviceId)).toHaveLength(1);
+      }
+      expect((await c.ecaStore.counts()).certificates).toBe(5);
+      const responses = await c.pseudonyms!.store.allResponses();
+      const pseudonymCount = bundleCerts.length - 5;
+      expect(responses).toHaveLength(pseudonymCount);
+      expect(new Set(responses.map((r) => `${toHex(r.requestHash)}/${r.i}/${r.j}`)).size).toBe(pseudonymCount);
+    } finally {
+      await c.close();
+    }
+
+    // re-running the finished batch changes nothing (files, and the databases' contents)
+    const before = snapshot(out);
+    const again = run([...args, '--json']);
+    expect(again.status, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ issued: 0, alreadyDone: 5 });
+    expect(snapshot(out)).toEqual(before);
+    const c2 = await openComponents({ trust: f.trust, stores: stores(f.trustDir), dataDir: data, clock, env: { SCMS_KEYSTORE_PASSPHRASE: PASS }, pseudonyms: false });
+    try {
+      expect(await c2.registration.list()).toHaveLength(5);
+      expect((await c2.ecaStore.counts()).certificates).toBe(5);
+    } finally {
+      await c2.close();
+    }
+  }, 180_000);
+
+  it('factory keys (--device-keys JSON): devices registered, bundles without private keys; text summary with throughput', () => {
+    const keys = [0, 1].map(() => generateKeyPair('nistP256'));
+    const file = join(f.base, 'factory.json');
+    writeFileSync(file, JSON.stringify(keys.map((k) => ({ canonicalPublicKey: toHex(k.publicKey) }))));
+    const out = join(f.base, 'cli-factory-out');
+    const r = run(['--trust', f.trustDir, '--data', join(f.base, 'cli-factory-data'), '--out', out, '--type', 'obu', '--device-keys', file]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/2 devices \(2 issued now, 0 already done\)/);
+    expect(r.stdout).toMatch(/throughput: 2 devices in [\d.]+ s/);
+    const dirs = readdirSync(out).filter((n) => !n.startsWith('batch-'));
+    expect(dirs).toHaveLength(2);
+    for (const d of dirs) expect(readdirSync(join(out, d))).toEqual(['manifest.json']);
+
+    const bad = run(['--trust', f.trustDir, '--data', join(f.base, 'cli-factory-data'), '--out', out, '--type', 'obu', '--device-keys', file, '--pseudonyms-weeks', '1']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/can only register/);
+  }, 60_000);
+});

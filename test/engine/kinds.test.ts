@@ -14,7 +14,7 @@ import { generateKeyPair, keyPairSigner } from '../../src/engine/ee/keys.js';
 import { createKindRequest, kindDownloadFilename, processKindDownload, type EeCertificateKind, type EeRequestForm } from '../../src/engine/ee/kinds.js';
 import { ERROR_HEADER } from '../../src/engine/http/index.js';
 import { JobQueue, Worker } from '../../src/engine/queue/index.js';
-import { AUTHORIZATION_CERTIFICATE_PATH, AUTHORIZATION_QUEUE, authorizationWorker, registerAuthorization, registrationEnrollmentLookup, type AuthorizationDeps } from '../../src/engine/ra/authorization.js';
+import { AUTHORIZATION_CERTIFICATE_PATH, AUTHORIZATION_QUEUE, authorizationJobHandler, authorizationWorker, registerAuthorization, registrationEnrollmentLookup, type AuthorizationDeps } from '../../src/engine/ra/authorization.js';
 import { AuthorizationStore } from '../../src/engine/ra/authorization-store.js';
 import { classifyRequest } from '../../src/engine/ra/kinds.js';
 import { PseudonymService, PseudonymStore } from '../../src/engine/ra/pseudonym.js';
@@ -40,6 +40,7 @@ let registration: RegistrationStore;
 let jobs: JobQueue;
 let pseudonyms: PseudonymStore;
 let worker: Worker;
+let service: PseudonymService;
 let raDb: Kysely<any>;
 let srv: TestServer;
 const dbs: TempDb[] = [];
@@ -87,7 +88,7 @@ beforeAll(async () => {
   await requests.migrate();
   const la1 = await laService(h, 1, la1Db.db);
   const la2 = await laService(h, 2, la2Db.db);
-  const service = new PseudonymService({
+  service = new PseudonymService({
     store: pseudonyms,
     la1,
     la2,
@@ -250,6 +251,10 @@ describe.each(CASES)('$device $kind, $form $variant $type', (c) => {
     // Identification requests ask the LAs for nothing (no linkage chains for the device); pseudonyms do.
     const chains = await raDb.selectFrom('ra_linkage_chains').selectAll().where('chain_key', '=', enrollment.deviceId).execute();
     expect(chains).toHaveLength(c.kind === 'pseudonym' ? 2 : 0);
+
+    // Worker handler re-run (a crash after storing): nothing stored twice, the same responses.
+    await authorizationJobHandler(service)(job!, {} as never);
+    expect((await pseudonyms.responses(requestHash)).map((s) => Buffer.from(s.response).toString('hex'))).toEqual(stored.map((s) => Buffer.from(s.response).toString('hex')));
 
     // The other naming for the same request is not a file.
     const other = c.form === 'butterfly' ? `${Buffer.from(requestHash).toString('hex')}.zip` : `${Buffer.from(requestHash).toString('hex')}_${ack.firstI!.toString(16)}.zip`;

@@ -18,7 +18,7 @@
  * Download file: butterfly `<hash>_<i hex>.zip`, non-butterfly `<hash>.zip` (ra/kinds.ts).
  */
 import { unzipSync } from 'fflate';
-import type { Certificate, ToBeSignedCertificate } from '../../codec/index.js';
+import type { Certificate, ScmsPdu, ToBeSignedCertificate } from '../../codec/index.js';
 import type { EeRaCertRequest, RaEeCertInfo } from '../../codec/gen/Ieee1609Dot2Dot1EeRaInterface.js';
 import { bytesToBigInt, toHex } from '../../crypto/bytes.js';
 import type { ButterflyCurve, ButterflyVariant } from '../../crypto/butterfly.js';
@@ -29,7 +29,6 @@ import { certificateHashedId8, certificateKeyPairMatches, isIssuedBy, publicEncr
 import { DecryptionError, type DecryptionKey } from '../../security/encryption.js';
 import { readUnsecuredSpdu, verifyEncryptedSignedSpdu } from '../../security/scms-pdu.js';
 import { nowTime32, systemClock, type Clock } from '../../security/time.js';
-import type { ScmsPdu } from '../../codec/index.js';
 import { processAuthorizationResponse } from './authorization.js';
 import { createButterflyRequest, type ButterflySecrets } from './butterfly.js';
 
@@ -231,13 +230,13 @@ export async function processKindDownload(zip: Uint8Array, o: KindResponseOption
       certificates.push(r);
     } else {
       if (name !== hash) fail(`unexpected entry ${name}`);
-      const r = await processNonButterflyResponse(bytes, s, o);
-      certificates.push({ i: info?.currentI ?? 0, j: 0, ...r });
+      // i is the .info file's currentI (set below: entry order in the zip is not fixed).
+      certificates.push({ i: -1, j: 0, ...(await processNonButterflyResponse(bytes, s, o)) });
     }
   }
   if (!info) return fail('the download has no .info file');
-  const i = info.currentI;
-  const out = s.form === 'butterfly' ? certificates : certificates.map((c) => ({ ...c, i }));
+  const currentI = info.currentI;
+  const out = s.form === 'butterfly' ? certificates : certificates.map((c) => ({ ...c, i: currentI }));
   out.sort((a, b) => a.i - b.i || a.j - b.j);
   return { certificates: out, info };
 }

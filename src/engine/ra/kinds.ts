@@ -128,7 +128,16 @@ export function planKindRequest(req: EeRaCertRequest, c: RequestClass, policy: G
   if (req.type !== 'explicit' && req.type !== 'implicit') refuse(400, Code.requestedCertificateTypeNotAllowed, `unsupported certificate type ${String(req.type)}`);
   try {
     if (c.form === 'butterfly') checkButterflyPolicy(policy, req, butterflyRequestInfo(req).variant);
-    else fromPublicVerificationKey(req.tbsCert.verifyKeyIndicator.verificationKey);
+    else {
+      // Non-butterfly: the EE's own key, on a curve the ACA issues on (256-bit, as for butterfly keys).
+      const { curve } = fromPublicVerificationKey(req.tbsCert.verifyKeyIndicator.verificationKey);
+      if (curve !== 'nistP256' && curve !== 'brainpoolP256r1') throw new Error(`verification key on ${curve}: not issued`);
+      if (c.form === 'encrypted') {
+        const ek = (req.additionalParams as { encryptionKey: { publicKey: Record<string, unknown> } }).encryptionKey.publicKey;
+        const alt = curve === 'nistP256' ? 'eciesNistP256' : 'eciesBrainpoolP256r1';
+        if (!(alt in ek)) throw new Error(`encryptionKey is not an ${alt} key`);
+      }
+    }
   } catch (e) {
     refuse(400, Code.requestedCertificateTypeNotAllowed, (e as Error).message);
   }

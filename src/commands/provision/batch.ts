@@ -34,23 +34,29 @@ export function readTransportKey(path: string): EciesPublicKey {
   return { curve: 'nistP256', publicKey: point };
 }
 
+const FACTORY_FIELDS = ['canonicalPublicKey', 'curve', 'caterpillarPublicKey', 'expansionKey'];
+
 /**
  * Factory keys: JSON (an array of hex strings or of { canonicalPublicKey, curve? }, or { devices: [...] }) or CSV
- * (one key per line: canonicalPublicKey[,curve]; a header line naming canonicalPublicKey is skipped).
+ * (one device per line: canonicalPublicKey[,curve[,caterpillarPublicKey,expansionKey]]; a header line naming canonicalPublicKey is skipped).
  */
 export function readDeviceKeys(path: string): FactoryDeviceKey[] {
   const text = readFileSync(path, 'utf8').trim();
   const one = (v: unknown, n: number): FactoryDeviceKey => {
     if (typeof v === 'string') return { canonicalPublicKey: v };
-    const o = v as { canonicalPublicKey?: unknown; curve?: unknown } | null;
+    const o = v as Record<string, unknown> | null;
     if (!o || typeof o.canonicalPublicKey !== 'string') throw new ProvisionError(`${path}: entry ${n} has no canonicalPublicKey`);
     for (const k of Object.keys(o)) {
-      if (k !== 'canonicalPublicKey' && k !== 'curve') {
-        throw new ProvisionError(`${path}: entry ${n}: unknown field ${k} (only public canonical keys are accepted: with factory keys the tool registers the devices only)`);
+      if (!FACTORY_FIELDS.includes(k)) {
+        throw new ProvisionError(`${path}: entry ${n}: unknown field ${k} (public keys only: ${FACTORY_FIELDS.join(', ')})`);
       }
+      if (typeof o[k] !== 'string') throw new ProvisionError(`${path}: entry ${n}: ${k} must be a string`);
     }
     if (o.curve !== undefined && o.curve !== 'nistP256' && o.curve !== 'brainpoolP256r1') throw new ProvisionError(`${path}: entry ${n}: curve nistP256 or brainpoolP256r1`);
-    return { canonicalPublicKey: o.canonicalPublicKey, ...(o.curve ? { curve: o.curve as FactoryDeviceKey['curve'] } : {}) };
+    if ((o.caterpillarPublicKey === undefined) !== (o.expansionKey === undefined)) {
+      throw new ProvisionError(`${path}: entry ${n}: caterpillarPublicKey and expansionKey go together`);
+    }
+    return o as unknown as FactoryDeviceKey;
   };
   if (text.startsWith('[') || text.startsWith('{')) {
     const j = JSON.parse(text) as unknown;
@@ -61,8 +67,8 @@ export function readDeviceKeys(path: string): FactoryDeviceKey[] {
   const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
   if (lines[0] && /canonicalPublicKey/i.test(lines[0])) lines.shift();
   return lines.map((l, n) => {
-    const [key, curve] = l.split(',').map((s) => s.trim());
-    return one({ canonicalPublicKey: key, ...(curve ? { curve } : {}) }, n);
+    const [key, curve, caterpillar, expansion] = l.split(',').map((s) => s.trim());
+    return one({ canonicalPublicKey: key, ...(curve ? { curve } : {}), ...(caterpillar ? { caterpillarPublicKey: caterpillar } : {}), ...(expansion ? { expansionKey: expansion } : {}) }, n);
   });
 }
 
@@ -100,7 +106,7 @@ export default class ProvisionBatch extends ScmsCommand {
     region: Flags.integer({ description: 'country code (CountryOnly), repeatable [default: the policy regions]', multiple: true, min: 1, max: 65535 }),
     psid: Flags.integer({ description: 'PSID of the requested permissions, repeatable [default: the policy lists of the device type]', multiple: true, min: 0 }),
     'pseudonyms-weeks': Flags.integer({ description: 'pseudonym certificates for the first W i-periods (0: none)', default: 0, min: 0, max: 520 }),
-    'device-keys': Flags.string({ description: 'factory canonical public keys (JSON or CSV): register only, no private key leaves the device' }),
+    'device-keys': Flags.string({ description: 'factory public keys (JSON or CSV): canonical key (register only), optionally the unified butterfly caterpillar public key + expansion key (then pseudonyms too); no private key leaves the device' }),
     'transport-key': Flags.string({ description: 'factory P-256 public key (hex point or PEM): generated private keys are encrypted to it' }),
   };
 

@@ -23,19 +23,21 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Certificate as CertificateCodec, Ieee1609Dot2Data as Ieee1609Dot2DataCodec, type Certificate } from '../../codec/index.js';
-import { EeRaCertRequest as EeRaCertRequestCodec } from '../../codec/gen/Ieee1609Dot2Dot1EeRaInterface.js';
+import { EeRaCertRequest as EeRaCertRequestCodec, type EeRaCertRequest } from '../../codec/gen/Ieee1609Dot2Dot1EeRaInterface.js';
 import { bigIntToBytes, fromHex, toHex } from '../../crypto/bytes.js';
 import type { ButterflyPrivateParams } from '../../crypto/butterfly.js';
 import type { KeyStores } from '../../hsm/index.js';
-import { certificateHashedId8, certificateKeyPairMatches, encodeCertificate } from '../../security/certificate.js';
+import { certificateHashedId8, certificateKeyPairMatches, encodeCertificate, publicVerificationKey } from '../../security/certificate.js';
 import { encryptData, rekRecipientId, type EciesPublicKey } from '../../security/encryption.js';
-import { dateToTime32, iPeriodOf, iPeriodStart, time32ToDate, validityPeriodEnd, type Clock, type ValidityPeriod } from '../../security/time.js';
+import { dateToTime32, iPeriodOf, iPeriodStart, nowTime32, time32ToDate, validityPeriodEnd, type Clock, type ValidityPeriod } from '../../security/time.js';
 import { processAuthorizationResponse } from '../ee/authorization.js';
 import { buildAuthorizationRequest } from '../ee/authorization-client.js';
 import { createButterflyRequest, type ButterflySecrets } from '../ee/butterfly.js';
 import { buildEnrollmentRequest, processEnrollmentResponse, type Enrollment, type EnrollmentState } from '../ee/enroll.js';
 import { generateKeyPair, keyPairFromPrivate, keyPairSigner } from '../ee/keys.js';
-import { hashedId8 } from '../../crypto/hash.js';
+import { hashedId8, sha256 } from '../../crypto/hash.js';
+import { decodePoint } from '../../crypto/curves.js';
+import type { StoredResponse } from '../ra/pseudonym.js';
 import type { TrustDir } from '../manager/trust-dir.js';
 import { iPeriodParamsOf } from '../policy/index.js';
 import { canonicalKeyFromBytes, type CanonicalKey } from '../ra/registration.js';
@@ -52,6 +54,13 @@ export class ProvisionError extends Error {
 export interface FactoryDeviceKey {
   canonicalPublicKey: string;
   curve?: 'nistP256' | 'brainpoolP256r1';
+  /**
+   * The device's unified butterfly keys (public caterpillar key, hex point; AES-128 expansion key, hex): with them
+   * the tool also has pseudonyms issued; the bundle then holds the encrypted ACA responses (only the device can
+   * open them).
+   */
+  caterpillarPublicKey?: string;
+  expansionKey?: string;
 }
 
 /** Points at which the test hook is called (`SCMS_PROVISION_TEST_KILL=<point>:<index>` in the command). */
@@ -120,8 +129,10 @@ export async function provisionBatch(o: ProvisionBatchOptions): Promise<Provisio
   const count = factory ? o.deviceKeys!.length : o.count;
   if (!Number.isInteger(count) || count < 1) throw new ProvisionError('count must be a positive integer');
   if (!Number.isInteger(o.pseudonymWeeks) || o.pseudonymWeeks < 0) throw new ProvisionError('pseudonyms-weeks must be an integer >= 0');
-  if (factory && o.pseudonymWeeks > 0) {
-    throw new ProvisionError('with factory keys the tool can only register the devices: pseudonym requests must be signed by the device (see README "Provisioning bundles")');
+  if (factory && o.pseudonymWeeks > 0 && o.deviceKeys!.some((k) => !k.caterpillarPublicKey || !k.expansionKey)) {
+    throw new ProvisionError(
+      'with factory keys the tool can only register the devices, and issue pseudonyms if each device key comes with its caterpillarPublicKey and expansionKey (see README "Provisioning bundles")',
+    );
   }
   if (!factory && !o.transportKey) throw new ProvisionError('generated keys need a transport key (--transport-key)');
   if (!factory && !o.statePassphrase) throw new ProvisionError('generated keys need a state passphrase (SCMS_PROVISION_PASSPHRASE or SCMS_KEYSTORE_PASSPHRASE)');
@@ -255,13 +266,43 @@ async function provisionDevice(x: DeviceContext, index: number, existing: Device
       await state.advance(batchId, row, 'enrolled', {}, x.now());
     }
     // 4. Pseudonyms.
-    if (o.pseudonymWeeks > 0) pseudonyms.push(...(await issuePseudonyms(x, row, secrets, deviceId, enrollment)));
+    if (o.pseudonymWeeks > 0) {
+      const request = EeRaCertRequestCodec.decode(secrets.butterflyRequest!);
+      // The request hash an online EE's EeRaCertRequestSpdu would have (signed with the enrollment certificate).
+      const hashOf = async () =>
+        (await buildAuthorizationRequest({ request, enrollment: { certificate: enrollment!.certificate, signer: enrollment!.signer }, raCertificate: c.raCertificate })).requestHash;
+      const responses = await issuePseudonyms(x, row, request, hashOf, deviceId);
+      for (const r of responses) {
+        pseudonyms.push(
+          await processAuthorizationResponse({
+            secrets: secrets.butterfly!,
+            i: r.i,
+            j: r.j,
+            kind: r.kind as 'private' | 'cubk',
+            response: r.response,
+            acaChain: c.pseudonyms!.acaChain,
+            trustAnchors: c.roots,
+            clock: o.clock,
+          }),
+        );
+      }
+      pseudonyms.sort((a, b) => a.i - b.i || a.j - b.j);
+    }
+  }
+  let encryptedResponses: StoredResponse[] = [];
+  if (x.factory && o.pseudonymWeeks > 0) {
+    // No enrollment certificate (the device must sign for it): the request hash is HashedId8 of the COER EeRaCertRequest.
+    const request = row.data.authzRequest ? EeRaCertRequestCodec.decode(fromHex(row.data.authzRequest)) : factoryButterflyRequest(x, o.deviceKeys![index]!);
+    const coer = EeRaCertRequestCodec.encode(request);
+    if (!row.data.authzRequest) await state.advance(batchId, row, row.step, { data: { authzRequest: toHex(coer) } }, x.now());
+    encryptedResponses = await issuePseudonyms(x, row, request, async () => sha256(coer).slice(-8), deviceId);
   }
 
   // 5. The bundle.
   const files: Record<string, Uint8Array> = {};
   const certs: BundleCertificate[] = [];
   const steps: BundleManifest['steps'] = ['registered'];
+  const responses: NonNullable<BundleManifest['pseudonymResponses']> = [];
   if (enrollment) {
     steps.push('enrolled');
     files['enrollment.oer'] = encodeCertificate(enrollment.certificate);
@@ -275,6 +316,15 @@ async function provisionDevice(x: DeviceContext, index: number, existing: Device
       const file = `pseudonyms/${p.i}_${p.j}.oer`;
       files[file] = encodeCertificate(p.certificate);
       certs.push({ file, kind: 'pseudonym', hashedId8: toHex(certificateHashedId8(p.certificate)), ...validity(p.certificate.toBeSigned.validityPeriod), i: p.i, j: p.j });
+    }
+  }
+  if (encryptedResponses.length) {
+    steps.push('pseudonyms');
+    c.pseudonyms!.acaChain.forEach((cc, n) => (files[`chain/aca-${n}.oer`] = encodeCertificate(cc)));
+    for (const r of [...encryptedResponses].sort((a, b) => a.i - b.i || a.j - b.j)) {
+      const file = `responses/${r.i}_${r.j}.oer`;
+      files[file] = r.response;
+      responses.push({ file, i: r.i, j: r.j, kind: r.kind });
     }
   }
   if (secrets && enrollment) {
@@ -299,6 +349,7 @@ async function provisionDevice(x: DeviceContext, index: number, existing: Device
     keys: x.factory ? 'factory' : 'generated',
     steps,
     certificates: certs,
+    ...(responses.length ? { pseudonymResponses: responses } : {}),
     ...(secrets ? { transportKeyId: toHex(rekRecipientId(o.transportKey!)) } : {}),
     ...(row.data.authzHash ? { authorizationRequestHash: row.data.authzHash } : {}),
   };
@@ -317,7 +368,7 @@ function generateSecrets(x: DeviceContext): GeneratedSecrets {
       variant: 'unified',
       type: 'implicit',
       tbsCert: {
-        validityPeriod: { start: iPeriodStart(ip, i0), duration: { hours: Math.min(65535, Math.ceil((x.o.pseudonymWeeks * 7 * 24 * 3600) / 3600)) } },
+        validityPeriod: pseudonymValidity(x, ip, i0),
         appPermissions: x.pseudoPsids.map((psid) => ({ psid: BigInt(psid) })),
       },
       clock: x.o.clock,
@@ -400,42 +451,56 @@ function enrollmentOf(certificate: Certificate, d: bigint, ecaChain: Certificate
   return { certificate, privateKey: d, publicKey: kp.publicKey, curve: 'nistP256', chain: ecaChain, signer: keyPairSigner(kp) };
 }
 
-async function issuePseudonyms(x: DeviceContext, row: DeviceRow, s: GeneratedSecrets, deviceId: string, enrollment: Enrollment) {
+function factoryButterflyRequest(x: DeviceContext, k: FactoryDeviceKey): EeRaCertRequest {
+  const ip = iPeriodParamsOf(x.c.policy);
+  const i0 = iPeriodOf(ip, dateToTime32(x.o.clock.now()));
+  const caterpillar = fromHex(k.caterpillarPublicKey!.replace(/^0x/i, ''));
+  const expansion = fromHex(k.expansionKey!.replace(/^0x/i, ''));
+  try {
+    decodePoint('nistP256', caterpillar);
+  } catch {
+    throw new ProvisionError('caterpillarPublicKey: not a P-256 point');
+  }
+  if (expansion.length !== 16) throw new ProvisionError('expansionKey: 16 octets (AES-128) expected');
+  return {
+    version: 2,
+    generationTime: nowTime32(x.o.clock),
+    type: 'implicit',
+    tbsCert: {
+      id: { none: null },
+      cracaId: new Uint8Array(3),
+      crlSeries: 0,
+      validityPeriod: pseudonymValidity(x, ip, i0),
+      appPermissions: x.pseudoPsids.map((psid) => ({ psid: BigInt(psid) })),
+      verifyKeyIndicator: { verificationKey: publicVerificationKey('nistP256', caterpillar) },
+    },
+    additionalParams: { unified: { aes128: expansion } },
+  };
+}
+
+function pseudonymValidity(x: DeviceContext, ip: ReturnType<typeof iPeriodParamsOf>, i0: number): ValidityPeriod {
+  return { start: iPeriodStart(ip, i0), duration: { hours: Math.min(65535, x.o.pseudonymWeeks * 7 * 24) } };
+}
+
+/** The RA pseudonym pipeline for the first W i-periods (idempotent); returns the stored (encrypted) responses. */
+async function issuePseudonyms(x: DeviceContext, row: DeviceRow, request: EeRaCertRequest, hashOf: () => Promise<Uint8Array>, deviceId: string): Promise<StoredResponse[]> {
   const { o, c, state, batchId } = x;
   const p = c.pseudonyms!;
   const ip = iPeriodParamsOf(c.policy);
-  const request = EeRaCertRequestCodec.decode(s.butterflyRequest!);
   if (!row.data.authzHash) {
-    // The request hash an online EE's EeRaCertRequestSpdu would have (signed with the enrollment certificate).
-    const { requestHash } = await buildAuthorizationRequest({ request, enrollment: { certificate: enrollment.certificate, signer: enrollment.signer }, raCertificate: c.raCertificate });
     const first = iPeriodOf(ip, request.tbsCert.validityPeriod.start);
-    await state.advance(batchId, row, row.step, { data: { authzHash: toHex(requestHash), iFirst: String(first) } }, x.now());
+    await state.advance(batchId, row, row.step, { data: { authzHash: toHex(await hashOf()), iFirst: String(first) } }, x.now());
   }
   const requestHash = fromHex(row.data.authzHash!);
   const first = Number(row.data.iFirst);
-  if (row.step === 'enrolled') {
+  if (row.step === 'enrolled' || row.step === 'registered') {
     const report = await p.service.processBatch([{ requestHash, request, chainKey: deviceId, iRange: { first, last: first + o.pseudonymWeeks - 1 } }]);
     if (report.failed.length) throw new ProvisionError(`device ${row.index}: ${report.failed.length} pseudonym certificates failed: ${report.failed[0]!.error}`);
     await c.registration.recordCertificate(deviceId, { kind: 'authorization-batch', hashedId8: row.data.authzHash!, issuer: 'ra' }, 'ra');
     await hook(x, 'pseudonyms-issued', row.index);
     await state.advance(batchId, row, 'authorized', {}, x.now());
   }
-  const out = [];
-  for (const r of await p.service.download(requestHash)) {
-    out.push(
-      await processAuthorizationResponse({
-        secrets: s.butterfly!,
-        i: r.i,
-        j: r.j,
-        kind: r.kind as 'private' | 'cubk',
-        response: r.response,
-        acaChain: p.acaChain,
-        trustAnchors: c.roots,
-        clock: o.clock,
-      }),
-    );
-  }
-  return out.sort((a, b) => a.i - b.i || a.j - b.j);
+  return p.service.download(requestHash);
 }
 
 async function hook(x: DeviceContext, p: ProvisionHookPoint, index: number) {

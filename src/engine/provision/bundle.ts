@@ -6,6 +6,8 @@
 //     chain/eca-<n>.oer        the ECA's certificate chain, ECA first, root last
 //     chain/aca-<n>.oer        the ACA's certificate chain, when pseudonyms were issued
 //     pseudonyms/<i>_<j>.oer   pseudonym certificates
+//     responses/<i>_<j>.oer    factory keys with butterfly keys: the ACA responses (AcaEeCertResponse*Spdu,
+//                              encrypted to the device's cocoon keys)
 //     keys.oer                 generated keys only: Ieee1609Dot2Data encryptedData (rekRecipInfo, ECIES to the
 //                              transport key) of the UTF-8 JSON BundleSecrets
 //   OUT/batch-<batchId>.json   BatchManifest
@@ -43,6 +45,8 @@ export interface BundleManifest {
   /** What the tool did for the device. */
   steps: Array<'registered' | 'enrolled' | 'pseudonyms'>;
   certificates: BundleCertificate[];
+  /** Factory keys with butterfly keys: the ACA responses (encrypted to the device), to be opened on the device. */
+  pseudonymResponses?: Array<{ file: string; i: number; j: number; kind: string }>;
   /** HashedId8 of the transport key's PublicEncryptionKey (the keys.oer recipient), hex. */
   transportKeyId?: string;
   /** Request hash of the authorization (pseudonym) batch, hex, as the RA records it. */

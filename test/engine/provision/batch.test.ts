@@ -1,4 +1,5 @@
 // provisionBatch in process over a `manager init` trust directory: generated keys with pseudonyms, factory keys.
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +11,8 @@ import { openComponents } from '../../../src/engine/provision/components.js';
 import { provisionBatch } from '../../../src/engine/provision/batch.js';
 import type { BatchManifest, BundleManifest, BundleSecrets } from '../../../src/engine/provision/bundle.js';
 import { canonicalIdOf } from '../../../src/engine/ee/keys.js';
+import { processAuthorizationResponse } from '../../../src/engine/ee/authorization.js';
+import type { ButterflySecrets } from '../../../src/engine/ee/butterfly.js';
 import { generateKeyPair, keyPairFromPrivate } from '../../../src/engine/ee/keys.js';
 import { certificateHashedId8, certificateKeyPairMatches } from '../../../src/security/certificate.js';
 import { verifyCertificateChain } from '../../../src/security/chain.js';
@@ -157,4 +160,69 @@ describe('provisionBatch, factory keys', () => {
       await c.close();
     }
   }, 60_000);
+});
+
+describe('provisionBatch, factory keys with butterfly keys', () => {
+  it('registers and has pseudonyms issued; the device opens the responses with its caterpillar key; no private key in the bundle', async () => {
+    const data = join(f.base, 'data-factory-bf');
+    const out = join(f.base, 'out-factory-bf');
+    const env = { SCMS_KEYSTORE_PASSPHRASE: PASS };
+    const devices = [0, 1].map(() => ({ canonical: generateKeyPair('nistP256'), caterpillar: generateKeyPair('nistP256'), expansion: new Uint8Array(randomBytes(16)) }));
+    const summary = await provisionBatch({
+      trust: f.trust,
+      stores: stores(f.trustDir),
+      dataDir: data,
+      outDir: out,
+      count: 2,
+      deviceType: 'obu',
+      pseudonymWeeks: 1,
+      deviceKeys: devices.map((d) => ({ canonicalPublicKey: toHex(d.canonical.publicKey), caterpillarPublicKey: toHex(d.caterpillar.publicKey), expansionKey: toHex(d.expansion) })),
+      clock,
+      env,
+    });
+    expect(summary.issued).toBe(2);
+    const c = await openComponents({ trust: f.trust, stores: stores(f.trustDir), dataDir: data, clock, env, pseudonyms: true });
+    try {
+      const batch = readJson<BatchManifest>(summary.batchManifest);
+      for (const [n, d] of batch.devices.entries()) {
+        const dir = join(out, d.dir);
+        const m = readJson<BundleManifest>(join(dir, 'manifest.json'));
+        expect(m.keys).toBe('factory');
+        expect(m.steps).toEqual(['registered', 'pseudonyms']);
+        expect(readdirSync(dir).sort()).toEqual(['chain', 'manifest.json', 'responses']);
+        const acaChain = readdirSync(join(dir, 'chain')).sort().map((x) => certAt(dir, `chain/${x}`));
+        const responses = m.pseudonymResponses!;
+        expect(responses.length).toBeGreaterThan(0);
+        const secrets: ButterflySecrets = {
+          curve: 'nistP256',
+          type: 'implicit',
+          params: { variant: 'unified', caterpillarPrivate: devices[n]!.caterpillar.privateKey, expansionKey: devices[n]!.expansion },
+        };
+        const chain1 = (await c.pseudonyms!.store.chainId(d.deviceId, 1))!;
+        const chain2 = (await c.pseudonyms!.store.chainId(d.deviceId, 2))!;
+        for (const r of responses) {
+          const cert = await processAuthorizationResponse({
+            secrets,
+            i: r.i,
+            j: r.j,
+            kind: r.kind as 'private' | 'cubk',
+            response: new Uint8Array(readFileSync(join(dir, r.file))),
+            acaChain,
+            trustAnchors: c.roots,
+            clock,
+          });
+          const s1 = await c.pseudonyms!.la1.seedsForRevocation(chain1, r.i);
+          const s2 = await c.pseudonyms!.la2.seedsForRevocation(chain2, r.i);
+          const lv = linkageValue(preLinkageValue(laIdOctets(s1.laId), s1.linkageSeed, r.j), preLinkageValue(laIdOctets(s2.laId), s2.linkageSeed, r.j));
+          const id = cert.certificate.toBeSigned.id as { linkageData: { 'linkage-value': Uint8Array } };
+          expect(toHex(id.linkageData['linkage-value'])).toBe(toHex(lv));
+        }
+        const dev = (await c.registration.get(d.deviceId))!;
+        expect(dev.state).toBe('registered');
+        expect((await c.registration.certificates(d.deviceId)).map((x) => x.kind)).toEqual(['authorization-batch']);
+      }
+    } finally {
+      await c.close();
+    }
+  }, 120_000);
 });

@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import chalk from 'chalk';
 import { ScmsCommand } from '../../cli/base.js';
 import { KeyStoreError } from '../../hsm/keystore.js';
-import { simulate, SimulationError, STEPS, type SimEvent, type Step } from '../../engine/ee/simulate.js';
+import { simulate, SimulationError, SimulationInputError, STEPS, type SimEvent, type Step } from '../../engine/ee/simulate.js';
 import { EeStateDir, EeStateError } from '../../engine/ee/state.js';
 import { systemClock } from '../../security/time.js';
 
@@ -95,7 +95,7 @@ export default class EeSimulate extends ScmsCommand {
         if (e.check) lines.push(`  failed check: ${e.check}`);
         this.fail(lines.join('\n'), EXIT_FAILED, { step: e.step, ...(e.http ? { http: e.http } : {}), ...(e.check ? { check: e.check } : {}) });
       }
-      if (e instanceof EeStateError) this.fail(e.message, EXIT_INPUT);
+      if (e instanceof EeStateError || e instanceof SimulationInputError) this.fail(e.message, EXIT_INPUT);
       if (e instanceof KeyStoreError) this.fail(`keystore: ${e.message}`, EXIT_INPUT);
       throw e;
     } finally {

@@ -54,6 +54,18 @@ export class SimulationError extends Error {
   }
 }
 
+/** The options cannot work together (nothing was sent). */
+export class SimulationInputError extends Error {
+  override readonly name = 'SimulationInputError';
+}
+
+/** Refuses combinations the standard does not allow, before anything is sent. */
+export function checkOptions(c: { cert: CertKind; form: CertForm; butterfly: ButterflyChoice; encrypted: boolean }): void {
+  if (c.butterfly === 'compact-unified' && c.form !== 'implicit') throw new SimulationInputError('compact unified butterfly keys are for implicit certificates only (--form implicit)');
+  if (c.cert === 'pseudonym' && c.butterfly === 'none') throw new SimulationInputError('pseudonym certificates are requested with butterfly keys (--butterfly original|unified|compact-unified)');
+  if (c.encrypted && c.butterfly !== 'none') throw new SimulationInputError('--encrypted chooses the non-butterfly response form; butterfly responses are always encrypted (use --butterfly none)');
+}
+
 export interface SimEvent {
   step: Step;
   kind: 'start' | 'sent' | 'received' | 'info' | 'wait' | 'skip' | 'done';
@@ -136,11 +148,11 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
     if (opts.ecaUrl) c.ecaUrl = opts.ecaUrl;
     if (opts.trustedRootHashes?.length) c.trustedRootHashes = opts.trustedRootHashes.map((h) => h.toLowerCase());
     for (const [k, v] of [['deviceType', opts.deviceType], ['cert', opts.cert], ['form', opts.form], ['butterfly', opts.butterfly]] as const) {
-      if (v !== undefined && v !== c[k]) throw new SimulationError('bootstrap', `--${k === 'deviceType' ? 'type' : k} ${v} differs from the state directory's ${c[k]} (use a new --state)`);
+      if (v !== undefined && v !== c[k]) throw new SimulationInputError(`--${k === 'deviceType' ? 'type' : k} ${v} differs from the state directory's ${c[k]} (use a new --state)`);
     }
   } else {
-    if (!opts.raUrl) throw new SimulationError('bootstrap', 'no RA URL (--ra) and no state to continue');
-    if (!opts.trustedRootHashes?.length) throw new SimulationError('bootstrap', 'the device trusts no root yet: give --trust-root HASHEDID8 (repeatable)', undefined, 'trust-anchor');
+    if (!opts.raUrl) throw new SimulationInputError('no RA URL (--ra) and no state to continue');
+    if (!opts.trustedRootHashes?.length) throw new SimulationInputError('the device trusts no root yet: give --trust-root HASHEDID8 (repeatable)');
     st = newState({
       raUrl: opts.raUrl,
       ecaUrl: opts.ecaUrl ?? opts.raUrl,
@@ -153,6 +165,7 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
     });
   }
   const cfg = st.config;
+  checkOptions(cfg);
   const ra = cfg.raUrl.replace(/\/+$/, '');
   const eca = cfg.ecaUrl.replace(/\/+$/, '');
   const http: EeHttpOptions = {
@@ -306,7 +319,9 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
       kind === 'pseudonym'
         ? { hours: Math.max(1, Math.ceil(policy['time-iPeriodLength'] / 3600)) }
         : { hours: Math.max(1, Math.min(24 * 90, Math.floor(policy.identificationValidity / 3600))) };
-    const { request, secrets } = createKindRequest({
+    let made;
+    try {
+      made = createKindRequest({
       kind,
       form,
       ...(variant ? { variant } : {}),
@@ -315,6 +330,10 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
       tbsCert: { validityPeriod: { start: nowTime32(clock), duration }, appPermissions: psids.map((psid) => ({ psid })) },
       clock,
     });
+    } catch (e) {
+      throw new SimulationError('request', `cannot build the request: ${(e as Error).message}`, undefined, 'request');
+    }
+    const { request, secrets } = made;
     const { spdu, requestHash } = await buildAuthorizationRequest({ request, enrollment, raCertificate: trust.raCertificate });
     const rh = toHex(requestHash);
     // The secrets go to the keystore before the request leaves: a crash after sending must not lose them.

@@ -1,6 +1,6 @@
 // provisionBatch in process over a `manager init` trust directory: generated keys with pseudonyms, factory keys.
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Certificate as CertificateCodec, type Certificate } from '../../../src/codec/index.js';
@@ -9,6 +9,8 @@ import { linkageValue, preLinkageValue } from '../../../src/crypto/linkage.js';
 import { laIdOctets } from '../../../src/engine/la/la.js';
 import { openComponents } from '../../../src/engine/provision/components.js';
 import { provisionBatch } from '../../../src/engine/provision/batch.js';
+import { unpackBundle } from '../../../src/engine/provision/unpack.js';
+import { EeStateDir } from '../../../src/engine/ee/state.js';
 import type { BatchManifest, BundleManifest, BundleSecrets } from '../../../src/engine/provision/bundle.js';
 import { canonicalIdOf } from '../../../src/engine/ee/keys.js';
 import { processAuthorizationResponse } from '../../../src/engine/ee/authorization.js';
@@ -113,6 +115,34 @@ describe('provisionBatch, generated keys', () => {
       expect((await c.ecaStore.counts()).certificates).toBe(5);
     } finally {
       await c.close();
+    }
+
+    // a bundle unpacked into the `scms ee simulate --state` layout: keys in the state's encrypted keystore
+    const stateDir = new EeStateDir(join(f.base, 'ee-state'), { passphrase: 'device passphrase', scrypt: { N: 1024 } });
+    try {
+      const d0 = batch.devices[0]!;
+      const st = await unpackBundle({
+        bundleDir: join(out, d0.dir),
+        transport: { privateKey: f.transport.privateKey, publicKey: { curve: 'nistP256', publicKey: f.transport.publicKey } },
+        state: stateDir,
+        raUrl: 'http://127.0.0.1:1',
+        ecaUrl: 'http://127.0.0.1:1',
+        clock,
+      });
+      const loaded = stateDir.load();
+      expect(loaded).toEqual(JSON.parse(JSON.stringify(st)));
+      expect(loaded.registration!.deviceId).toBe(d0.deviceId);
+      const canonical = keyPairFromPrivate('nistP256', await stateDir.getScalar(loaded.canonical!.keyUri));
+      expect(canonicalIdOf('nistP256', canonical.publicKey)).toBe(loaded.canonical!.canonicalId);
+      const issuers = loaded.enrollment ? [0, 1, 2, 3].map((k) => `certs/enrollment-issuer-${k}.oer`).filter((p) => existsSync(join(stateDir.dir, p))) : [];
+      expect(certificateKeyPairMatches(CertificateCodec.decode(stateDir.readFile(loaded.enrollment!.file)), await stateDir.getScalar(loaded.enrollment!.keyUri), issuers.map((p) => CertificateCodec.decode(stateDir.readFile(p))))).toBe(true);
+      expect(loaded.certificates).toHaveLength(d0.certificates - 1);
+      const acaChain = stateDir.listFiles('certs').filter((p) => p.includes('aca-chain-')).map((p) => CertificateCodec.decode(stateDir.readFile(p)));
+      for (const sc of loaded.certificates) {
+        expect(certificateKeyPairMatches(CertificateCodec.decode(stateDir.readFile(sc.file)), await stateDir.getScalar(sc.keyUri), acaChain)).toBe(true);
+      }
+    } finally {
+      await stateDir.close();
     }
 
     // re-running the finished batch changes nothing

@@ -10,6 +10,7 @@ import { generateKeyPair } from '../../src/engine/ee/keys.js';
 import { openComponents } from '../../src/engine/provision/components.js';
 import type { BatchManifest, BundleManifest } from '../../src/engine/provision/bundle.js';
 import { ManualClock } from '../../src/security/time.js';
+import { EeStateDir } from '../../src/engine/ee/state.js';
 import { PASS, provisionFixture, readJson, stores, type ProvisionFixture } from '../engine/provision/fixtures.js';
 
 const bin = new URL('../../bin/run.js', import.meta.url).pathname;
@@ -107,6 +108,22 @@ describe('scms provision batch (child process)', () => {
       expect((await c2.ecaStore.counts()).certificates).toBe(5);
     } finally {
       await c2.close();
+    }
+
+    // a bundle unpacked (CLI) into an `scms ee simulate --state` directory
+    const stateDir = join(f.base, 'cli-ee-state');
+    const env = { ...process.env, NO_COLOR: '1', SCMS_KEYSTORE_PASSPHRASE: 'device', SCMS_TRANSPORT_PRIVATE_KEY: f.transport.privateKey.toString(16).padStart(64, '0') };
+    const u = spawnSync(process.execPath, [bin, 'provision', 'unpack', '--bundle', join(out, batch.devices[1]!.dir), '--state', stateDir, '--ra', 'http://127.0.0.1:1', '--json'], { encoding: 'utf8', env });
+    expect(u.status, u.stderr).toBe(0);
+    expect(JSON.parse(u.stdout)).toMatchObject({ deviceId: batch.devices[1]!.deviceId, canonicalId: batch.devices[1]!.canonicalId, certificates: batch.devices[1]!.certificates - 1 });
+    const sd = new EeStateDir(stateDir, { passphrase: 'device' });
+    try {
+      const st = sd.load();
+      expect(st.registration!.deviceId).toBe(batch.devices[1]!.deviceId);
+      expect(st.enrollment!.hashedId8).toBe(readJson<BundleManifest>(join(out, batch.devices[1]!.dir, 'manifest.json')).certificates[0]!.hashedId8);
+      await sd.getScalar(st.enrollment!.keyUri);
+    } finally {
+      await sd.close();
     }
   }, 180_000);
 

@@ -4,16 +4,13 @@
 // test/engine/pipeline.test.ts (LA / ACA / RA pseudonym service); copied here rather than shared because serve.ts
 // is being extended elsewhere.
 //
-// LA master secrets: the trust directory does not carry them. Taken from SCMS_LA1_MASTER_SECRET /
-// SCMS_LA2_MASTER_SECRET (hex, >= 32 octets) when set, else derived from the LA's private signing scalar
-// (HMAC-SHA256(d_LA, "scms-la/master-secret")) so that every run over the same trust directory gets the same
-// linkage seeds. Never written anywhere.
-import { createHmac } from 'node:crypto';
+// LA master secrets: as `scms serve all` derives them (serve.ts laMasterSecret: HKDF over a keystore ECDH with the
+// LA's own key), so the LA chains of a provisioned device are the ones the served LAs continue; never written.
+// The ACA decrypts through the keystore (ECDH), its private scalar is needed only for implicit certificates.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import type { Certificate } from '../../codec/index.js';
-import { bigIntToBytes, fromHex } from '../../crypto/bytes.js';
 import type { KeyStores } from '../../hsm/index.js';
 import { keyStoreSigner, type Signer } from '../../security/signer.js';
 import type { Clock } from '../../security/time.js';
@@ -27,6 +24,7 @@ import { PseudonymService, PseudonymStore } from '../ra/pseudonym.js';
 import { InProcessDeviceRegistry } from '../ra/registration-registry.js';
 import { RegistrationStore } from '../ra/registration-store.js';
 import { openDatabase } from '../store/index.js';
+import { laMasterSecret } from '../serve.js';
 
 export class ProvisionSetupError extends Error {
   override readonly name = 'ProvisionSetupError';
@@ -74,23 +72,12 @@ async function signerOf(trust: TrustDir, stores: KeyStores, name: string): Promi
   }
 }
 
-async function scalarOf(stores: KeyStores, uri: string, what: string): Promise<bigint> {
+async function laMaster(stores: KeyStores, trust: TrustDir, name: string, laId: number): Promise<Uint8Array> {
   try {
-    return await stores.exportPrivateScalar(uri);
+    return await laMasterSecret(stores, trust.byName.get(name)!.keyUri, laId);
   } catch (e) {
-    throw new ProvisionSetupError(`${what}: the private scalar of ${uri} is not available (${(e as Error).message})`);
+    throw new ProvisionSetupError(`the ${name} master secret cannot be derived: ${(e as Error).message}`);
   }
-}
-
-async function laMaster(stores: KeyStores, trust: TrustDir, name: string, env: NodeJS.ProcessEnv): Promise<Uint8Array> {
-  const fromEnv = env[`SCMS_${name.toUpperCase()}_MASTER_SECRET`];
-  if (fromEnv) {
-    const b = fromHex(fromEnv.trim());
-    if (b.length < 32) throw new ProvisionSetupError(`SCMS_${name.toUpperCase()}_MASTER_SECRET: at least 32 octets (64 hex digits)`);
-    return b;
-  }
-  const d = await scalarOf(stores, trust.byName.get(name)!.keyUri, `${name} master secret`);
-  return new Uint8Array(createHmac('sha256', bigIntToBytes(d, 48)).update('scms-la/master-secret').digest());
 }
 
 export interface OpenComponentsOptions {
@@ -139,20 +126,24 @@ export async function openComponents(o: OpenComponentsOptions): Promise<Provisio
     if (!o.pseudonyms) return out;
 
     const las: LaService[] = [];
-    for (const [n, name] of [[1, 'la1'], [2, 'la2']] as const) {
+    for (const name of ['la1', 'la2'] as const) {
       const store = new LaStore(await db(name));
       await store.migrate();
-      const laId = trust.byName.get(name)?.laId ?? n;
-      las.push(new LaService({ laId, store, masterSecret: await laMaster(stores, trust, name, o.env), certificate: cert(trust, name), signer: await signerOf(trust, stores, name), clock }));
+      const laId = trust.byName.get(name)?.laId;
+      if (laId === undefined) throw new ProvisionSetupError(`${trust.dir}: ${name} has no laId`);
+      las.push(new LaService({ laId, store, masterSecret: await laMaster(stores, trust, name, laId), certificate: cert(trust, name), signer: await signerOf(trust, stores, name), clock }));
     }
     const acaChain = chainOf(trust, 'aca');
     const acaEntry = trust.byName.get('aca')!;
     if (!acaEntry.encryptionKeyUri) throw new ProvisionSetupError(`${trust.dir}: the ACA has no encryption key`);
+    const encUri = acaEntry.encryptionKeyUri;
+    await signerOf(trust, stores, 'aca'); // opens the keystore (passphrase / PIN problems reported here)
+    const acaScalar = await stores.exportPrivateScalar(acaEntry.keyUri).catch(() => undefined);
     const aca = new AcaService({
       certificate: acaChain[0]!,
       signer: await signerOf(trust, stores, 'aca'),
-      privateScalar: await scalarOf(stores, acaEntry.keyUri, 'ACA (implicit certificates)'),
-      encryptionKey: { privateKey: await scalarOf(stores, acaEntry.encryptionKeyUri, 'ACA encryption key') },
+      ...(acaScalar !== undefined ? { privateScalar: acaScalar } : {}),
+      encryptionKey: { ecdh: (v: Uint8Array) => stores.ecdh(encUri, v) },
       raCertificates: [raCertificate],
       laCertificates: [cert(trust, 'la1'), cert(trust, 'la2')],
       laKeys: las,

@@ -225,6 +225,35 @@ describe('scms ee simulate / status against scms serve all', () => {
     }
   }, 180_000);
 
+  it('RSU identification (non-butterfly, encrypted response): one certificate, message signed with its PSID', async () => {
+    const state = join(base, 'rsu-none');
+    const r = await scms(
+      ['ee', 'simulate', '--ra', url, '--trust-root', rootHash, '--type', 'rsu', '--cert', 'identification', '--form', 'implicit', '--butterfly', 'none', '--encrypted', '--state', state, '--json'],
+      { ...deviceEnv, SCMS_OPERATOR_TOKEN: OPERATOR },
+    );
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const report = json(r);
+    expect(report.complete).toBe(true);
+    expect(report.certificates).toHaveLength(1);
+    const c = report.certificates[0];
+    expect(c.id).toBe('none');
+    expect(c.psids).toEqual(['0x82', '0x83']);
+    expect(c.verified).toBe(true);
+    expect(c.message).toMatchObject({ psid: 0x82, signed: true, verified: true });
+  }, 120_000);
+
+  it('a request the policy refuses (RSU identification with unified butterfly keys): 400-32 named', async () => {
+    const state = join(base, 'rsu-unified');
+    const r = await scms(
+      ['ee', 'simulate', '--ra', url, '--trust-root', rootHash, '--type', 'rsu', '--cert', 'identification', '--form', 'implicit', '--butterfly', 'unified', '--state', state],
+      { ...deviceEnv, SCMS_OPERATOR_TOKEN: OPERATOR },
+    );
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/request: POST .*\/v3\/authorization-certificate: HTTP 400, Ieee-1609\.2\.1-Error 400-32: requested certificate type is not allowed — policy ra-butterflyType/);
+    // The enrollment is kept: the device continues from there.
+    expect(json(await scms(['ee', 'status', '--state', state, '--json'])).enrollment.hashedId8).toMatch(/^[0-9a-f]{16}$/);
+  }, 120_000);
+
   it('human output: the steps, what was sent and received, HashedId8s', async () => {
     const state = join(base, 'obu-human');
     const r = await scms(
@@ -259,7 +288,7 @@ describe('scms ee simulate / status against scms serve all', () => {
     expect(err.http.meaning).toMatch(/blocked/);
     const human = await scms(['ee', 'simulate', '--state', state], deviceEnv);
     expect(human.status).toBe(1);
-    expect(human.stderr).toMatch(/HTTP 403, Ieee-1609\.2\.1-Error 403-20 \(.*blocked\)/);
+    expect(human.stderr).toMatch(/HTTP 403, Ieee-1609\.2\.1-Error 403-20: the device .* is blocked/);
   }, 120_000);
 
   it('an unregistered canonical key (no operator token): 400-21 named', async () => {

@@ -85,13 +85,6 @@ export default class EeSimulate extends ScmsCommand {
     } catch (e) {
       if (e instanceof SimulationError) {
         const lines = [e.message];
-        if (e.http) {
-          lines.push(
-            e.http.status === 0
-              ? `  ${e.http.method} ${e.http.url}: no answer`
-              : `  HTTP ${e.http.status}${e.http.code !== undefined ? `, Ieee-1609.2.1-Error ${e.http.status}-${e.http.code} (${e.http.meaning})` : ''}${e.http.reason ? `: ${e.http.reason}` : ''}`,
-          );
-        }
         if (e.check) lines.push(`  failed check: ${e.check}`);
         this.fail(lines.join('\n'), EXIT_FAILED, { step: e.step, ...(e.http ? { http: e.http } : {}), ...(e.check ? { check: e.check } : {}) });
       }

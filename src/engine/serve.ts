@@ -1,6 +1,8 @@
 // What `scms serve ra|eca|all` runs: configuration (config.ts), the trust directory (manager/trust-dir.ts), the
 // component keys from its keystore (passphrase SCMS_KEYSTORE_PASSPHRASE, PKCS#11 PIN SCMS_PKCS11_PIN), one
 // database per component in the data directory, and the components' routes on one server (http/service.ts).
+// `all` also runs LA1, LA2 and the ACA in-process behind the RA's authorization interface (buildAuthorization);
+// timing from SCMS_RA_PROCESSING_DELAY_S, SCMS_RA_WORKER_POLL_MS, SCMS_RA_I_PERIODS (authorizationSettings).
 import { hkdfSync } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import type { Kysely } from 'kysely';
@@ -265,6 +267,7 @@ async function buildAuthorization(
   } catch (e) {
     return skip(`an ACA, LA or RA encryption key cannot be opened (${(e as Error).message})`);
   }
+  if (keys.acaScalar === undefined) warnings.push('the ACA key does not export its private scalar (PKCS#11): only explicit certificates can be issued');
 
   const las: LaService[] = [];
   for (const [k, name] of (['la1', 'la2'] as const).entries()) {

@@ -23,7 +23,7 @@ import { registrationEnrollmentLookup } from '../../../src/engine/ra/authorizati
 import { InProcessDeviceRegistry } from '../../../src/engine/ra/registration-registry.js';
 import { RegistrationStore } from '../../../src/engine/ra/registration-store.js';
 import { canonicalKeyFromBytes } from '../../../src/engine/ra/registration.js';
-import { registerSuccessorEnrollment, SUCCESSOR_ENROLLMENT_PATH, SUCCESSOR_QUEUE, successorWorker, type SuccessorDeps } from '../../../src/engine/ra/successor.js';
+import { acceptSuccessorRequest, registerSuccessorEnrollment, SUCCESSOR_ENROLLMENT_PATH, SUCCESSOR_QUEUE, successorWorker, type SuccessorDeps } from '../../../src/engine/ra/successor.js';
 import { buildTbsCertificate, certificateHashedId8, certificateKeyPairMatches, issueExplicitCertificate } from '../../../src/security/certificate.js';
 import { scmsPdu, signedEncryptedCertRequestSpdu } from '../../../src/security/scms-pdu.js';
 import { dateToTime32, ManualClock } from '../../../src/security/time.js';
@@ -65,6 +65,7 @@ let jobs: JobQueue;
 let worker: Worker;
 let raDb: Kysely<any>;
 let srv: TestServer;
+let deps: SuccessorDeps;
 const dbs: TempDb[] = [];
 
 beforeAll(async () => {
@@ -89,7 +90,7 @@ beforeAll(async () => {
   jobs = new JobQueue(raDb, { clock });
   await jobs.migrate();
   worker = successorWorker({ jobs, eca: inProcessEcaClient(ecaEngine), worker: { heartbeatMs: 0 } });
-  const deps: SuccessorDeps = {
+  deps = {
     raCertificate: h.ra.cert,
     raSigner: h.ra.key.signer,
     raDecryption: { privateKey: h.ra.enc!.d },
@@ -225,6 +226,20 @@ describe('successor refusals (status and code; RA and ECA state unchanged)', () 
   it('signed by a certificate that is not an enrollment certificate (an RA certificate) -> 400-40', async () => {
     const { spdu } = await successorRequest({ certificate: otherRa.cert, signer: otherRa.key.signer });
     await expectRefused(spdu, 400, 40);
+  });
+
+  it('expired current enrollment certificate -> 400-40; accepted within expiryGraceSeconds', async () => {
+    const ee = await enrolledEe(); // valid 30 days from NOW - 120 s
+    try {
+      clock.set(NOW.getTime() + 30 * 86_400_000 + 3600_000); // expired about an hour ago
+      const { spdu } = await successorRequest(ee.enrollment);
+      await expectRefused(spdu, 400, 40);
+      const r = await acceptSuccessorRequest(spdu, { ...deps, options: { expiryGraceSeconds: 2 * 3600 } });
+      expect(r.payload.deviceId).toBe(ee.deviceId);
+      await expect(acceptSuccessorRequest((await successorRequest(ee.enrollment)).spdu, { ...deps, options: { expiryGraceSeconds: 1800 } })).rejects.toMatchObject({ status: 400, code: 40 });
+    } finally {
+      clock.set(NOW);
+    }
   });
 
   it('replayed request -> 400-60, no second job', async () => {

@@ -289,7 +289,7 @@ async function buildAuthorization(
     ...(keys.acaScalar !== undefined ? { privateScalar: keys.acaScalar } : {}),
     encryptionKey: keystoreDecryption(stores, acaC!.encryptionKeyUri),
     raCertificates: [raC!.certificate!],
-    laCertificates: las.map((l, k) => laCs[k]!.certificate!),
+    laCertificates: laCs.map((c) => c!.certificate!),
     laKeys: las,
     clock,
   });

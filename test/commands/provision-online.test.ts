@@ -1,0 +1,103 @@
+// A provisioned device brought online: `scms provision batch` into the data directory of `scms serve all`,
+// `scms provision unpack` into an EE state directory, then `scms ee simulate` against the running server continues
+// from the enrolled state (no registration, no enrollment) and gets pseudonyms for its provisioned identity.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readJson, PASS, provisionFixture, type ProvisionFixture } from '../engine/provision/fixtures.js';
+import type { BatchManifest } from '../../src/engine/provision/bundle.js';
+import { ManualClock } from '../../src/security/time.js';
+
+const bin = new URL('../../bin/run.js', import.meta.url).pathname;
+const DEVICE_PASS = 'provisioned device passphrase';
+let f: ProvisionFixture;
+let server: ChildProcess | undefined;
+
+beforeAll(async () => {
+  f = await provisionFixture(new ManualClock(new Date()));
+}, 120_000);
+afterAll(() => {
+  if (server && server.exitCode === null) server.kill('SIGKILL');
+  f?.cleanup();
+});
+
+function runAsync(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, NO_COLOR: '1', SCMS_OPERATOR_TOKEN: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })));
+}
+
+function startServe(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
+  const child = spawn(process.execPath, [bin, 'serve', 'all', ...args, '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  server = child;
+  let stdout = '';
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no address within 30 s; stderr:\n${stderr}`)), 30_000);
+    child.stdout!.on('data', (d) => {
+      stdout += d;
+      try {
+        const out = JSON.parse(stdout) as { url: string };
+        clearTimeout(timer);
+        resolve(out.url);
+      } catch {
+        // not complete yet
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`serve exited with ${code}; stderr:\n${stderr}`));
+    });
+  });
+}
+
+describe('provisioned device online', () => {
+  it('provision -> unpack -> ee simulate against serve all: no register / enroll, provisioned pseudonyms used, online request + download', async () => {
+    const data = join(f.base, 'data');
+    const out = join(f.base, 'out');
+    const p = spawnSync(
+      process.execPath,
+      [bin, 'provision', 'batch', '--trust', f.trustDir, '--data', data, '--out', out, '--count', '1', '--type', 'obu', '--pseudonyms-weeks', '1', '--transport-key', f.transportFile, '--json'],
+      { encoding: 'utf8', env: { ...process.env, SCMS_KEYSTORE_PASSPHRASE: PASS } },
+    );
+    expect(p.status, p.stderr).toBe(0);
+    const batch = readJson<BatchManifest>(JSON.parse(p.stdout).batchManifest);
+    const device = batch.devices[0]!;
+
+    const url = await startServe(['--trust', f.trustDir, '--data', data, '--port', '0', '--host', '127.0.0.1'], {
+      ...process.env,
+      SCMS_KEYSTORE_PASSPHRASE: PASS,
+      SCMS_RA_WORKER_POLL_MS: '100',
+      SCMS_RA_PROCESSING_DELAY_S: '1',
+      SCMS_LOG_LEVEL: 'warn',
+    });
+
+    const state = join(f.base, 'device');
+    const deviceEnv = { SCMS_KEYSTORE_PASSPHRASE: DEVICE_PASS, SCMS_TRANSPORT_PRIVATE_KEY: f.transport.privateKey.toString(16).padStart(64, '0') };
+    const u = await runAsync(['provision', 'unpack', '--bundle', join(out, device.dir), '--state', state, '--ra', url, '--json'], deviceEnv);
+    expect(u.status, u.stderr).toBe(0);
+
+    const r = await runAsync(['ee', 'simulate', '--state', state, '--json'], { SCMS_KEYSTORE_PASSPHRASE: DEVICE_PASS });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as { complete: boolean; deviceId: string; steps: Array<{ step: string; status: string }>; certificates: Array<{ verified: boolean }> };
+    // The RA accepts an authorization request signed with the provisioned enrollment certificate. The simulator
+    // counts the provisioned pseudonyms as this run's download (it had certificates before the request) and uses them.
+    expect(report.steps.map((s) => `${s.step}:${s.status}`)).toEqual(['bootstrap:done', 'register:already done', 'enroll:already done', 'request:done', 'download:already done', 'use:done']);
+    expect(report.complete).toBe(true);
+    expect(report.deviceId).toBe(device.deviceId);
+    expect(report.certificates.length).toBe(device.certificates - 1);
+    expect(report.certificates.every((c) => c.verified)).toBe(true);
+
+    // A second run downloads the batch of that online request (LA chains continued by the served LAs).
+    const r2 = await runAsync(['ee', 'simulate', '--state', state, '--json'], { SCMS_KEYSTORE_PASSPHRASE: DEVICE_PASS });
+    expect(r2.status, r2.stdout + r2.stderr).toBe(0);
+    const report2 = JSON.parse(r2.stdout) as typeof report;
+    expect(report2.steps.map((s) => `${s.step}:${s.status}`)).toEqual(['bootstrap:done', 'register:already done', 'enroll:already done', 'request:already done', 'download:done', 'use:done']);
+    expect(report2.certificates.length).toBeGreaterThan(0);
+    expect(report2.certificates.every((c) => c.verified)).toBe(true);
+  }, 180_000);
+});

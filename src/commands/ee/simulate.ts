@@ -44,8 +44,12 @@ export default class EeSimulate extends ScmsCommand {
     const json = this.jsonEnabled();
     const sd = new EeStateDir(flags.state);
     const token = flags['operator-token'] ?? process.env.SCMS_OPERATOR_TOKEN;
+    const events: SimEvent[] = [];
     const onEvent = (e: SimEvent) => {
-      if (json) return;
+      if (json) {
+        if (flags.verbose) events.push(e);
+        return;
+      }
       const tag = chalk.bold(`[${e.step}]`);
       const mark = e.kind === 'done' ? chalk.green('✔') : e.kind === 'sent' ? '→' : e.kind === 'received' ? '←' : e.kind === 'wait' ? chalk.yellow('…') : e.kind === 'skip' ? chalk.dim('·') : ' ';
       this.log(`${tag} ${mark} ${e.message}`);
@@ -81,7 +85,7 @@ export default class EeSimulate extends ScmsCommand {
         else if (report.complete) this.log(chalk.green(`device complete (state in ${report.stateDir})`));
         else this.log(`stopped (state in ${report.stateDir})`);
       }
-      return report;
+      return flags.verbose && json ? { ...report, events } : report;
     } catch (e) {
       if (e instanceof SimulationError) {
         const lines = [e.message];

@@ -453,7 +453,8 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
     }
     for (const [k, c] of acaChain.entries()) await sd.writeFile(`certs/aca-chain-${k}.oer`, encodeCertificate(c));
     auth.downloadedAt = now();
-    record('download', 'done', `${batch.certificates.length} certificates of batch ${auth.filename} (next download ${time32ToDate(batch.info.nextDlTime).toISOString()})`);
+    const next = batch.info.nextDlTime > nowTime32(clock) ? `next download ${time32ToDate(batch.info.nextDlTime).toISOString()}` : 'nothing more to fetch for this request';
+    record('download', 'done', `${batch.certificates.length} certificates of batch ${auth.filename} (${next})`);
   }
   await sd.save(st);
   if (stop('download')) return finish();

@@ -72,12 +72,14 @@ describe('scms ee simulate / status against scms serve all', () => {
   let base: string;
   let url: string;
   let rootHash: string;
+  let trustDir: string;
   let server: ChildProcess | undefined;
   const deviceEnv = { SCMS_KEYSTORE_PASSPHRASE: DEVICE_PASS };
 
   beforeAll(async () => {
     base = mkdtempSync(join(tmpdir(), 'scms-ee-sim-'));
     const dir = join(base, 'scms');
+    trustDir = dir;
     await initTrustDir({
       dir,
       keystore: 'file',
@@ -252,6 +254,27 @@ describe('scms ee simulate / status against scms serve all', () => {
     expect(r.stderr).toMatch(/request: POST .*\/v3\/authorization-certificate: HTTP 400, Ieee-1609\.2\.1-Error 400-32: requested certificate type is not allowed — policy ra-butterflyType/);
     // The enrollment is kept: the device continues from there.
     expect(json(await scms(['ee', 'status', '--state', state, '--json'])).enrollment.hashedId8).toMatch(/^[0-9a-f]{16}$/);
+  }, 120_000);
+
+  it('batch not ready at the download time: 503 + Retry-After honoured, then downloaded', async () => {
+    // A second server on the same trust directory whose worker is slower than its announced download time.
+    const slow = await startServe(['--trust', trustDir, '--data', join(base, 'data-slow'), '--port', '0', '--host', '127.0.0.1'], {
+      ...process.env,
+      SCMS_KEYSTORE_PASSPHRASE: PASS,
+      SCMS_OPERATOR_TOKEN: OPERATOR,
+      SCMS_RA_WORKER_POLL_MS: '2500',
+      SCMS_RA_PROCESSING_DELAY_S: '0',
+      SCMS_LOG_LEVEL: 'warn',
+    });
+    try {
+      const r = await scms(['ee', 'simulate', '--ra', slow.url, '--trust-root', rootHash, '--state', join(base, 'obu-slow')], { ...deviceEnv, SCMS_OPERATOR_TOKEN: OPERATOR });
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/\[download\] … not ready \(HTTP 503-99\); Retry-After \d+: retry in \d+ s/);
+      expect(r.stdout).toMatch(/\[download\] ✔ \d+ certificates/);
+      expect(r.stdout).toMatch(/device complete/);
+    } finally {
+      slow.child.kill('SIGTERM');
+    }
   }, 120_000);
 
   it('human output: the steps, what was sent and received, HashedId8s', async () => {

@@ -1,8 +1,12 @@
-// What `scms serve ra|eca|all` runs: configuration (config.ts), the trust directory (manager/trust-dir.ts), the
-// component keys from its keystore (passphrase SCMS_KEYSTORE_PASSPHRASE, PKCS#11 PIN SCMS_PKCS11_PIN), one
-// database per component in the data directory, and the components' routes on one server (http/service.ts).
-// `all` also runs LA1, LA2 and the ACA in-process behind the RA's authorization interface (buildAuthorization);
-// timing from SCMS_RA_PROCESSING_DELAY_S, SCMS_RA_WORKER_POLL_MS, SCMS_RA_I_PERIODS (authorizationSettings).
+// What `scms serve ra|eca|aca|la1|la2|all` runs: configuration (config.ts), the trust directory
+// (manager/trust-dir.ts), the component keys from its keystore (passphrase SCMS_KEYSTORE_PASSPHRASE, PKCS#11 PIN
+// SCMS_PKCS11_PIN), one database per component (SQLite files in the data directory, or PostgreSQL schemas), and the
+// components' routes on one server (http/service.ts).
+// `all` runs LA1, LA2 and the ACA in-process behind the RA's authorization interface (buildAuthorization); `ra`
+// alone reaches them over HTTP when given `--peer la1=... --peer la2=... --peer aca=...`; `aca` reaches the LAs'
+// key deliveries with `--peer la1=... --peer la2=...`; `eca` asks the RA peer's registry. The component token
+// (--component-token / SCMS_COMPONENT_TOKEN) guards the internal routes and is presented to the peers.
+// Timing from SCMS_RA_PROCESSING_DELAY_S, SCMS_RA_WORKER_POLL_MS, SCMS_RA_WORKER_LEASE_MS, SCMS_RA_I_PERIODS.
 import { hkdfSync } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import type { Kysely } from 'kysely';
@@ -11,20 +15,25 @@ import { keyStoreSigner, type Signer } from '../security/signer.js';
 import { systemClock, type Clock } from '../security/time.js';
 import type { Certificate } from '../codec/index.js';
 import { ConfigError, loadServiceConfig, requirePeer, type ComponentName, type ServiceConfig, type ServiceFlags } from './config.js';
-import { AcaService } from './aca/aca.js';
+import { AcaService, type AcaClient } from './aca/aca.js';
+import { HttpAcaClient } from './aca/http-client.js';
+import { registerAca, type AcaHttpDeps } from './aca/routes.js';
 import type { EcaDeps } from './eca/deps.js';
 import { registerEca } from './eca/routes.js';
 import { EcaStore } from './eca/store.js';
 import type { Logger } from './http/logger.js';
 import { startService, type RunningService, type StartServiceOptions } from './http/service.js';
 import type { ScmsServer } from './http/server.js';
-import { LaService, LaStore, laIdOctets } from './la/la.js';
+import { HttpLaClient, HttpLaKeyClient } from './la/http-client.js';
+import { PeerTrust, type PeerTrustOptions } from './la/http-spdu.js';
+import { LaService, LaStore, laIdOctets, type LaClient, type LaKeyClient } from './la/la.js';
+import { registerLa, type LaHttpDeps } from './la/routes.js';
 import { openStores } from './manager/init.js';
 import { iPeriodParamsOf } from './policy/format.js';
 import { JobQueue } from './queue/index.js';
 import { authorizationWorker, registrationEnrollmentLookup, type AuthorizationDeps } from './ra/authorization.js';
 import { AuthorizationStore } from './ra/authorization-store.js';
-import { PseudonymService, PseudonymStore } from './ra/pseudonym.js';
+import { PseudonymService, PseudonymStore, type StoredResponse } from './ra/pseudonym.js';
 import { loadTrustDir, type TrustDir } from './manager/trust-dir.js';
 import { registerRa } from './ra/index.js';
 import { HttpDeviceRegistry, InProcessDeviceRegistry } from './ra/registration-registry.js';
@@ -32,14 +41,12 @@ import { RegistrationStore } from './ra/registration-store.js';
 import type { DeviceRegistry } from './ra/registration.js';
 import { openDatabase } from './store/index.js';
 
-export const SERVE_TARGETS = ['ra', 'eca', 'all'] as const;
+export const SERVE_TARGETS = ['ra', 'eca', 'aca', 'la1', 'la2', 'all'] as const;
 export type ServeTarget = (typeof SERVE_TARGETS)[number];
 
 /** Components each target runs. */
 export function componentsOf(target: ServeTarget): ComponentName[] {
-  if (target === 'ra') return ['ra'];
-  if (target === 'eca') return ['eca'];
-  return ['ra', 'eca'];
+  return target === 'all' ? ['ra', 'eca'] : [target];
 }
 
 /**
@@ -86,9 +93,10 @@ export async function serve(target: ServeTarget, options: ServeOptions = {}): Pr
         ...(env.SCMS_PKCS11_MODULE ? { modulePath: env.SCMS_PKCS11_MODULE } : {}),
       });
       server.onShutdown('keystores', () => stores.close());
-      const raStore = config.components.includes('ra')
-        ? await mountRa(server, config, trust, stores, clock, warnings, backends.length ? authOptions : undefined)
-        : undefined;
+      const ctx: MountContext = { server, config, trust, stores, clock, warnings, env };
+      for (const la of ['la1', 'la2'] as const) if (config.components.includes(la)) await mountLa(ctx, la);
+      if (config.components.includes('aca')) await mountAca(ctx);
+      const raStore = config.components.includes('ra') ? await mountRa(ctx, authOptions, backends.length > 0) : undefined;
       if (config.components.includes('eca')) await mountEca(server, config, trust, stores, clock, raStore);
     },
     { ...(options.logger ? { logger: options.logger } : {}), ...(options.signals !== undefined ? { signals: options.signals } : {}) },
@@ -130,26 +138,39 @@ async function openComponentDb(server: ScmsServer, config: ServiceConfig, name: 
   return db;
 }
 
-async function mountRa(
-  server: ScmsServer,
-  config: ServiceConfig,
-  trust: TrustDir,
-  stores: KeyStores,
-  clock: Clock,
-  warnings: string[],
-  authOptions?: AuthorizationSettings,
-): Promise<RegistrationStore> {
+/** What the mount functions share. */
+interface MountContext {
+  server: ScmsServer;
+  config: ServiceConfig;
+  trust: TrustDir;
+  stores: KeyStores;
+  clock: Clock;
+  warnings: string[];
+  env: NodeJS.ProcessEnv;
+}
+
+/**
+ * The RA. Its authorization interface runs with in-process LAs and ACA under `all` (`inProcess`), over HTTP to
+ * the LA1, LA2 and ACA peers when all three are configured, and is not mounted otherwise.
+ */
+async function mountRa(ctx: MountContext, settings: AuthorizationSettings, inProcess: boolean): Promise<RegistrationStore> {
+  const { server, config, trust, stores, clock, warnings } = ctx;
   const db = await openComponentDb(server, config, 'ra');
   const store = new RegistrationStore(db, { clock });
   await store.migrate();
   server.addHealthCheck('ra.db', () => store.ping());
   const raSigner = await componentSigner(trust, stores, 'ra', warnings);
+  const peers = (['la1', 'la2', 'aca'] as const).filter((p) => config.peers[p] !== undefined);
+  if (!inProcess && peers.length > 0 && peers.length < 3) {
+    throw new ConfigError([`the RA's authorization interface needs all of --peer la1=URL, la2=URL and aca=URL (given: ${peers.join(', ')})`]);
+  }
+  const wanted = inProcess || peers.length === 3;
   let authorization: AuthorizationDeps | undefined;
   let worker: ReturnType<typeof authorizationWorker> | undefined;
-  if (authOptions && raSigner) {
-    const built = await buildAuthorization(server, config, trust, stores, clock, warnings, { db, store, raSigner, settings: authOptions });
+  if (wanted && raSigner) {
+    const built = await buildAuthorization(ctx, { db, store, raSigner, settings, inProcess });
     if (built) ({ deps: authorization, worker } = built);
-  } else if (authOptions) warnings.push('the RA key cannot be opened: POST/GET /v3/authorization-certificate are not mounted');
+  } else if (wanted) warnings.push('the RA key cannot be opened: POST/GET /v3/authorization-certificate are not mounted');
   await server.registerComponent({
     name: 'ra',
     register: registerRa,
@@ -178,8 +199,15 @@ export interface AuthorizationSettings {
   processingDelaySeconds: number;
   /** SCMS_RA_WORKER_POLL_MS: the authorization worker's idle poll interval (default 1000). */
   pollIntervalMs: number;
+  /** SCMS_RA_WORKER_LEASE_MS: a job's lease; a job whose worker died is retried after it (unset: the Worker's 30000). */
+  leaseMs?: number;
   /** SCMS_RA_I_PERIODS: i-periods issued per request (default 1). */
   iPeriodsPerRequest: number;
+  /**
+   * TEST ONLY (SCMS_TEST_RA_KILL_AFTER_RESPONSES, unset = off): the RA process SIGKILLs itself right after it has
+   * stored this many pseudonym responses, to show that a worker killed mid-batch loses nothing.
+   */
+  testKillAfterResponses?: number;
 }
 
 export function authorizationSettings(env: NodeJS.ProcessEnv): AuthorizationSettings {
@@ -191,13 +219,35 @@ export function authorizationSettings(env: NodeJS.ProcessEnv): AuthorizationSett
     if (!Number.isInteger(n) || n < min || n > max) issues.push(`${name}: ${JSON.stringify(v)} is not an integer in [${min}, ${max}]`);
     return n;
   };
-  const settings = {
+  const kill = int('SCMS_TEST_RA_KILL_AFTER_RESPONSES', 0, 1, 1_000_000);
+  const lease = int('SCMS_RA_WORKER_LEASE_MS', 0, 100, 3_600_000);
+  const settings: AuthorizationSettings = {
     processingDelaySeconds: int('SCMS_RA_PROCESSING_DELAY_S', 60, 0, 86_400),
     pollIntervalMs: int('SCMS_RA_WORKER_POLL_MS', 1000, 10, 600_000),
     iPeriodsPerRequest: int('SCMS_RA_I_PERIODS', 1, 1, 1024),
+    ...(lease > 0 ? { leaseMs: lease } : {}),
+    ...(kill > 0 ? { testKillAfterResponses: kill } : {}),
   };
   if (issues.length) throw new ConfigError(issues);
   return settings;
+}
+
+/**
+ * TEST ONLY: a PseudonymStore that stores the first `limit` responses it is given, then SIGKILLs its own process
+ * (no shutdown hook runs, the job stays leased). Used only when SCMS_TEST_RA_KILL_AFTER_RESPONSES is set.
+ */
+class KillingPseudonymStore extends PseudonymStore {
+  #left: number;
+  constructor(db: Kysely<any>, limit: number) {
+    super(db);
+    this.#left = limit;
+  }
+  override async saveResponses(rows: readonly StoredResponse[], at: number): Promise<void> {
+    const take = rows.slice(0, this.#left);
+    await super.saveResponses(take, at);
+    this.#left -= take.length;
+    if (this.#left <= 0) process.kill(process.pid, 'SIGKILL');
+  }
 }
 
 /**
@@ -222,20 +272,112 @@ function keystoreDecryption(stores: KeyStores, uri: string) {
   return { ecdh: (v: Uint8Array) => stores.ecdh(uri, v) };
 }
 
+/** Which RA / ACA / LA certificates a component accepts signed messages from: the trust directory's roots and CAs. */
+function peerTrustOf(trust: TrustDir, clock: Clock): PeerTrustOptions {
+  return {
+    trustAnchors: trust.roots.filter((c) => c.certificate).map((c) => c.certificate!),
+    caCertificates: trust.certificates.filter((c) => c.certificate && c.role !== 'root').map((c) => c.certificate!),
+    clock,
+  };
+}
+
+/** An LA's LaService: certificate, laId and key from the trust directory, its master secret, its own database. */
+async function openLa(ctx: MountContext, name: 'la1' | 'la2'): Promise<{ la: LaService; signer: Signer }> {
+  const { server, config, trust, stores, clock } = ctx;
+  const c = trust.byName.get(name);
+  if (!c?.certificate) throw new ConfigError([`${config.trustDir}: no ${name} certificate in the trust directory`]);
+  if (c.laId === undefined) throw new ConfigError([`${config.trustDir}: ${name} has no laId`]);
+  let signer: Signer;
+  let master: Uint8Array;
+  try {
+    signer = keyStoreSigner(stores, await stores.open(c.keyUri));
+    master = await laMasterSecret(stores, c.keyUri, c.laId);
+  } catch (e) {
+    throw new ConfigError([`the ${name} key ${c.keyUri} cannot be opened: ${(e as Error).message} (set SCMS_KEYSTORE_PASSPHRASE or SCMS_PKCS11_PIN)`]);
+  }
+  const store = new LaStore(await openComponentDb(server, config, name));
+  await store.migrate();
+  server.addHealthCheck(`${name}.db`, async () => {
+    await store.db.selectFrom('la_chains').select('la_id').limit(1).execute();
+  });
+  return { la: new LaService({ laId: c.laId, store, masterSecret: master, certificate: c.certificate, signer, clock }), signer };
+}
+
+/** `serve la1|la2`: the LA's internal routes (pre-linkage values for the RA, PLV key deliveries for the ACA). */
+async function mountLa(ctx: MountContext, name: 'la1' | 'la2'): Promise<void> {
+  const { la, signer } = await openLa(ctx, name);
+  const token = ctx.config.componentToken;
+  await ctx.server.registerComponent({
+    name,
+    register: registerLa,
+    deps: { la, signer, trust: peerTrustOf(ctx.trust, ctx.clock), ...(token ? { token } : {}) } satisfies LaHttpDeps,
+  });
+}
+
+/** The ACA's certificate, keys (the private scalar when the keystore lets it out) and RA / LA certificates. */
+async function openAca(ctx: MountContext, laKeys: LaKeyClient[]): Promise<AcaService> {
+  const { server, config, trust, stores, clock, warnings } = ctx;
+  const acaC = trust.byName.get('aca');
+  const raC = trust.byName.get('ra');
+  const laCs = [trust.byName.get('la1'), trust.byName.get('la2')];
+  if (!acaC?.certificate || !acaC.encryptionKeyUri) throw new ConfigError([`${config.trustDir}: no ACA certificate or encryption key in the trust directory`]);
+  if (!raC?.certificate || !laCs[0]?.certificate || !laCs[1]?.certificate) throw new ConfigError([`${config.trustDir}: the RA or an LA certificate is missing`]);
+  let signer: Signer;
+  try {
+    signer = keyStoreSigner(stores, await stores.open(acaC.keyUri));
+    await stores.open(acaC.encryptionKeyUri);
+  } catch (e) {
+    throw new ConfigError([`the ACA key ${acaC.keyUri} cannot be opened: ${(e as Error).message} (set SCMS_KEYSTORE_PASSPHRASE or SCMS_PKCS11_PIN)`]);
+  }
+  const scalar = await stores.exportPrivateScalar(acaC.keyUri).catch(() => undefined);
+  if (scalar === undefined) warnings.push('the ACA key does not export its private scalar (PKCS#11): only explicit certificates can be issued');
+  // The ACA keeps no table yet; its database is opened so it has its file / schema and health check in place.
+  const acaDb = await openComponentDb(server, config, 'aca');
+  server.addHealthCheck('aca.db', async () => {
+    await acaDb.selectNoFrom((eb) => eb.lit(1).as('one')).execute();
+  });
+  return new AcaService({
+    certificate: acaC.certificate,
+    signer,
+    ...(scalar !== undefined ? { privateScalar: scalar } : {}),
+    encryptionKey: keystoreDecryption(stores, acaC.encryptionKeyUri),
+    raCertificates: [raC.certificate],
+    laCertificates: laCs.map((c) => c!.certificate!),
+    laKeys,
+    clock,
+  });
+}
+
+/** `serve aca`: POST /internal/aca/cert-requests; the LAs' PLV keys come from the la1 / la2 peers over HTTP. */
+async function mountAca(ctx: MountContext): Promise<void> {
+  const { config, trust, stores, clock } = ctx;
+  const acaC = trust.byName.get('aca');
+  const token = config.componentToken;
+  const laKeys: LaKeyClient[] = [];
+  if (acaC?.certificate) {
+    const signer = keyStoreSigner(stores, await stores.open(acaC.keyUri).catch((e: Error) => {
+      throw new ConfigError([`the ACA key ${acaC.keyUri} cannot be opened: ${e.message} (set SCMS_KEYSTORE_PASSPHRASE or SCMS_PKCS11_PIN)`]);
+    }));
+    for (const name of ['la1', 'la2'] as const) {
+      const laId = trust.byName.get(name)?.laId;
+      if (laId === undefined) throw new ConfigError([`${config.trustDir}: ${name} has no laId`]);
+      laKeys.push(new HttpLaKeyClient({ baseUrl: requirePeer(config, name), laId, acaCertificate: acaC.certificate, acaSigner: signer, clock, ...(token ? { token } : {}) }));
+    }
+  }
+  const aca = await openAca(ctx, laKeys);
+  await ctx.server.registerComponent({ name: 'aca', register: registerAca, deps: { aca, ...(token ? { token } : {}) } satisfies AcaHttpDeps });
+}
+
 /**
- * The RA's authorization pipeline with in-process LA1, LA2 and ACA (`serve all`): one database each (config),
- * keys from the keystore (the ACA's private scalar too when the keystore lets it out: implicit certificates need it).
+ * The RA's authorization pipeline: LA1, LA2 and the ACA in-process (`serve all`: one database each, keys from the
+ * keystore) or over HTTP to the peers (`serve ra --peer la1=... --peer la2=... --peer aca=...`).
  * Returns undefined, with a warning, when a certificate or key is missing: the RA then serves without it.
  */
 async function buildAuthorization(
-  server: ScmsServer,
-  config: ServiceConfig,
-  trust: TrustDir,
-  stores: KeyStores,
-  clock: Clock,
-  warnings: string[],
-  ra: { db: Kysely<any>; store: RegistrationStore; raSigner: Signer; settings: AuthorizationSettings },
+  ctx: MountContext,
+  ra: { db: Kysely<any>; store: RegistrationStore; raSigner: Signer; settings: AuthorizationSettings; inProcess: boolean },
 ): Promise<{ deps: AuthorizationDeps; worker: ReturnType<typeof authorizationWorker> } | undefined> {
+  const { server, config, trust, stores, clock, warnings } = ctx;
   const skip = (why: string) => {
     warnings.push(`${why}: POST/GET /v3/authorization-certificate are not mounted`);
     return undefined;
@@ -251,59 +393,47 @@ async function buildAuthorization(
   if (!raC!.encryptionKeyUri || !acaC!.encryptionKeyUri) return skip('the RA or ACA has no encryption key in the trust directory');
   const laIds = laCs.map((c) => c!.laId);
   if (laIds[0] === undefined || laIds[1] === undefined) return skip('an LA has no laId in the trust directory');
-
-  let keys;
   try {
-    const acaHandle = await stores.open(acaC!.keyUri);
-    await stores.open(acaC!.encryptionKeyUri);
     await stores.open(raC!.encryptionKeyUri);
-    keys = {
-      acaSigner: keyStoreSigner(stores, acaHandle),
-      acaScalar: await stores.exportPrivateScalar(acaC!.keyUri).catch(() => undefined),
-      la: await Promise.all(
-        laCs.map(async (c, k) => ({ signer: keyStoreSigner(stores, await stores.open(c!.keyUri)), master: await laMasterSecret(stores, c!.keyUri, laIds[k]!) })),
-      ),
-    };
   } catch (e) {
-    return skip(`an ACA, LA or RA encryption key cannot be opened (${(e as Error).message})`);
+    return skip(`the RA encryption key cannot be opened (${(e as Error).message})`);
   }
-  if (keys.acaScalar === undefined) warnings.push('the ACA key does not export its private scalar (PKCS#11): only explicit certificates can be issued');
 
-  const las: LaService[] = [];
-  for (const [k, name] of (['la1', 'la2'] as const).entries()) {
-    const store = new LaStore(await openComponentDb(server, config, name));
-    await store.migrate();
-    server.addHealthCheck(`${name}.db`, async () => {
-      await store.db.selectFrom('la_chains').select('la_id').limit(1).execute();
-    });
-    las.push(new LaService({ laId: laIds[k]!, store, masterSecret: keys.la[k]!.master, certificate: laCs[k]!.certificate!, signer: keys.la[k]!.signer, clock }));
+  let la1: LaClient;
+  let la2: LaClient;
+  let aca: AcaClient;
+  const token = config.componentToken;
+  if (ra.inProcess) {
+    let las;
+    try {
+      las = [await openLa(ctx, 'la1'), await openLa(ctx, 'la2')];
+      aca = await openAca(ctx, las.map((l) => l.la));
+    } catch (e) {
+      if (e instanceof ConfigError) return skip(`an ACA or LA key cannot be opened (${e.issues.join('; ')})`);
+      throw e;
+    }
+    [la1, la2] = [las[0]!.la, las[1]!.la];
+  } else {
+    const peerTrust = new PeerTrust(peerTrustOf(trust, clock));
+    const laClient = (name: 'la1' | 'la2', laId: number) =>
+      new HttpLaClient({ baseUrl: requirePeer(config, name), laId, raCertificate: raC!.certificate!, raSigner: ra.raSigner, trust: peerTrust, ...(token ? { token } : {}) });
+    la1 = laClient('la1', laIds[0]);
+    la2 = laClient('la2', laIds[1]);
+    aca = new HttpAcaClient({ baseUrl: requirePeer(config, 'aca'), ...(token ? { token } : {}) });
   }
-  // The ACA keeps no table yet; its database is opened so `all` has its file and health check in place.
-  const acaDb = await openComponentDb(server, config, 'aca');
-  server.addHealthCheck('aca.db', async () => {
-    await acaDb.selectNoFrom((eb) => eb.lit(1).as('one')).execute();
-  });
-  const aca = new AcaService({
-    certificate: acaC!.certificate!,
-    signer: keys.acaSigner,
-    ...(keys.acaScalar !== undefined ? { privateScalar: keys.acaScalar } : {}),
-    encryptionKey: keystoreDecryption(stores, acaC!.encryptionKeyUri),
-    raCertificates: [raC!.certificate!],
-    laCertificates: laCs.map((c) => c!.certificate!),
-    laKeys: las,
-    clock,
-  });
 
   const jobs = new JobQueue(ra.db, { clock });
   await jobs.migrate();
   const requests = new AuthorizationStore(ra.db);
   await requests.migrate();
-  const pseudonyms = new PseudonymStore(ra.db);
+  const kill = ra.settings.testKillAfterResponses;
+  if (kill !== undefined) warnings.push(`TEST HOOK SCMS_TEST_RA_KILL_AFTER_RESPONSES=${kill}: this process kills itself after storing ${kill} pseudonym responses`);
+  const pseudonyms = kill !== undefined ? new KillingPseudonymStore(ra.db, kill) : new PseudonymStore(ra.db);
   await pseudonyms.migrate();
   const service = new PseudonymService({
     store: pseudonyms,
-    la1: las[0]!,
-    la2: las[1]!,
+    la1,
+    la2,
     aca,
     acaCertificate: acaC!.certificate!,
     raCertificate: raC!.certificate!,
@@ -334,6 +464,7 @@ async function buildAuthorization(
     registry: new InProcessDeviceRegistry(ra.store, { actor: 'ra' }),
     worker: {
       pollIntervalMs: ra.settings.pollIntervalMs,
+      ...(ra.settings.leaseMs !== undefined ? { leaseMs: ra.settings.leaseMs } : {}),
       onError: (e, job) => server.logger.error({ err: e, jobId: job?.id }, 'authorization worker error'),
     },
   });

@@ -27,9 +27,14 @@ export interface Started {
   stderr: () => string;
 }
 
+/** Spawns `scms serve <args> --json`. */
+export function spawnScms(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+  return spawn(process.execPath, [bin, 'serve', ...args, '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
 /** Spawns `scms serve <args> --json` and resolves with the bound address once it is printed. */
 export function startScms(args: string[], env: NodeJS.ProcessEnv): Promise<Started> {
-  const child = spawn(process.execPath, [bin, 'serve', ...args, '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnScms(args, env);
   let stdout = '';
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));

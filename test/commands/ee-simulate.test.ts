@@ -1,7 +1,7 @@
 // `scms ee simulate` / `scms ee status` as real processes against a real `scms serve all` child process
 // (node bin/run.js; the dist/ build from `npx tsc -p .`).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -186,6 +186,13 @@ describe('scms ee simulate / status against scms serve all', () => {
     const wrong = await scms(['ee', 'simulate', '--state', state], { SCMS_KEYSTORE_PASSPHRASE: 'not the device passphrase' });
     expect(wrong.status).toBe(2);
     expect(wrong.stderr).toMatch(/keystore/i);
+
+    // A tampered state (the enrollment certificate swapped for a pseudonym certificate) is caught locally.
+    const pseudonymFile = readdirSync(join(state, 'certs', 'pseudonym'))[0]!;
+    copyFileSync(join(state, 'certs', 'pseudonym', pseudonymFile), join(state, 'certs', 'enrollment.oer'));
+    const tampered = await scms(['ee', 'simulate', '--state', state, '--json'], deviceEnv);
+    expect(tampered.status).toBe(1);
+    expect(json(tampered).error).toMatchObject({ step: 'enroll', check: 'enrollment-chain' });
   }, 180_000);
 
   it('download time beyond --max-wait: pending (exit 0); the next run picks the batch up without a new request', async () => {

@@ -14,7 +14,7 @@
 import { Ieee1609Dot2Data as Ieee1609Dot2DataCodec, type Certificate } from '../../codec/index.js';
 import type { CurveName } from '../../crypto/curves.js';
 import { fromHex, toHex } from '../../crypto/bytes.js';
-import { certificateHashedId8, certificatePublicKey, decodeCertificate, encodeCertificate, isIssuedBy, isSelfSigned } from '../../security/certificate.js';
+import { certificateHashedId8, certificateKeyPairMatches, certificatePublicKey, decodeCertificate, encodeCertificate, isIssuedBy, isSelfSigned } from '../../security/certificate.js';
 import { verifyCertificateChain } from '../../security/chain.js';
 import { scalarSigner } from '../../security/signer.js';
 import { signData, verifySignedData } from '../../security/spdu.js';
@@ -261,9 +261,15 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
   let enrollment: EnrollmentCredential;
   if (st.enrollment) {
     enrollCert = decodeCertificate(sd.readFile(st.enrollment.file));
-    const kp = keyPairFromPrivate('nistP256', await sd.getScalar(st.enrollment.keyUri));
-    enrollment = { certificate: enrollCert, signer: keyPairSigner(kp) };
-    record('enroll', 'already done', `enrollment certificate ${st.enrollment.hashedId8}`);
+    const issuers = sd.listFiles('certs').filter((f) => /enrollment-issuer-\d+\.oer$/.test(f)).sort((a, b) => issuerIndex(a) - issuerIndex(b)).map((f) => decodeCertificate(sd.readFile(f)));
+    const d = await sd.getScalar(st.enrollment.keyUri);
+    // What the device holds is checked again against today's trust: chain (CTL may have removed a root) and key.
+    const v = verifyCertificateChain([enrollCert, ...issuers], { trustAnchors: anchors, clock, skipCurrentValidity: true });
+    if (!v.ok) throw new SimulationError('enroll', `the stored enrollment certificate no longer chains to a trusted root: ${v.errors.map((e) => e.reason).join('; ')}`, undefined, 'enrollment-chain');
+    if (!certificateKeyPairMatches(enrollCert, d, issuers)) throw new SimulationError('enroll', 'the stored enrollment key does not match the enrollment certificate', undefined, 'enrollment-key');
+    const pk = certificatePublicKey(enrollCert, issuers);
+    enrollment = { certificate: enrollCert, signer: keyPairSigner({ curve: pk.curve, privateKey: d, publicKey: pk.publicKey }) };
+    record('enroll', 'already done', `enrollment certificate ${st.enrollment.hashedId8} (chain and key checked again)`);
   } else {
     const canonical = keyPairFromPrivate('nistP256', await sd.getScalar(st.canonical.keyUri));
     const allowed = policy.deviceTypes[policyType(cfg.deviceType)]?.enrollment ?? [];
@@ -590,6 +596,8 @@ function acaChainsOf(trust: TrustStore): Certificate[][] {
   }
   return out;
 }
+
+const issuerIndex = (f: string) => Number(/(\d+)\.oer$/.exec(f)![1]);
 
 /** fetch that says "unreachable" with the cause instead of "fetch failed". */
 function reachable(base: string, f: typeof fetch | undefined): typeof fetch {

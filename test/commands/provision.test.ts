@@ -2,7 +2,7 @@
 // finished batch re-run changes nothing; factory keys.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toHex } from '../../src/crypto/bytes.js';
@@ -109,6 +109,14 @@ describe('scms provision batch (child process)', () => {
     } finally {
       await c2.close();
     }
+
+    // one process per batch: a lock held by a live process is refused
+    const lock = join(out, `.lock-${JSON.parse(again.stdout).batchId}`);
+    writeFileSync(lock, String(process.pid));
+    const locked = run(args);
+    expect(locked.status).toBe(2);
+    expect(locked.stderr).toMatch(new RegExp(`being run by process ${process.pid}`));
+    rmSync(lock);
 
     // a bundle unpacked (CLI) into an `scms ee simulate --state` directory
     const stateDir = join(f.base, 'cli-ee-state');

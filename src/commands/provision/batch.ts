@@ -115,6 +115,8 @@ export default class ProvisionBatch extends ScmsCommand {
     const json = flags.json === true;
     const env = process.env;
     let bar: cliProgress.SingleBar | undefined;
+    let t0 = 0;
+    let n0 = 0;
     try {
       const deviceKeys = flags['device-keys'] ? readDeviceKeys(flags['device-keys']) : undefined;
       if (deviceKeys && flags['transport-key']) throw new ProvisionError('--transport-key is for generated keys; with --device-keys no private key is handled');
@@ -152,16 +154,15 @@ export default class ProvisionBatch extends ScmsCommand {
             if (json || !process.stderr.isTTY) return;
             if (!bar) {
               bar = new cliProgress.SingleBar(
-                { format: 'provision |{bar}| {value}/{total} devices | {rate} dev/s | ETA {eta_formatted}', stream: process.stderr, etaBuffer: 20 },
+                { format: 'provision |{bar}| {value}/{total} devices | {rate} devices/s | ETA {eta_formatted}', stream: process.stderr, etaBuffer: 20 },
                 cliProgress.Presets.shades_classic,
               );
-              bar.start(p.total, p.completed - 1, { rate: '0.0' });
-              (bar as unknown as { t0: number }).t0 = performance.now();
-              (bar as unknown as { n0: number }).n0 = p.completed - 1;
+              bar.start(p.total, p.completed - 1, { rate: '-' });
+              t0 = performance.now();
+              n0 = p.completed - 1;
             }
-            const b = bar as unknown as { t0: number; n0: number };
-            const s = (performance.now() - b.t0) / 1000;
-            bar.update(p.completed, { rate: s > 0 ? ((p.completed - b.n0) / s).toFixed(1) : '0.0' });
+            const s = (performance.now() - t0) / 1000;
+            bar.update(p.completed, { rate: s > 0 ? ((p.completed - n0) / s).toFixed(1) : '-' });
           },
         });
         bar?.stop();

@@ -20,7 +20,7 @@
  * nothing.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Certificate as CertificateCodec, Ieee1609Dot2Data as Ieee1609Dot2DataCodec, type Certificate } from '../../codec/index.js';
 import { EeRaCertRequest as EeRaCertRequestCodec, type EeRaCertRequest } from '../../codec/gen/Ieee1609Dot2Dot1EeRaInterface.js';
@@ -160,6 +160,7 @@ export async function provisionBatch(o: ProvisionBatchOptions): Promise<Provisio
   mkdirSync(outDir, { recursive: true });
   mkdirSync(o.dataDir, { recursive: true });
 
+  const unlock = lockBatch(outDir, batchId);
   const stateDb = await openDatabase<any>(`sqlite:${join(o.dataDir, 'provision.db')}`);
   let c: ProvisionComponents | undefined;
   try {
@@ -209,7 +210,37 @@ export async function provisionBatch(o: ProvisionBatchOptions): Promise<Provisio
   } finally {
     await c?.close();
     await stateDb.destroy();
+    unlock();
   }
+}
+
+/**
+ * One process per batch: OUT/.lock-<batchId> holds the owner's pid (created exclusively). A lock left by a process
+ * that no longer runs (kill -9) is taken over.
+ */
+function lockBatch(outDir: string, batchId: string): () => void {
+  const path = join(outDir, `.lock-${batchId}`);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(path, String(process.pid), { flag: 'wx' });
+      return () => rmSync(path, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const pid = Number(readFileSync(path, 'utf8'));
+      let alive = false;
+      try {
+        if (Number.isInteger(pid) && pid > 0 && pid !== process.pid) {
+          process.kill(pid, 0);
+          alive = true;
+        }
+      } catch (err) {
+        alive = (err as NodeJS.ErrnoException).code === 'EPERM';
+      }
+      if (alive) throw new ProvisionError(`batch ${batchId} is being run by process ${pid} (${path})`);
+      rmSync(path, { force: true });
+    }
+  }
+  throw new ProvisionError(`cannot lock batch ${batchId} (${path})`);
 }
 
 interface DeviceContext {
@@ -242,10 +273,10 @@ async function provisionDevice(x: DeviceContext, index: number, existing: Device
       secrets = generateSecrets(x);
       key = canonicalKeyFromBytes(keyPairFromPrivate('nistP256', secrets.canonical).publicKey);
     }
-    row = { index, step: 'keys', canonicalId: key.canonicalId, canonicalKey: toHex(key.compressed), data: {}, ...(secrets ? { secrets: cipher.seal(secretsToBytes(secrets)) } : {}) };
+    row = { index, step: 'keys', canonicalId: key.canonicalId, canonicalKey: toHex(key.compressed), data: { curve: key.curve }, ...(secrets ? { secrets: cipher.seal(secretsToBytes(secrets)) } : {}) };
     await state.insert(batchId, row, x.now());
   } else {
-    key = canonicalKeyFromBytes(fromHex(row.canonicalKey), 'nistP256');
+    key = canonicalKeyFromBytes(fromHex(row.canonicalKey), (row.data.curve as CanonicalKey['curve'] | undefined) ?? 'nistP256');
     if (row.secrets) secrets = secretsFromBytes<GeneratedSecrets>(cipher.open(row.secrets));
   }
 

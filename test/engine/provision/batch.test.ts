@@ -256,3 +256,16 @@ describe('provisionBatch, factory keys with butterfly keys', () => {
     }
   }, 120_000);
 });
+
+describe('LA master secrets', () => {
+  it('are derived as serve all derives them', async () => {
+    const { laMasterSecret: served } = await import('../../../src/engine/serve.js');
+    const { laMasterSecret: ours } = await import('../../../src/engine/provision/components.js');
+    const ks = stores(f.trustDir);
+    for (const name of ['la1', 'la2']) {
+      const e = f.trust.byName.get(name)!;
+      expect(toHex(await ours(ks, e.keyUri, e.laId!))).toBe(toHex(await served(ks, e.keyUri, e.laId!)));
+    }
+    await ks.close();
+  });
+});

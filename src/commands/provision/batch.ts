@@ -117,6 +117,11 @@ export default class ProvisionBatch extends ScmsCommand {
     let bar: cliProgress.SingleBar | undefined;
     let t0 = 0;
     let n0 = 0;
+    const onSigint = () => {
+      bar?.stop();
+      process.stderr.write('interrupted: run the same command again to resume\n');
+      process.exit(130);
+    };
     try {
       const deviceKeys = flags['device-keys'] ? readDeviceKeys(flags['device-keys']) : undefined;
       if (deviceKeys && flags['transport-key']) throw new ProvisionError('--transport-key is for generated keys; with --device-keys no private key is handled');
@@ -158,6 +163,8 @@ export default class ProvisionBatch extends ScmsCommand {
                 cliProgress.Presets.shades_classic,
               );
               bar.start(p.total, p.completed - 1, { rate: '-' });
+              // Ctrl-C: restore the terminal (line wrap); the batch state is consistent at any point, re-run to resume.
+              process.once('SIGINT', onSigint);
               t0 = performance.now();
               n0 = p.completed - 1;
             }
@@ -166,6 +173,7 @@ export default class ProvisionBatch extends ScmsCommand {
           },
         });
         bar?.stop();
+        process.off('SIGINT', onSigint);
         if (!json) {
           this.log(
             `batch ${summary.batchId}: ${summary.total} devices (${summary.issued} issued now, ${summary.alreadyDone} already done), ` +
@@ -180,6 +188,7 @@ export default class ProvisionBatch extends ScmsCommand {
       }
     } catch (e) {
       bar?.stop();
+      process.off('SIGINT', onSigint);
       if (e instanceof ProvisionError || e instanceof ProvisionSetupError || e instanceof ProvisionStateError || e instanceof ConfigError || e instanceof RegistrationInputError) {
         this.fail(e.message, 2);
       }

@@ -1,6 +1,7 @@
 // The RA component plugin: device registration (operator + internal APIs), trust distribution and, when its
 // dependencies are given, the authorization interface (POST/GET /v3/authorization-certificate).
-// Mounted by `scms serve ra|all` (src/engine/serve.ts) through ScmsServer.registerComponent.
+// Mounted by `scms serve ra|all` (src/engine/serve.ts) through ScmsServer.registerComponent; under `serve ra` the
+// authorization deps reach LA1, LA2 and the ACA over HTTP (--peer la1=/la2=/aca=URL).
 import type { FastifyInstance } from 'fastify';
 import type { TokenSource } from '../http/auth.js';
 import { registerAuthorization, type AuthorizationDeps } from './authorization.js';

@@ -19,7 +19,9 @@ import { AcaService, type AcaClient } from './aca/aca.js';
 import { HttpAcaClient } from './aca/http-client.js';
 import { registerAca, type AcaHttpDeps } from './aca/routes.js';
 import type { EcaDeps } from './eca/deps.js';
+import { Eca } from './eca/eca.js';
 import { registerEca } from './eca/routes.js';
+import { inProcessEcaClient, type EcaClient } from './eca/successor.js';
 import { EcaStore } from './eca/store.js';
 import type { Logger } from './http/logger.js';
 import { startService, type RunningService, type StartServiceOptions } from './http/service.js';
@@ -38,6 +40,7 @@ import { loadTrustDir, type TrustDir } from './manager/trust-dir.js';
 import { registerRa } from './ra/index.js';
 import { HttpDeviceRegistry, InProcessDeviceRegistry } from './ra/registration-registry.js';
 import { RegistrationStore } from './ra/registration-store.js';
+import { registerSuccessorEnrollment, SUCCESSOR_ENROLLMENT_PATH, successorWorker, type SuccessorDeps } from './ra/successor.js';
 import type { DeviceRegistry } from './ra/registration.js';
 import { openDatabase } from './store/index.js';
 
@@ -96,8 +99,10 @@ export async function serve(target: ServeTarget, options: ServeOptions = {}): Pr
       const ctx: MountContext = { server, config, trust, stores, clock, warnings, env };
       for (const la of ['la1', 'la2'] as const) if (config.components.includes(la)) await mountLa(ctx, la);
       if (config.components.includes('aca')) await mountAca(ctx);
-      const raStore = config.components.includes('ra') ? await mountRa(ctx, authOptions, backends.length > 0) : undefined;
-      if (config.components.includes('eca')) await mountEca(server, config, trust, stores, clock, raStore);
+      const ra = config.components.includes('ra') ? await mountRa(ctx, authOptions, backends.length > 0) : undefined;
+      const ecaEngine = config.components.includes('eca') ? await mountEca(server, config, trust, stores, clock, ra?.store) : undefined;
+      // Successor enrollment (ra/successor.ts): the RA reaches the ECA in-process under `all`.
+      if (ra && ecaEngine) await mountSuccessor(ctx, ra, inProcessEcaClient(ecaEngine), authOptions);
     },
     { ...(options.logger ? { logger: options.logger } : {}), ...(options.signals !== undefined ? { signals: options.signals } : {}) },
   );
@@ -153,7 +158,7 @@ interface MountContext {
  * The RA. Its authorization interface runs with in-process LAs and ACA under `all` (`inProcess`), over HTTP to
  * the LA1, LA2 and ACA peers when all three are configured, and is not mounted otherwise.
  */
-async function mountRa(ctx: MountContext, settings: AuthorizationSettings, inProcess: boolean): Promise<RegistrationStore> {
+async function mountRa(ctx: MountContext, settings: AuthorizationSettings, inProcess: boolean): Promise<MountedRa> {
   const { server, config, trust, stores, clock, warnings } = ctx;
   const db = await openComponentDb(server, config, 'ra');
   const store = new RegistrationStore(db, { clock });
@@ -190,7 +195,61 @@ async function mountRa(ctx: MountContext, settings: AuthorizationSettings, inPro
     w.start();
     server.onShutdown('ra.authorization-worker', () => w.stop());
   }
-  return store;
+  return { store, db, ...(raSigner ? { raSigner } : {}) };
+}
+
+/** What mountRa hands on to the successor enrollment mount. */
+interface MountedRa {
+  store: RegistrationStore;
+  db: Kysely<any>;
+  raSigner?: Signer;
+}
+
+/**
+ * POST/GET /v3/successor-enrollment-certificate (ra/successor.ts) and its queue worker, with `eca` as the way to
+ * the ECA. Not mounted (a warning) without the RA key, its encryption key or a global policy.
+ */
+async function mountSuccessor(ctx: MountContext, ra: MountedRa, eca: EcaClient, settings: AuthorizationSettings): Promise<void> {
+  const { server, trust, stores, clock, warnings } = ctx;
+  const skip = (why: string) => warnings.push(`${why}: POST/GET ${SUCCESSOR_ENROLLMENT_PATH} are not mounted`);
+  const policy = trust.globalPolicy?.json;
+  const raC = trust.byName.get('ra');
+  if (!policy) return void skip('no global policy in the trust directory');
+  if (!ra.raSigner || !raC?.certificate || !raC.encryptionKeyUri) return void skip('no RA certificate, key or encryption key');
+  try {
+    await stores.open(raC.encryptionKeyUri);
+  } catch (e) {
+    return void skip(`the RA encryption key cannot be opened (${(e as Error).message})`);
+  }
+  const jobs = new JobQueue(ra.db, { clock });
+  await jobs.migrate();
+  const certsOf = (...roles: string[]) => trust.certificates.filter((c) => roles.includes(c.role) && c.certificate).map((c) => c.certificate!);
+  const deps: SuccessorDeps = {
+    raCertificate: raC.certificate,
+    raSigner: ra.raSigner,
+    raDecryption: keystoreDecryption(stores, raC.encryptionKeyUri),
+    trustAnchors: trust.roots.filter((c) => c.certificate).map((c) => c.certificate!),
+    caCertificates: certsOf('eca', 'ica'),
+    ecaCertificates: certsOf('eca'),
+    devices: registrationEnrollmentLookup(ra.store),
+    jobs,
+    policy,
+    clock,
+    options: { processingDelaySeconds: settings.processingDelaySeconds },
+  };
+  // Mounted on the app directly (not a component of its own: the listed components stay ra + eca).
+  await server.app.register(async (child) => registerSuccessorEnrollment(child, deps));
+  const worker = successorWorker({
+    jobs,
+    eca,
+    worker: {
+      pollIntervalMs: settings.pollIntervalMs,
+      ...(settings.leaseMs !== undefined ? { leaseMs: settings.leaseMs } : {}),
+      onError: (e, job) => server.logger.error({ err: e, jobId: job?.id }, 'successor enrollment worker error'),
+    },
+  });
+  worker.start();
+  server.onShutdown('ra.successor-worker', () => worker.stop());
 }
 
 /** Authorization timing from the environment (tests shorten it); defaults are the production ones. */
@@ -483,7 +542,7 @@ async function mountEca(
   stores: KeyStores,
   clock: Clock,
   raStore: RegistrationStore | undefined,
-): Promise<void> {
+): Promise<Eca> {
   const name = 'eca';
   const c = trust.byName.get(name);
   if (!c?.certificate) throw new ConfigError([`${config.trustDir}: no ECA certificate '${name}' in the trust directory`]);
@@ -518,20 +577,19 @@ async function mountEca(
   server.addHealthCheck('eca.db', async () => {
     await store.counts();
   });
-  await server.registerComponent({
-    name: 'eca',
-    register: registerEca,
-    deps: {
-      eca: {
-        certificate: c.certificate,
-        chain,
-        signer: keyStoreSigner(stores, handle),
-        ...(privateScalar !== undefined ? { privateScalar } : {}),
-      },
-      registry,
-      policy,
-      clock,
-      store,
-    } satisfies EcaDeps,
-  });
+  const deps: EcaDeps = {
+    eca: {
+      certificate: c.certificate,
+      chain,
+      signer: keyStoreSigner(stores, handle),
+      ...(privateScalar !== undefined ? { privateScalar } : {}),
+    },
+    registry,
+    policy,
+    clock,
+    store,
+  };
+  await server.registerComponent({ name: 'eca', register: registerEca, deps });
+  // The Eca keeps no state of its own (all in its store): this instance serves the RA's successor requests.
+  return new Eca(deps);
 }

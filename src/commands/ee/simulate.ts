@@ -37,6 +37,7 @@ export default class EeSimulate extends ScmsCommand {
     'max-wait': Flags.integer({ description: 'longest wait for the certificate batch, seconds', default: 300, min: 0 }),
     'stop-after': Flags.string({ description: 'stop after this step', options: [...STEPS] }),
     verbose: Flags.boolean({ char: 'v', description: 'dump every SPDU sent and received (hex)', default: false }),
+    successor: Flags.boolean({ description: 'after the lifecycle, request a successor enrollment certificate, download and verify it, and switch the state to it', default: false }),
   };
 
   async run() {
@@ -71,6 +72,7 @@ export default class EeSimulate extends ScmsCommand {
         maxWaitSeconds: flags['max-wait'],
         ...(flags['stop-after'] ? { stopAfter: flags['stop-after'] as Step } : {}),
         verbose: flags.verbose,
+        successor: flags.successor,
         onEvent,
       });
       if (!json) {

@@ -33,12 +33,15 @@ import { bootstrapTrust, BootstrapError, type TrustStore } from './bootstrap.js'
 import type { ButterflySecrets } from './butterfly.js';
 import { createKindRequest, kindDownloadFilename, KindResponseError, processKindDownload, type EeRequestForm, type KindSecrets } from './kinds.js';
 import { buildEnrollmentRequest, EnrollmentResponseError, processEnrollmentResponse } from './enroll.js';
+import { buildSuccessorEnrollmentRequest, processSuccessorAck, processSuccessorResponse, successorDownloadFilename } from './successor.js';
 import { bodyBytes, eeRequest, errorCodeMeaning, ScmsResponseError, type EeHttpOptions } from './http.js';
 import { canonicalIdOf, compressedPublicKey, keyPairFromPrivate, keyPairSigner } from './keys.js';
 import { newState, type ButterflyChoice, type CertForm, type CertKind, type DeviceType, type EeState, type EeStateDir } from './state.js';
 
 export const BSM_PSID = 0x20;
-export const STEPS = ['bootstrap', 'register', 'enroll', 'request', 'download', 'use'] as const;
+/** The RA's successor enrollment route (ra/successor.ts SUCCESSOR_ENROLLMENT_PATH; the EE does not import the RA). */
+const SUCCESSOR_PATH = '/v3/successor-enrollment-certificate';
+export const STEPS = ['bootstrap', 'register', 'enroll', 'request', 'download', 'use', 'successor'] as const;
 export type Step = (typeof STEPS)[number];
 
 /** A failed step: what the SCMS answered (http) or which local check failed (check). */
@@ -92,6 +95,8 @@ export interface SimulateOptions {
   maxWaitSeconds?: number;
   /** Stop (successfully) after this step. */
   stopAfter?: Step;
+  /** After the lifecycle: successor enrollment (successorStep) and switch to the new enrollment certificate. */
+  successor?: boolean;
   verbose?: boolean;
   onEvent?: (e: SimEvent) => void;
 }
@@ -506,7 +511,127 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
   if (failures > 0) throw new SimulationError('use', `${failures} of ${st.certificates.length} certificates failed verification or signing`, undefined, 'certificate-use');
   record('use', 'done', `${st.certificates.length} certificates verified; ${st.certificates.length} messages signed and verified`);
   report.complete = true;
+  await sd.save(st);
+  if (stop('use') || !opts.successor) return finish();
+
+  current = 'successor';
+  const switched = await successorStep({ sd, st, trust, enrollment, ra, http, clock, policy, maxWaitSeconds: opts.maxWaitSeconds ?? 300, emit, sleep: opts.http?.sleep ?? sleepDefault });
+  if (switched.pending) {
+    record('successor', 'pending', switched.pending);
+    report.pending = clock.now().toISOString();
+    return finish();
+  }
+  report.enrollment = switched.summary;
+  record('successor', 'done', switched.detail!);
   return finish();
+}
+
+/**
+ * Successor enrollment (1609.2.1 6.3.5.4 / 6.3.5.5, ee/successor.ts): a new enrollment key, the request signed with
+ * the current enrollment certificate and encrypted to the RA, the ack checked, the EcaEeCertResponseSpdu downloaded
+ * (503 + Retry-After: wait, bounded by maxWaitSeconds), verified (chain to a trusted root, key reconstructed and
+ * matched), then the state switches to the new certificate. The authorization request and certificates of the old
+ * enrollment are dropped from the state, so the next run requests a new batch signed with the new certificate.
+ * Not resumable: the request state lives in memory only; a run that gives up (pending) sends a new request next time.
+ * Before sending, the EE waits out eca-minWait since its last enrollment (the ECA counts successors like enrollments).
+ */
+async function successorStep(c: {
+  sd: EeStateDir;
+  st: EeState;
+  trust: TrustStore;
+  enrollment: EnrollmentCredential;
+  ra: string;
+  http: EeHttpOptions;
+  clock: Clock;
+  policy: GlobalPolicy;
+  maxWaitSeconds: number;
+  emit: (step: Step, kind: SimEvent['kind'], message: string, spdu?: Uint8Array) => void;
+  sleep: (ms: number) => Promise<void>;
+}): Promise<{ pending?: string; detail?: string; summary?: CertificateSummary }> {
+  const { sd, st, trust, enrollment, ra, http, clock, policy, emit } = c;
+  const cfg = st.config;
+  const budgetMs = c.maxWaitSeconds * 1000;
+  const started = clock.now().getTime();
+  const waited = () => clock.now().getTime() - started;
+  const old = st.enrollment!;
+  const minWaitMs = Date.parse(old.at) + policy['eca-minWait'] * 1000 + 1000 - clock.now().getTime();
+  if (minWaitMs > budgetMs) return { pending: `eca-minWait (${policy['eca-minWait']} s) since the last enrollment has not passed; run again later` };
+  if (minWaitMs > 0) {
+    emit('successor', 'wait', `waiting ${Math.ceil(minWaitMs / 1000)} s for eca-minWait since the last enrollment`);
+    await c.sleep(minWaitMs);
+  }
+  const psids = (policy.deviceTypes[policyType(cfg.deviceType)]?.enrollment ?? []).map((a) => Number(a.psid));
+  const { spdu, state } = await buildSuccessorEnrollmentRequest({
+    current: enrollment,
+    raCertificate: trust.raCertificate,
+    type: cfg.form,
+    psids,
+    validity: { durationSeconds: Math.min(policy.enrollmentValidity, 3 * 31_556_952) },
+    clock,
+  });
+  const rh = toHex(state.requestHash);
+  const url = `${ra}${SUCCESSOR_PATH}`;
+  emit('successor', 'sent', `POST ${url} EeRaSuccessorEnrollmentCertRequestSpdu (${spdu.length} octets, new ${cfg.form} key; signed with enrollment certificate ${old.hashedId8}, encrypted to the RA; request hash ${rh})`, spdu);
+  let body: Uint8Array;
+  try {
+    body = await bodyBytes(await eeRequest({ method: 'POST', url, body: spdu, headers: { 'content-type': 'application/octet-stream' } }, { ...http, maxRetries: 0 }));
+  } catch (e) {
+    httpFailure('successor', e);
+  }
+  let ack;
+  try {
+    ack = processSuccessorAck(body, { raCertificate: trust.raCertificate, requestHash: state.requestHash });
+  } catch (e) {
+    if (e instanceof AuthorizationClientError) throw new SimulationError('successor', `the RA's ack does not check: ${e.message}`, undefined, 'ack');
+    throw e;
+  }
+  emit('successor', 'received', `RaEeEnrollmentCertAckSpdu (${body.length} octets): download at ${time32ToDate(ack.nextDlTime).toISOString()}`, body);
+
+  const filename = successorDownloadFilename(state.requestHash);
+  const untilDl = time32ToDate(ack.nextDlTime).getTime() - clock.now().getTime();
+  if (waited() + untilDl > budgetMs) return { pending: `successor ${filename} is available from ${time32ToDate(ack.nextDlTime).toISOString()}, beyond the wait limit; run again with --successor (a new request)` };
+  if (untilDl > 0) {
+    emit('successor', 'wait', `waiting ${Math.ceil(untilDl / 1000)} s until the download time`);
+    await c.sleep(untilDl);
+  }
+  let file: Uint8Array | undefined;
+  for (let attempt = 1; !file; attempt++) {
+    const header = await buildDownloadRequest({ filename, enrollment, raCertificate: trust.raCertificate, clock });
+    const dl = `${url}?filename=${encodeURIComponent(filename)}`;
+    emit('successor', 'sent', `GET ${dl} with Ieee-1609.2.1-Authorization (EeRaDownloadRequestSpdu)`, Buffer.from(header, 'base64'));
+    try {
+      file = await bodyBytes(await eeRequest({ method: 'GET', url: dl, headers: { 'ieee-1609.2.1-authorization': header } }, { ...http, maxRetries: 0 }));
+    } catch (e) {
+      if (!(e instanceof ScmsResponseError && e.status === 503)) httpFailure('successor', e);
+      const waitMs = Math.min(60, e.retryAfter ?? 2 ** Math.min(attempt, 5)) * 1000;
+      if (waited() + waitMs > budgetMs || attempt >= 50) return { pending: `successor ${filename} not ready after ${attempt} attempts; run again with --successor (a new request)` };
+      emit('successor', 'wait', `not ready (HTTP 503); retry in ${waitMs / 1000} s`);
+      await c.sleep(waitMs);
+    }
+  }
+  emit('successor', 'received', `EcaEeCertResponseSpdu ${filename} (${file.length} octets)`, file);
+  let e;
+  try {
+    e = processSuccessorResponse(file, state, { trustAnchors: trust.trustAnchors, clock });
+  } catch (err) {
+    if (err instanceof EnrollmentResponseError) throw new SimulationError('successor', `the ECA response does not check: ${err.message}`, undefined, 'enrollment-response');
+    throw err;
+  }
+  const v = verifyCertificateChain([e.certificate, ...e.chain], { trustAnchors: trust.trustAnchors, clock });
+  if (!v.ok) throw new SimulationError('successor', `the successor enrollment certificate does not chain: ${v.errors.map((x) => x.reason).join('; ')}`, undefined, 'enrollment-chain');
+  if (!certificateKeyPairMatches(e.certificate, e.privateKey, e.chain)) throw new SimulationError('successor', 'the successor enrollment key does not match its certificate', undefined, 'enrollment-key');
+  const bytes = encodeCertificate(e.certificate);
+  const sum = certificateSummary(e.certificate, bytes);
+  if (sum.hashedId8 === old.hashedId8) throw new SimulationError('successor', 'the ECA answered the current enrollment certificate', undefined, 'enrollment-response');
+  // New key and certificate under new names; the old ones stay on disk (the state no longer points at them).
+  const keyUri = await sd.putScalar(`enrollment-${sum.hashedId8}`, e.curve, e.privateKey);
+  const certFile = await sd.writeFile(`certs/enrollment-${sum.hashedId8}.oer`, bytes);
+  for (const [k, ic] of e.chain.entries()) await sd.writeFile(`certs/enrollment-issuer-${k}.oer`, encodeCertificate(ic));
+  st.enrollment = { file: certFile, keyUri, hashedId8: sum.hashedId8, type: cfg.form, validFrom: sum.validFrom, ...(sum.validUntil ? { validUntil: sum.validUntil } : {}), at: clock.now().toISOString() };
+  delete st.authorization;
+  st.certificates = [];
+  await sd.save(st);
+  return { summary: sum, detail: `enrollment certificate ${old.hashedId8} -> ${sum.hashedId8} (${sum.certificateType}, valid ${sum.validFrom} .. ${sum.validUntil ?? '?'}); chain and key checked; the next run requests certificates with it` };
 }
 
 export interface CertificateSummary {

@@ -359,7 +359,7 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
       if (secrets.encryptionPrivate !== undefined) secretUris.encryptionPrivate = await sd.putScalar(`req-${rh}-encryptionPrivate`, curve, secrets.encryptionPrivate);
     }
     const how = form === 'butterfly' ? `${cfg.butterfly} butterfly` : form === 'encrypted' ? 'non-butterfly, response encrypted' : 'non-butterfly, plain response';
-    emit('request', 'sent', `POST ${ra}/v3/authorization-certificate EeRaCertRequestSpdu (${spdu.length} octets, ${kind}, ${how}, ${cfg.form}, PSIDs ${psids.map((p) => `0x${p.toString(16)}`).join(', ')}; signed with enrollment certificate, encrypted to RA ${raId}; request hash ${rh})`, spdu);
+    emit('request', 'sent', `POST ${ra}/v3/authorization-certificate EeRaCertRequestSpdu (${spdu.length} octets, ${kind}, ${how}, ${cfg.form}, PSIDs ${psids.map((p) => `0x${p.toString(16)}`).join(', ')}; signed with enrollment certificate ${toHex(certificateHashedId8(enrollment.certificate))}, encrypted to RA ${raId}; request hash ${rh})`, spdu);
     let body: Uint8Array;
     try {
       body = await bodyBytes(await eeRequest({ method: 'POST', url: `${ra}/v3/authorization-certificate`, body: spdu, headers: { 'content-type': 'application/octet-stream' } }, { ...http, maxRetries: 0 }));

@@ -1,9 +1,12 @@
+import { writeFileSync } from 'node:fs';
 import { Flags } from '@oclif/core';
 import chalk from 'chalk';
 import { ScmsCommand } from '../../cli/base.js';
 import { KeyStoreError } from '../../hsm/keystore.js';
 import { simulate, SimulationError, SimulationInputError, STEPS, type SimEvent, type Step } from '../../engine/ee/simulate.js';
 import { EeStateDir, EeStateError } from '../../engine/ee/state.js';
+import { runFleet } from '../../engine/ee/fleet.js';
+import { fleetProgressBar, fleetSummaryLines } from '../../engine/ee/fleet-cli.js';
 import { systemClock } from '../../security/time.js';
 
 /** Exit codes: 1 a step failed (SCMS refusal or a local check), 2 bad input / state. */
@@ -31,18 +34,23 @@ export default class EeSimulate extends ScmsCommand {
     form: Flags.string({ description: 'certificate form', options: ['implicit', 'explicit'] }),
     butterfly: Flags.string({ description: 'butterfly key expansion', options: ['original', 'unified', 'compact-unified', 'none'] }),
     encrypted: Flags.boolean({ description: 'ask for encrypted certificate responses where the choice exists (non-butterfly)', default: false }),
-    state: Flags.string({ description: 'device state directory (keys, certificates, trust files)', required: true }),
+    state: Flags.string({ description: 'device state directory (keys, certificates, trust files); required without --count (with it: base directory of per-device state, default in memory)' }),
     'trust-root': Flags.string({ description: 'HashedId8 of a root certificate the device trusts (repeatable; first run)', multiple: true }),
     'operator-token': Flags.string({ description: 'operator API token to register the device [env SCMS_OPERATOR_TOKEN]' }),
     'max-wait': Flags.integer({ description: 'longest wait for the certificate batch, seconds', default: 300, min: 0 }),
     'stop-after': Flags.string({ description: 'stop after this step', options: [...STEPS] }),
     verbose: Flags.boolean({ char: 'v', description: 'dump every SPDU sent and received (hex)', default: false }),
     successor: Flags.boolean({ description: 'after the lifecycle, request a successor enrollment certificate, download and verify it, and switch the state to it', default: false }),
+    count: Flags.integer({ description: 'fleet mode: simulate this many devices (each registered with the operator token)', min: 1 }),
+    concurrency: Flags.integer({ description: 'fleet mode: devices in flight at once', default: 8, min: 1 }),
+    report: Flags.string({ description: 'fleet mode: write the summary as JSON to this file' }),
   };
 
   async run() {
     const { flags } = await this.parse(EeSimulate);
     const json = this.jsonEnabled();
+    if (flags.count !== undefined) return this.fleet({ ...flags, count: flags.count }, json);
+    if (!flags.state) this.fail('--state is required (or --count N for a fleet)', EXIT_INPUT);
     const sd = new EeStateDir(flags.state);
     const token = flags['operator-token'] ?? process.env.SCMS_OPERATOR_TOKEN;
     const events: SimEvent[] = [];
@@ -101,4 +109,63 @@ export default class EeSimulate extends ScmsCommand {
       await sd.close();
     }
   }
+
+  /** Fleet mode: N devices, at most C in flight; progress bar on stderr, summary (or JSON) and --report. */
+  private async fleet(flags: FleetFlags, json: boolean) {
+    if (!flags.ra) this.fail('fleet mode needs --ra', EXIT_INPUT);
+    if (!flags['trust-root']?.length) this.fail('fleet mode needs --trust-root HASHEDID8', EXIT_INPUT);
+    for (const f of ['stop-after', 'verbose'] as const) if (flags[f]) this.fail(`--${f} is for a single device (not with --count)`, EXIT_INPUT);
+    const token = flags['operator-token'] ?? process.env.SCMS_OPERATOR_TOKEN;
+    const bar = json ? undefined : fleetProgressBar(flags.count);
+    let report;
+    try {
+      report = await runFleet({
+        raUrl: flags.ra,
+        ...(flags.eca ? { ecaUrl: flags.eca } : {}),
+        trustedRootHashes: flags['trust-root'],
+        count: flags.count,
+        concurrency: flags.concurrency,
+        ...(flags.type ? { deviceType: flags.type as 'obu' | 'rsu' } : {}),
+        ...(flags.cert ? { cert: flags.cert as 'pseudonym' | 'identification' } : {}),
+        ...(flags.form ? { form: flags.form as 'implicit' | 'explicit' } : {}),
+        ...(flags.butterfly ? { butterfly: flags.butterfly as 'original' | 'unified' | 'compact-unified' | 'none' } : {}),
+        encrypted: flags.encrypted,
+        ...(token ? { operatorToken: token } : {}),
+        maxWaitSeconds: flags['max-wait'],
+        ...(flags.state ? { stateDir: flags.state } : {}),
+        clock: systemClock,
+        ...(bar ? { onProgress: bar.update } : {}),
+      });
+    } catch (e) {
+      if (e instanceof SimulationError) this.fail(e.message, EXIT_FAILED, { step: e.step, ...(e.check ? { check: e.check } : {}) });
+      if (e instanceof SimulationInputError || e instanceof RangeError) this.fail(e.message, EXIT_INPUT);
+      throw e;
+    } finally {
+      bar?.stop();
+    }
+    if (flags.report) writeFileSync(flags.report, `${JSON.stringify(report, null, 2)}\n`);
+    if (!json) for (const l of fleetSummaryLines(report)) this.log(l);
+    // Some device failed: exit 1, after the summary.
+    if (report.devices.completed < report.devices.requested) process.exitCode = EXIT_FAILED;
+    return report;
+  }
+}
+
+interface FleetFlags {
+  ra?: string | undefined;
+  eca?: string | undefined;
+  type?: string | undefined;
+  cert?: string | undefined;
+  form?: string | undefined;
+  butterfly?: string | undefined;
+  encrypted: boolean;
+  state?: string | undefined;
+  'trust-root'?: string[] | undefined;
+  'operator-token'?: string | undefined;
+  'max-wait': number;
+  'stop-after'?: string | undefined;
+  verbose: boolean;
+  count: number;
+  concurrency: number;
+  report?: string | undefined;
 }

@@ -99,6 +99,8 @@ export interface FleetOptions
 export interface FleetReport {
   devices: { requested: number; completed: number; failed: number; pending: number };
   certificates: number;
+  /** Fewest and most certificates a completed device obtained. */
+  certificatesPerDevice: { min: number; max: number };
   durationSeconds: number;
   devicesPerSecond: number;
   certificatesPerSecond: number;
@@ -188,6 +190,8 @@ export async function runFleet(opts: FleetOptions): Promise<FleetReport> {
   const p: FleetProgress = { total: opts.count, completed: 0, failed: 0, inFlight: 0, certificates: 0 };
   let pending = 0;
   const deviceIds: string[] = [];
+  let minCerts = Infinity;
+  let maxCerts = 0;
   let next = 0;
   const width = Math.max(6, String(opts.count).length);
 
@@ -213,6 +217,8 @@ export async function runFleet(opts: FleetOptions): Promise<FleetReport> {
       if (r.complete) {
         p.completed++;
         p.certificates += r.certificates.length;
+        minCerts = Math.min(minCerts, r.certificates.length);
+        maxCerts = Math.max(maxCerts, r.certificates.length);
         if (r.deviceId) deviceIds.push(r.deviceId);
       } else {
         pending++;
@@ -258,6 +264,7 @@ export async function runFleet(opts: FleetOptions): Promise<FleetReport> {
   return {
     devices: { requested: opts.count, completed: p.completed, failed: p.failed - pending, pending },
     certificates: p.certificates,
+    certificatesPerDevice: { min: p.completed ? minCerts : 0, max: maxCerts },
     durationSeconds: Math.round(s * 1000) / 1000,
     devicesPerSecond: per(p.completed),
     certificatesPerSecond: per(p.certificates),

@@ -1,0 +1,174 @@
+// `scms ee simulate --count N --concurrency C` (fleet mode) as a real process against a real `scms serve all`
+// child (node bin/run.js; the dist/ build from `npx tsc -p .`). The report's numbers are checked against the
+// server's own records (operator API GET /v3/devices and /v3/devices/:id).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toHex } from '../../src/crypto/bytes.js';
+import { initTrustDir } from '../../src/engine/manager/init.js';
+import { loadTrustDir } from '../../src/engine/manager/trust-dir.js';
+import { certificateHashedId8 } from '../../src/security/certificate.js';
+import { ManualClock } from '../../src/security/time.js';
+import type { FleetReport } from '../../src/engine/ee/fleet.js';
+import { startScms } from './serve-flow-helpers.js';
+
+const bin = new URL('../../bin/run.js', import.meta.url).pathname;
+const PASS = 'ee fleet test: scms passphrase';
+const OPERATOR = 'operator-token-ee-fleet-test-0001';
+const N = 120;
+const C = 16;
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function scms(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  const child = spawn(process.execPath, [bin, ...args], {
+    env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', SCMS_OPERATOR_TOKEN: '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })));
+}
+
+describe('scms ee simulate --count (fleet) against scms serve all', () => {
+  let base: string;
+  let url: string;
+  let rootHash: string;
+  let server: ChildProcess | undefined;
+
+  beforeAll(async () => {
+    base = mkdtempSync(join(tmpdir(), 'scms-ee-fleet-'));
+    const dir = join(base, 'scms');
+    await initTrustDir({
+      dir,
+      keystore: 'file',
+      keyStoreOptions: { passphrase: PASS, scrypt: { N: 1024 } },
+      electors: 1,
+      quorum: 1,
+      clock: new ManualClock(new Date(Date.now() - 60_000).toISOString()),
+    });
+    rootHash = toHex(certificateHashedId8(loadTrustDir(dir).byName.get('root')!.certificate!));
+    const started = await startScms(['all', '--trust', dir, '--data', join(base, 'data'), '--port', '0', '--host', '127.0.0.1'], {
+      ...process.env,
+      SCMS_KEYSTORE_PASSPHRASE: PASS,
+      SCMS_OPERATOR_TOKEN: OPERATOR,
+      SCMS_RA_WORKER_POLL_MS: '100',
+      SCMS_RA_PROCESSING_DELAY_S: '1',
+      SCMS_LOG_LEVEL: 'warn',
+    });
+    server = started.child;
+    url = started.out.url;
+  }, 120_000);
+
+  afterAll(() => {
+    if (server && server.exitCode === null) server.kill('SIGKILL');
+    if (base) rmSync(base, { recursive: true, force: true });
+  });
+
+  const operator = async <T>(path: string): Promise<T> => {
+    const r = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${OPERATOR}` } });
+    expect(r.status, await r.clone().text()).toBe(200);
+    return (await r.json()) as T;
+  };
+
+  /** Every device the RA has registered, through the paged operator list. */
+  const allDevices = async () => {
+    const out: Array<{ deviceId: string; state: string }> = [];
+    for (let after: string | null = null; ; ) {
+      const page: { devices: Array<{ deviceId: string; state: string }>; next: string | null } = await operator(`/v3/devices?limit=1000${after ? `&after=${after}` : ''}`);
+      out.push(...page.devices);
+      if (!page.next) return out;
+      after = page.next;
+    }
+  };
+
+  it(`${N} devices, concurrency ${C}: the report matches the RA's records`, async () => {
+    const reportFile = join(base, 'fleet.json');
+    const args = ['ee', 'simulate', '--ra', url, '--trust-root', rootHash, '--count', String(N), '--concurrency', String(C), '--report', reportFile];
+    const r = await scms([...args, '--json'], { SCMS_OPERATOR_TOKEN: OPERATOR });
+    expect(r.status, r.stdout.slice(0, 2000) + r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as FleetReport;
+    expect(JSON.parse(readFileSync(reportFile, 'utf8'))).toEqual(report);
+    expect(report.devices).toEqual({ requested: N, completed: N, failed: 0, pending: 0 });
+    expect(report.errors).toEqual([]);
+    expect(report.concurrency).toBe(C);
+    expect(report.peakRssBytes).toBeGreaterThan(0);
+    // No state directory: the fleet ran in memory.
+    expect(report.config.stateDir).toBeUndefined();
+
+    // The server's records: N registered devices, exactly the report's, each with its certificates.
+    const devices = await allDevices();
+    expect(devices).toHaveLength(N);
+    expect(new Set(devices.map((d) => d.deviceId))).toEqual(new Set(report.deviceIds));
+    // The RA records per device its enrollment certificate and each authorization batch it delivered.
+    const kinds = new Map<string, number>();
+    for (const d of devices) {
+      const one = await operator<{ state: string; certificates: Array<{ kind: string; hashedId8: string }> }>(`/v3/devices/${d.deviceId}`);
+      expect(one.state).not.toBe('blocked');
+      for (const c of one.certificates) kinds.set(c.kind, (kinds.get(c.kind) ?? 0) + 1);
+    }
+    expect(Object.fromEntries(kinds)).toEqual({ enrollment: N, 'authorization-batch': N });
+    // One batch per device, all of the same size: certificates = batches x batch size.
+    const per = report.certificatesPerDevice;
+    expect(per.min).toBeGreaterThan(0);
+    expect(per.max).toBe(per.min);
+    expect(report.certificates).toBe(kinds.get('authorization-batch')! * per.min);
+
+    // Requests per endpoint: one registration, enrollment, request per device; the trust files fetched once.
+    const ep = new Map(report.endpoints.map((e) => [e.endpoint, e]));
+    expect(ep.get('POST /v3/devices')).toMatchObject({ requests: N, statuses: { '201': N } });
+    expect(ep.get('POST /v3/enrollment-certificate')).toMatchObject({ requests: N, statuses: { '200': N } });
+    expect(ep.get('POST /v3/authorization-certificate')).toMatchObject({ requests: N, statuses: { '200': N } });
+    expect(ep.get('GET /v3/authorization-certificate')!.statuses['200']).toBe(N);
+    for (const e of report.endpoints) {
+      if (!e.endpoint.includes('/v3/devices') && !e.endpoint.includes('authorization-certificate') && !e.endpoint.includes('enrollment-certificate')) expect(e.requests, e.endpoint).toBe(1);
+      expect(e.p50Ms).toBeLessThanOrEqual(e.p95Ms);
+      expect(e.p95Ms).toBeLessThanOrEqual(e.p99Ms);
+      expect(e.p99Ms).toBeLessThanOrEqual(e.maxMs);
+    }
+    expect(report.requests).toBe(report.endpoints.reduce((s, e) => s + e.requests, 0));
+  }, 150_000);
+
+  it('a wrong operator token: every device fails at register, grouped as one cause; exit 1; summary on stdout', async () => {
+    const before = (await allDevices()).length;
+    const reportFile = join(base, 'bad-token.json');
+    const args = ['ee', 'simulate', '--ra', url, '--trust-root', rootHash, '--count', '12', '--concurrency', '4', '--report', reportFile];
+    const r = await scms(args, { SCMS_OPERATOR_TOKEN: 'not-the-operator-token-000000000' });
+    expect(r.status, r.stdout + r.stderr).toBe(1);
+    const report = JSON.parse(readFileSync(reportFile, 'utf8')) as FleetReport;
+    expect(report.devices).toEqual({ requested: 12, completed: 0, failed: 12, pending: 0 });
+    expect(report.certificates).toBe(0);
+    expect(report.errors).toHaveLength(1);
+    expect(report.errors[0]).toMatchObject({ step: 'register', status: 401, count: 12 });
+    expect(report.errors[0]!.cause).toMatch(/^register: HTTP 401(-\d+)?$/);
+    expect(r.stdout).toContain('fleet summary');
+    expect(r.stdout).toContain('register: HTTP 401');
+    expect(r.stdout).toMatch(/POST \/v3\/devices\s+12/);
+    expect((await allDevices()).length).toBe(before);
+  }, 60_000);
+
+  it('no operator token: the RA refuses unknown devices at enrollment, grouped by 1609.2.1 code', async () => {
+    const reportFile = join(base, 'unregistered.json');
+    const r = await scms(['ee', 'simulate', '--ra', url, '--trust-root', rootHash, '--count', '6', '--concurrency', '3', '--report', reportFile, '--json']);
+    expect(r.status, r.stdout + r.stderr).toBe(1);
+    const report = JSON.parse(r.stdout) as FleetReport;
+    expect(report.devices.failed).toBe(6);
+    expect(report.errors).toHaveLength(1);
+    const e = report.errors[0]!;
+    expect(e.step).toBe('enroll');
+    expect(e.count).toBe(6);
+    expect(e.code).toBeDefined();
+    expect(e.cause).toBe(`enroll: HTTP ${e.status}-${e.code}`);
+    expect(report.certificatesPerDevice).toEqual({ min: 0, max: 0 });
+    expect(e.meaning).toMatch(/unknown|not registered/);
+    expect(existsSync(reportFile)).toBe(true);
+  }, 60_000);
+});

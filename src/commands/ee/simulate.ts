@@ -114,7 +114,7 @@ export default class EeSimulate extends ScmsCommand {
   private async fleet(flags: FleetFlags, json: boolean) {
     if (!flags.ra) this.fail('fleet mode needs --ra', EXIT_INPUT);
     if (!flags['trust-root']?.length) this.fail('fleet mode needs --trust-root HASHEDID8', EXIT_INPUT);
-    for (const f of ['stop-after', 'verbose'] as const) if (flags[f]) this.fail(`--${f} is for a single device (not with --count)`, EXIT_INPUT);
+    for (const f of ['stop-after', 'verbose', 'successor'] as const) if (flags[f]) this.fail(`--${f} is for a single device (not with --count)`, EXIT_INPUT);
     const token = flags['operator-token'] ?? process.env.SCMS_OPERATOR_TOKEN;
     const bar = json ? undefined : fleetProgressBar(flags.count);
     let report;
@@ -165,6 +165,7 @@ interface FleetFlags {
   'max-wait': number;
   'stop-after'?: string | undefined;
   verbose: boolean;
+  successor?: boolean;
   count: number;
   concurrency: number;
   report?: string | undefined;

@@ -22,6 +22,7 @@ import type { EcaDeps } from './eca/deps.js';
 import { Eca } from './eca/eca.js';
 import { registerEca } from './eca/routes.js';
 import { inProcessEcaClient, type EcaClient } from './eca/successor.js';
+import { HttpEcaClient, registerEcaSuccessorRoute } from './eca/successor-http.js';
 import { EcaStore } from './eca/store.js';
 import type { Logger } from './http/logger.js';
 import { startService, type RunningService, type StartServiceOptions } from './http/service.js';
@@ -101,8 +102,14 @@ export async function serve(target: ServeTarget, options: ServeOptions = {}): Pr
       if (config.components.includes('aca')) await mountAca(ctx);
       const ra = config.components.includes('ra') ? await mountRa(ctx, authOptions, backends.length > 0) : undefined;
       const ecaEngine = config.components.includes('eca') ? await mountEca(server, config, trust, stores, clock, ra?.store) : undefined;
-      // Successor enrollment (ra/successor.ts): the RA reaches the ECA in-process under `all`.
+      // Successor enrollment (ra/successor.ts): the RA reaches the ECA in-process under `all`, over HTTP (the ECA
+      // peer's component-token route, eca/successor-http.ts) under `serve ra --peer eca=URL`.
       if (ra && ecaEngine) await mountSuccessor(ctx, ra, inProcessEcaClient(ecaEngine), authOptions);
+      else if (ra && config.peers.eca) {
+        if (!config.componentToken) warnings.push(`no component token: POST/GET ${SUCCESSOR_ENROLLMENT_PATH} are not mounted (the ECA peer's route needs it)`);
+        else await mountSuccessor(ctx, ra, new HttpEcaClient({ baseUrl: config.peers.eca, token: config.componentToken }), authOptions);
+      }
+      if (ecaEngine && !ra) await server.app.register(async (child) => registerEcaSuccessorRoute(child, { eca: ecaEngine, token: config.componentToken }));
     },
     { ...(options.logger ? { logger: options.logger } : {}), ...(options.signals !== undefined ? { signals: options.signals } : {}) },
   );

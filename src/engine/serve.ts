@@ -7,7 +7,6 @@
 // key deliveries with `--peer la1=... --peer la2=...`; `eca` asks the RA peer's registry. The component token
 // (--component-token / SCMS_COMPONENT_TOKEN) guards the internal routes and is presented to the peers.
 // Timing from SCMS_RA_PROCESSING_DELAY_S, SCMS_RA_WORKER_POLL_MS, SCMS_RA_WORKER_LEASE_MS, SCMS_RA_I_PERIODS.
-import { hkdfSync } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import type { Kysely } from 'kysely';
 import { type KeyStores } from '../hsm/index.js';
@@ -29,7 +28,9 @@ import { startService, type RunningService, type StartServiceOptions } from './h
 import type { ScmsServer } from './http/server.js';
 import { HttpLaClient, HttpLaKeyClient } from './la/http-client.js';
 import { PeerTrust, type PeerTrustOptions } from './la/http-spdu.js';
-import { LaService, LaStore, laIdOctets, type LaClient, type LaKeyClient } from './la/la.js';
+import { LaService, LaStore, type LaClient, type LaKeyClient } from './la/la.js';
+import { laMasterSecret } from './la/master-secret.js';
+export { laMasterSecret };
 import { registerLa, type LaHttpDeps } from './la/routes.js';
 import { openStores } from './manager/init.js';
 import { iPeriodParamsOf } from './policy/format.js';
@@ -313,23 +314,6 @@ class KillingPseudonymStore extends PseudonymStore {
     await super.saveResponses(take, at);
     this.#left -= take.length;
     if (this.#left <= 0) process.kill(process.pid, 'SIGKILL');
-  }
-}
-
-/**
- * An LA's master secret (the seed of its linkage seeds, la.ts), never stored: HKDF-SHA256 over x(d * Q) where d
- * is the LA's signing key and Q its own public key. Only the key holder can compute it, it is stable for the life
- * of the key, and it works for soft and PKCS#11 keys alike (a plain ECDH derive; the scalar never leaves the token).
- * Info binds the laId, so LA1 and LA2 differ even if they were to share a key.
- */
-export async function laMasterSecret(stores: KeyStores, keyUri: string, laId: number): Promise<Uint8Array> {
-  const handle = await stores.open(keyUri);
-  const z = await stores.ecdh(keyUri, handle.publicKey);
-  try {
-    const info = new Uint8Array([...new TextEncoder().encode('scms-la/master-secret/v1'), ...laIdOctets(laId)]);
-    return new Uint8Array(hkdfSync('sha256', z, new Uint8Array(0), info, 32));
-  } finally {
-    z.fill(0);
   }
 }
 

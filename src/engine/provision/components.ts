@@ -4,11 +4,9 @@
 // test/engine/pipeline.test.ts (LA / ACA / RA pseudonym service); copied here rather than shared because serve.ts
 // is being extended elsewhere.
 //
-// LA master secrets: as `scms serve all` derives them (serve.ts laMasterSecret, copied below as serve.ts is being
-// edited elsewhere; a test checks both agree): HKDF over a keystore ECDH with the LA's own key, so the served LAs
-// continue the linkage chains of provisioned devices. Never written.
+// LA master secrets: la/master-secret.ts, the same derivation `scms serve` uses, so the served LAs continue the
+// linkage chains of provisioned devices. Never written.
 // The ACA decrypts through the keystore (ECDH), its private scalar is needed only for implicit certificates.
-import { hkdfSync } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
@@ -19,7 +17,9 @@ import type { Clock } from '../../security/time.js';
 import { AcaService } from '../aca/aca.js';
 import { Eca } from '../eca/eca.js';
 import { EcaStore } from '../eca/store.js';
-import { laIdOctets, LaService, LaStore } from '../la/la.js';
+import { LaService, LaStore } from '../la/la.js';
+import { laMasterSecret } from '../la/master-secret.js';
+export { laMasterSecret };
 import type { TrustDir } from '../manager/trust-dir.js';
 import { iPeriodParamsOf, type GlobalPolicy } from '../policy/index.js';
 import { PseudonymService, PseudonymStore } from '../ra/pseudonym.js';
@@ -70,18 +70,6 @@ async function signerOf(trust: TrustDir, stores: KeyStores, name: string): Promi
     return keyStoreSigner(stores, await stores.open(c.keyUri));
   } catch (e) {
     throw new ProvisionSetupError(`the ${name} key ${c.keyUri} cannot be opened: ${(e as Error).message} (set SCMS_KEYSTORE_PASSPHRASE or SCMS_PKCS11_PIN)`);
-  }
-}
-
-/** Copy of serve.ts laMasterSecret: HKDF-SHA256(x(d * Q), info "scms-la/master-secret/v1" || laId), 32 octets. */
-export async function laMasterSecret(stores: KeyStores, keyUri: string, laId: number): Promise<Uint8Array> {
-  const handle = await stores.open(keyUri);
-  const z = await stores.ecdh(keyUri, handle.publicKey);
-  try {
-    const info = new Uint8Array([...new TextEncoder().encode('scms-la/master-secret/v1'), ...laIdOctets(laId)]);
-    return new Uint8Array(hkdfSync('sha256', z, new Uint8Array(0), info, 32));
-  } finally {
-    z.fill(0);
   }
 }
 

@@ -29,8 +29,30 @@ export interface EmittedModule {
   code: string;
 }
 
+/** Kinds of schema nodes (src/codec/schema.ts); any other object in a literal is a field, an alternative or a value. */
+const SCHEMA_KINDS = new Set(['boolean', 'null', 'integer', 'enumerated', 'octetString', 'bitString', 'charString', 'sequenceOf', 'sequence', 'choice', 'open']);
+/** A repeated subschema is hoisted into one module constant when its literal is at least this long. */
+const HOIST_MIN_CHARS = 240;
+
+/**
+ * Per-module sharing of repeated subschemas: parameterized types (the SPDUs of 1609.2.1) are expanded at every
+ * use, so identical expansions recur; each is emitted once as `const $$Name_n: $Schema` and referenced. The
+ * schema objects are then shared, which the runtime allows (codecs are cached per schema object).
+ */
+interface Hoisting {
+  /** Literal text (without hoisting) -> number of occurrences, nested copies of a repeated subtree counted once. */
+  counts: Map<string, number>;
+  /** Literal text -> constant name, once emitted. */
+  names: Map<string, string>;
+  /** Constant declarations in dependency order. */
+  decls: string[];
+  next: number;
+}
+
 export class Emitter {
   constructor(private readonly c: Compiler) {}
+
+  private hoisting: Hoisting | undefined;
 
   private info(r: RefSchema): RefInfo {
     const i = this.c.refInfo.get(r);
@@ -50,6 +72,7 @@ export class Emitter {
     const out: string[] = [];
     const types: string[] = [];
     const values: string[] = [];
+    this.hoisting = this.countSubschemas(modName, used);
     for (const a of mod.ast.assignments) {
       if (a.a === 'type') {
         if (a.params) {
@@ -61,7 +84,7 @@ export class Emitter {
         const n = tsName(a.name);
         out.push(`/** ${a.name} (${relSource}:${a.loc.line}) */`);
         out.push(`export type ${n} =${sep(this.tsType(s, modName, used, ''))};`);
-        out.push(`export const ${n}$schema: $Schema = ${this.literal(s, modName, used, '')};`);
+        out.push(`export const ${n}$schema: $Schema = ${this.literal(s, modName, used, '', true)};`);
         out.push(`export const ${n}: $Codec<${n}> = $codec<${n}>(${n}$schema);`, '');
         types.push(a.name);
       } else if (a.a === 'value') {
@@ -75,6 +98,9 @@ export class Emitter {
       `import { $codec, $hex, $ref } from './_support.js';`,
       ...[...used].sort().map((m) => `import * as ${m} from './${m}.js';`),
     ];
+    const shared = this.hoisting.decls;
+    this.hoisting = undefined;
+    if (shared.length) out.unshift('// Subschemas shared by several types of this module (expansions of parameterized types).', ...shared, '');
     const body = out.join('\n');
     const code = `${HEADER}// Source: ${relSource} (module ${modName}).\n/* eslint-disable */\n${imports.join('\n')}\n\n${body}`;
     return { module: modName, types, values, code: pruneImports(code) };
@@ -150,8 +176,51 @@ export class Emitter {
     }
   }
 
-  /** A JavaScript literal for a schema or a value; refs become lazy `$ref(...)` calls. */
-  literal(v: unknown, cur: string, used: Set<string>, ind: string): string {
+  /** Counts the subschemas of the module's (non-parameterized) type assignments by their literal text. */
+  private countSubschemas(modName: string, used: Set<string>): Hoisting {
+    const counts = new Map<string, number>();
+    const visit = (v: unknown, top: boolean): void => {
+      if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return;
+      if (Array.isArray(v)) return v.forEach((x) => visit(x, false));
+      const o = v as Record<string, unknown>;
+      if (o.kind === 'ref') return;
+      if (!top && SCHEMA_KINDS.has(o.kind as string)) {
+        const key = this.literal(o, modName, used, '');
+        const n = counts.get(key) ?? 0;
+        counts.set(key, n + 1);
+        if (n > 0) return; // the inside of a repeated subtree is counted once
+      }
+      for (const k of Object.keys(o)) visit(o[k], false);
+    };
+    for (const a of this.c.mods.get(modName)!.ast.assignments) {
+      if (a.a === 'type' && !a.params) visit(this.c.top(modName, a.name), true);
+    }
+    return { counts, names: new Map(), decls: [], next: 1 };
+  }
+
+  /** The constant for a repeated subschema (emitting it first), or undefined when `o` stays inline. */
+  private hoisted(o: Record<string, unknown>, cur: string, used: Set<string>): string | undefined {
+    const h = this.hoisting;
+    if (!h || !SCHEMA_KINDS.has(o.kind as string)) return undefined;
+    this.hoisting = undefined;
+    const key = this.literal(o, cur, used, '');
+    this.hoisting = h;
+    if ((h.counts.get(key) ?? 0) < 2 || key.length < HOIST_MIN_CHARS) return undefined;
+    let name = h.names.get(key);
+    if (!name) {
+      const body = this.literal(o, cur, used, '', true);
+      name = `$$${typeof o.name === 'string' ? tsName(o.name) : o.kind}_${h.next++}`;
+      h.names.set(key, name);
+      h.decls.push(`const ${name}: $Schema = ${body};`);
+    }
+    return name;
+  }
+
+  /**
+   * A JavaScript literal for a schema or a value; refs become lazy `$ref(...)` calls, repeated subschemas the
+   * module's shared constants (not `v` itself when `top`).
+   */
+  literal(v: unknown, cur: string, used: Set<string>, ind: string, top = false): string {
     if (v === undefined) return 'undefined';
     if (v === null) return 'null';
     if (typeof v === 'bigint') return `${v}n`;
@@ -171,6 +240,8 @@ export class Emitter {
       const i = this.info(r);
       return `$ref('${i.name}', () => ${this.qualify(i, cur, used, '$schema')})`;
     }
+    const shared = top ? undefined : this.hoisted(o, cur, used);
+    if (shared) return shared;
     const keys = Object.keys(o).filter((k) => o[k] !== undefined);
     keys.sort((a, b) => keyRank(a) - keyRank(b));
     const items = keys.map((k) => `${propName(k)}: ${this.literal(o[k], cur, used, inner)}`);

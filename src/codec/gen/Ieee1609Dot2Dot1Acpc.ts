@@ -7,6 +7,61 @@ import { $codec, $ref } from './_support.js';
 import * as Ieee1609Dot2 from './Ieee1609Dot2.js';
 import * as Ieee1609Dot2BaseTypes from './Ieee1609Dot2BaseTypes.js';
 
+// Subschemas shared by several types of this module (expansions of parameterized types).
+const $$Opaque_1: $Schema = {
+  kind: 'octetString',
+  name: 'Opaque',
+  containing: {
+    kind: 'choice',
+    name: 'AcpcPdu',
+    alternatives: [
+      { name: 'tree', schema: $ref('AprvBinaryTree', () => AprvBinaryTree$schema), tag: 0, tagClass: 'context' },
+      { name: 'aprv', schema: $ref('IndividualAprv', () => IndividualAprv$schema), tag: 1, tagClass: 'context', permitted: false },
+    ],
+    extensible: true,
+  },
+};
+const $$HeaderInfo_2: $Schema = {
+  kind: 'sequence',
+  name: 'HeaderInfo',
+  fields: [
+    { name: 'psid', schema: { kind: 'integer', name: 'Psid', min: 0n, permitted: [[2113696n, 2113696n]] } },
+    { name: 'generationTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
+    { name: 'expiryTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
+    { name: 'generationLocation', schema: $ref('ThreeDLocation', () => Ieee1609Dot2BaseTypes.ThreeDLocation$schema), optional: true, presence: 'absent' },
+    { name: 'p2pcdLearningRequest', schema: $ref('HashedId3', () => Ieee1609Dot2BaseTypes.HashedId3$schema), optional: true, presence: 'absent' },
+    {
+      name: 'missingCrlIdentifier',
+      schema: $ref('MissingCrlIdentifier', () => Ieee1609Dot2.MissingCrlIdentifier$schema),
+      optional: true,
+      presence: 'absent',
+    },
+    { name: 'encryptionKey', schema: $ref('EncryptionKey', () => Ieee1609Dot2BaseTypes.EncryptionKey$schema), optional: true, presence: 'absent' },
+  ],
+  extensible: true,
+  extensions: [
+    { name: 'inlineP2pcdRequest', schema: $ref('SequenceOfHashedId3', () => Ieee1609Dot2BaseTypes.SequenceOfHashedId3$schema), optional: true },
+    { name: 'requestedCertificate', schema: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), optional: true },
+    { name: 'pduFunctionalType', schema: $ref('PduFunctionalType', () => Ieee1609Dot2.PduFunctionalType$schema), optional: true },
+    { name: 'contributedExtensions', schema: $ref('ContributedExtensionBlocks', () => Ieee1609Dot2.ContributedExtensionBlocks$schema), optional: true },
+  ],
+};
+const $$SignerIdentifier_3: $Schema = {
+  kind: 'choice',
+  name: 'SignerIdentifier',
+  alternatives: [
+    { name: 'digest', schema: $ref('HashedId8', () => Ieee1609Dot2BaseTypes.HashedId8$schema), tag: 0, tagClass: 'context', permitted: false },
+    {
+      name: 'certificate',
+      schema: { kind: 'sequenceOf', name: 'SequenceOfCertificate', item: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), minSize: 1, maxSize: 1 },
+      tag: 1,
+      tagClass: 'context',
+    },
+    { name: 'self', schema: { kind: 'null' }, tag: 2, tagClass: 'context', permitted: false },
+  ],
+  extensible: true,
+};
+
 /** AcpcPdu (asn1/ieee1609dot2dot1/Ieee1609Dot2Dot1Acpc.asn:48) */
 export type AcpcPdu =
   | { tree: AprvBinaryTree }
@@ -77,24 +132,7 @@ export const UnsecuredAprvBinaryTree$schema: $Schema = {
         kind: 'choice',
         name: 'Ieee1609Dot2Content',
         alternatives: [
-          {
-            name: 'unsecuredData',
-            schema: {
-              kind: 'octetString',
-              name: 'Opaque',
-              containing: {
-                kind: 'choice',
-                name: 'AcpcPdu',
-                alternatives: [
-                  { name: 'tree', schema: $ref('AprvBinaryTree', () => AprvBinaryTree$schema), tag: 0, tagClass: 'context' },
-                  { name: 'aprv', schema: $ref('IndividualAprv', () => IndividualAprv$schema), tag: 1, tagClass: 'context', permitted: false },
-                ],
-                extensible: true,
-              },
-            },
-            tag: 0,
-            tagClass: 'context',
-          },
+          { name: 'unsecuredData', schema: $$Opaque_1, tag: 0, tagClass: 'context' },
           { name: 'signedData', schema: $ref('SignedData', () => Ieee1609Dot2.SignedData$schema), tag: 1, tagClass: 'context' },
           { name: 'encryptedData', schema: $ref('EncryptedData', () => Ieee1609Dot2.EncryptedData$schema), tag: 2, tagClass: 'context' },
           { name: 'signedCertificateRequest', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 3, tagClass: 'context' },
@@ -186,24 +224,7 @@ export const SignedAprvBinaryTree$schema: $Schema = {
                                       kind: 'choice',
                                       name: 'Ieee1609Dot2Content',
                                       alternatives: [
-                                        {
-                                          name: 'unsecuredData',
-                                          schema: {
-                                            kind: 'octetString',
-                                            name: 'Opaque',
-                                            containing: {
-                                              kind: 'choice',
-                                              name: 'AcpcPdu',
-                                              alternatives: [
-                                                { name: 'tree', schema: $ref('AprvBinaryTree', () => AprvBinaryTree$schema), tag: 0, tagClass: 'context' },
-                                                { name: 'aprv', schema: $ref('IndividualAprv', () => IndividualAprv$schema), tag: 1, tagClass: 'context', permitted: false },
-                                              ],
-                                              extensible: true,
-                                            },
-                                          },
-                                          tag: 0,
-                                          tagClass: 'context',
-                                        },
+                                        { name: 'unsecuredData', schema: $$Opaque_1, tag: 0, tagClass: 'context' },
                                         { name: 'signedData', schema: $ref('SignedData', () => Ieee1609Dot2.SignedData$schema), tag: 1, tagClass: 'context', permitted: false },
                                         { name: 'encryptedData', schema: $ref('EncryptedData', () => Ieee1609Dot2.EncryptedData$schema), tag: 2, tagClass: 'context', permitted: false },
                                         { name: 'signedCertificateRequest', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 3, tagClass: 'context', permitted: false },
@@ -231,56 +252,12 @@ export const SignedAprvBinaryTree$schema: $Schema = {
                           extensions: [{ name: 'omitted', schema: { kind: 'null' }, optional: true }],
                         },
                       },
-                      {
-                        name: 'headerInfo',
-                        schema: {
-                          kind: 'sequence',
-                          name: 'HeaderInfo',
-                          fields: [
-                            { name: 'psid', schema: { kind: 'integer', name: 'Psid', min: 0n, permitted: [[2113696n, 2113696n]] } },
-                            { name: 'generationTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
-                            { name: 'expiryTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
-                            { name: 'generationLocation', schema: $ref('ThreeDLocation', () => Ieee1609Dot2BaseTypes.ThreeDLocation$schema), optional: true, presence: 'absent' },
-                            { name: 'p2pcdLearningRequest', schema: $ref('HashedId3', () => Ieee1609Dot2BaseTypes.HashedId3$schema), optional: true, presence: 'absent' },
-                            {
-                              name: 'missingCrlIdentifier',
-                              schema: $ref('MissingCrlIdentifier', () => Ieee1609Dot2.MissingCrlIdentifier$schema),
-                              optional: true,
-                              presence: 'absent',
-                            },
-                            { name: 'encryptionKey', schema: $ref('EncryptionKey', () => Ieee1609Dot2BaseTypes.EncryptionKey$schema), optional: true, presence: 'absent' },
-                          ],
-                          extensible: true,
-                          extensions: [
-                            { name: 'inlineP2pcdRequest', schema: $ref('SequenceOfHashedId3', () => Ieee1609Dot2BaseTypes.SequenceOfHashedId3$schema), optional: true },
-                            { name: 'requestedCertificate', schema: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), optional: true },
-                            { name: 'pduFunctionalType', schema: $ref('PduFunctionalType', () => Ieee1609Dot2.PduFunctionalType$schema), optional: true },
-                            { name: 'contributedExtensions', schema: $ref('ContributedExtensionBlocks', () => Ieee1609Dot2.ContributedExtensionBlocks$schema), optional: true },
-                          ],
-                        },
-                      },
+                      { name: 'headerInfo', schema: $$HeaderInfo_2 },
                     ],
                     extensible: false,
                   },
                 },
-                {
-                  name: 'signer',
-                  schema: {
-                    kind: 'choice',
-                    name: 'SignerIdentifier',
-                    alternatives: [
-                      { name: 'digest', schema: $ref('HashedId8', () => Ieee1609Dot2BaseTypes.HashedId8$schema), tag: 0, tagClass: 'context', permitted: false },
-                      {
-                        name: 'certificate',
-                        schema: { kind: 'sequenceOf', name: 'SequenceOfCertificate', item: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), minSize: 1, maxSize: 1 },
-                        tag: 1,
-                        tagClass: 'context',
-                      },
-                      { name: 'self', schema: { kind: 'null' }, tag: 2, tagClass: 'context', permitted: false },
-                    ],
-                    extensible: true,
-                  },
-                },
+                { name: 'signer', schema: $$SignerIdentifier_3 },
                 { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
               ],
               extensible: false,
@@ -448,56 +425,12 @@ export const SignedIndividualAprv$schema: $Schema = {
                           extensions: [{ name: 'omitted', schema: { kind: 'null' }, optional: true }],
                         },
                       },
-                      {
-                        name: 'headerInfo',
-                        schema: {
-                          kind: 'sequence',
-                          name: 'HeaderInfo',
-                          fields: [
-                            { name: 'psid', schema: { kind: 'integer', name: 'Psid', min: 0n, permitted: [[2113696n, 2113696n]] } },
-                            { name: 'generationTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
-                            { name: 'expiryTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
-                            { name: 'generationLocation', schema: $ref('ThreeDLocation', () => Ieee1609Dot2BaseTypes.ThreeDLocation$schema), optional: true, presence: 'absent' },
-                            { name: 'p2pcdLearningRequest', schema: $ref('HashedId3', () => Ieee1609Dot2BaseTypes.HashedId3$schema), optional: true, presence: 'absent' },
-                            {
-                              name: 'missingCrlIdentifier',
-                              schema: $ref('MissingCrlIdentifier', () => Ieee1609Dot2.MissingCrlIdentifier$schema),
-                              optional: true,
-                              presence: 'absent',
-                            },
-                            { name: 'encryptionKey', schema: $ref('EncryptionKey', () => Ieee1609Dot2BaseTypes.EncryptionKey$schema), optional: true, presence: 'absent' },
-                          ],
-                          extensible: true,
-                          extensions: [
-                            { name: 'inlineP2pcdRequest', schema: $ref('SequenceOfHashedId3', () => Ieee1609Dot2BaseTypes.SequenceOfHashedId3$schema), optional: true },
-                            { name: 'requestedCertificate', schema: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), optional: true },
-                            { name: 'pduFunctionalType', schema: $ref('PduFunctionalType', () => Ieee1609Dot2.PduFunctionalType$schema), optional: true },
-                            { name: 'contributedExtensions', schema: $ref('ContributedExtensionBlocks', () => Ieee1609Dot2.ContributedExtensionBlocks$schema), optional: true },
-                          ],
-                        },
-                      },
+                      { name: 'headerInfo', schema: $$HeaderInfo_2 },
                     ],
                     extensible: false,
                   },
                 },
-                {
-                  name: 'signer',
-                  schema: {
-                    kind: 'choice',
-                    name: 'SignerIdentifier',
-                    alternatives: [
-                      { name: 'digest', schema: $ref('HashedId8', () => Ieee1609Dot2BaseTypes.HashedId8$schema), tag: 0, tagClass: 'context', permitted: false },
-                      {
-                        name: 'certificate',
-                        schema: { kind: 'sequenceOf', name: 'SequenceOfCertificate', item: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), minSize: 1, maxSize: 1 },
-                        tag: 1,
-                        tagClass: 'context',
-                      },
-                      { name: 'self', schema: { kind: 'null' }, tag: 2, tagClass: 'context', permitted: false },
-                    ],
-                    extensible: true,
-                  },
-                },
+                { name: 'signer', schema: $$SignerIdentifier_3 },
                 { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
               ],
               extensible: false,

@@ -19,6 +19,287 @@ import * as Ieee1609Dot2Dot1LaMaInterface from './Ieee1609Dot2Dot1LaMaInterface.
 import * as Ieee1609Dot2Dot1LaRaInterface from './Ieee1609Dot2Dot1LaRaInterface.js';
 import * as Ieee1609Dot2Dot1MaRaInterface from './Ieee1609Dot2Dot1MaRaInterface.js';
 
+// Subschemas shared by several types of this module (expansions of parameterized types).
+const $$AcaRaInterfacePdu_1: $Schema = {
+  kind: 'choice',
+  name: 'AcaRaInterfacePdu',
+  alternatives: [
+    {
+      name: 'raAcaCertRequest',
+      schema: $ref('RaAcaCertRequest', () => Ieee1609Dot2Dot1AcaRaInterface.RaAcaCertRequest$schema),
+      tag: 0,
+      tagClass: 'context',
+    },
+    {
+      name: 'acaRaCertResponse',
+      schema: $ref('AcaRaCertResponse', () => Ieee1609Dot2Dot1AcaRaInterface.AcaRaCertResponse$schema),
+      tag: 1,
+      tagClass: 'context',
+      permitted: false,
+    },
+  ],
+  extensible: true,
+};
+const $$EcaEeInterfacePdu_2: $Schema = {
+  kind: 'choice',
+  name: 'EcaEeInterfacePdu',
+  alternatives: [
+    {
+      name: 'eeEcaCertRequest',
+      schema: $ref('EeEcaCertRequest', () => Ieee1609Dot2Dot1EcaEeInterface.EeEcaCertRequest$schema),
+      tag: 0,
+      tagClass: 'context',
+    },
+    {
+      name: 'ecaEeCertResponse',
+      schema: $ref('EcaEeCertResponse', () => Ieee1609Dot2Dot1EcaEeInterface.EcaEeCertResponse$schema),
+      tag: 1,
+      tagClass: 'context',
+      permitted: false,
+    },
+  ],
+  extensible: true,
+};
+const $$EeRaInterfacePdu_3: $Schema = {
+  kind: 'choice',
+  name: 'EeRaInterfacePdu',
+  alternatives: [
+    { name: 'eeRaCertRequest', schema: $ref('EeRaCertRequest', () => Ieee1609Dot2Dot1EeRaInterface.EeRaCertRequest$schema), tag: 0, tagClass: 'context' },
+    {
+      name: 'raEeCertAck',
+      schema: $ref('RaEeCertAck', () => Ieee1609Dot2Dot1EeRaInterface.RaEeCertAck$schema),
+      tag: 1,
+      tagClass: 'context',
+      permitted: false,
+    },
+    {
+      name: 'raEeCertInfo',
+      schema: $ref('RaEeCertInfo', () => Ieee1609Dot2Dot1EeRaInterface.RaEeCertInfo$schema),
+      tag: 2,
+      tagClass: 'context',
+      permitted: false,
+    },
+    {
+      name: 'eeRaDownloadRequest',
+      schema: $ref('EeRaDownloadRequest', () => Ieee1609Dot2Dot1EeRaInterface.EeRaDownloadRequest$schema),
+      tag: 3,
+      tagClass: 'context',
+      permitted: false,
+    },
+    { name: 'eeRaSuccessorEnrollmentCertRequest', schema: $ref('EeEcaCertRequestSpdu', () => EeEcaCertRequestSpdu$schema), tag: 4, tagClass: 'context' },
+  ],
+  extensible: true,
+};
+const $$Ieee1609Dot2Content_4: $Schema = {
+  kind: 'choice',
+  name: 'Ieee1609Dot2Content',
+  alternatives: [
+    { name: 'unsecuredData', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 0, tagClass: 'context', permitted: false },
+    { name: 'signedData', schema: $ref('SignedData', () => Ieee1609Dot2.SignedData$schema), tag: 1, tagClass: 'context', permitted: false },
+    { name: 'encryptedData', schema: $ref('EncryptedData', () => Ieee1609Dot2.EncryptedData$schema), tag: 2, tagClass: 'context' },
+    { name: 'signedCertificateRequest', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 3, tagClass: 'context', permitted: false },
+  ],
+  extensible: true,
+  extensions: [
+    {
+      name: 'signedX509CertificateRequest',
+      schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema),
+      tag: 4,
+      tagClass: 'context',
+      permitted: false,
+    },
+  ],
+};
+const $$HeaderInfo_5: $Schema = {
+  kind: 'sequence',
+  name: 'HeaderInfo',
+  fields: [
+    { name: 'psid', schema: { kind: 'integer', name: 'Psid', min: 0n, permitted: [[35n, 35n]] } },
+    { name: 'generationTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
+    { name: 'expiryTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
+    { name: 'generationLocation', schema: $ref('ThreeDLocation', () => Ieee1609Dot2BaseTypes.ThreeDLocation$schema), optional: true, presence: 'absent' },
+    { name: 'p2pcdLearningRequest', schema: $ref('HashedId3', () => Ieee1609Dot2BaseTypes.HashedId3$schema), optional: true, presence: 'absent' },
+    {
+      name: 'missingCrlIdentifier',
+      schema: $ref('MissingCrlIdentifier', () => Ieee1609Dot2.MissingCrlIdentifier$schema),
+      optional: true,
+      presence: 'absent',
+    },
+    { name: 'encryptionKey', schema: $ref('EncryptionKey', () => Ieee1609Dot2BaseTypes.EncryptionKey$schema), optional: true, presence: 'absent' },
+  ],
+  extensible: true,
+  extensions: [
+    { name: 'inlineP2pcdRequest', schema: $ref('SequenceOfHashedId3', () => Ieee1609Dot2BaseTypes.SequenceOfHashedId3$schema), optional: true },
+    { name: 'requestedCertificate', schema: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), optional: true },
+    { name: 'pduFunctionalType', schema: $ref('PduFunctionalType', () => Ieee1609Dot2.PduFunctionalType$schema), optional: true },
+    { name: 'contributedExtensions', schema: $ref('ContributedExtensionBlocks', () => Ieee1609Dot2.ContributedExtensionBlocks$schema), optional: true },
+  ],
+};
+const $$SignerIdentifier_6: $Schema = {
+  kind: 'choice',
+  name: 'SignerIdentifier',
+  alternatives: [
+    { name: 'digest', schema: $ref('HashedId8', () => Ieee1609Dot2BaseTypes.HashedId8$schema), tag: 0, tagClass: 'context', permitted: false },
+    {
+      name: 'certificate',
+      schema: { kind: 'sequenceOf', name: 'SequenceOfCertificate', item: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), minSize: 1, maxSize: 1 },
+      tag: 1,
+      tagClass: 'context',
+    },
+    { name: 'self', schema: { kind: 'null' }, tag: 2, tagClass: 'context', permitted: false },
+  ],
+  extensible: true,
+};
+const $$Opaque_7: $Schema = {
+  kind: 'octetString',
+  name: 'Opaque',
+  containing: {
+    kind: 'sequence',
+    name: 'ScmsPdu',
+    fields: [
+      { name: 'version', schema: { kind: 'integer', name: 'Uint8', min: 2n, max: 2n } },
+      {
+        name: 'content',
+        schema: {
+          kind: 'choice',
+          alternatives: [
+            {
+              name: 'aca-ee',
+              schema: $ref('AcaEeInterfacePdu', () => Ieee1609Dot2Dot1AcaEeInterface.AcaEeInterfacePdu$schema),
+              tag: 0,
+              tagClass: 'context',
+              permitted: false,
+            },
+            {
+              name: 'aca-la',
+              schema: $ref('AcaLaInterfacePdu', () => Ieee1609Dot2Dot1AcaLaInterface.AcaLaInterfacePdu$schema),
+              tag: 1,
+              tagClass: 'context',
+              permitted: false,
+            },
+            {
+              name: 'aca-ma',
+              schema: $ref('AcaMaInterfacePdu', () => Ieee1609Dot2Dot1AcaMaInterface.AcaMaInterfacePdu$schema),
+              tag: 2,
+              tagClass: 'context',
+              permitted: false,
+            },
+            {
+              name: 'aca-ra',
+              schema: $ref('AcaRaInterfacePdu', () => Ieee1609Dot2Dot1AcaRaInterface.AcaRaInterfacePdu$schema),
+              tag: 3,
+              tagClass: 'context',
+              permitted: false,
+            },
+            {
+              name: 'cert',
+              schema: $ref('CertManagementPdu', () => Ieee1609Dot2Dot1CertManagement.CertManagementPdu$schema),
+              tag: 4,
+              tagClass: 'context',
+              permitted: false,
+            },
+            {
+              name: 'eca-ee',
+              schema: $ref('EcaEeInterfacePdu', () => Ieee1609Dot2Dot1EcaEeInterface.EcaEeInterfacePdu$schema),
+              tag: 5,
+              tagClass: 'context',
+              permitted: false,
+            },
+            {
+              name: 'ee-ma',
+              schema: $ref('EeMaInterfacePdu', () => Ieee1609Dot2Dot1EeMaInterface.EeMaInterfacePdu$schema),
+              tag: 6,
+              tagClass: 'context',
+              permitted: false,
+            },
+            {
+              name: 'ee-ra',
+              schema: {
+                kind: 'choice',
+                name: 'EeRaInterfacePdu',
+                alternatives: [
+                  {
+                    name: 'eeRaCertRequest',
+                    schema: $ref('EeRaCertRequest', () => Ieee1609Dot2Dot1EeRaInterface.EeRaCertRequest$schema),
+                    tag: 0,
+                    tagClass: 'context',
+                    permitted: false,
+                  },
+                  {
+                    name: 'raEeCertAck',
+                    schema: $ref('RaEeCertAck', () => Ieee1609Dot2Dot1EeRaInterface.RaEeCertAck$schema),
+                    tag: 1,
+                    tagClass: 'context',
+                    permitted: false,
+                  },
+                  {
+                    name: 'raEeCertInfo',
+                    schema: {
+                      kind: 'sequence',
+                      name: 'RaEeCertInfo',
+                      fields: [
+                        { name: 'version', schema: { kind: 'integer', name: 'Uint8', min: 2n, max: 2n } },
+                        { name: 'generationTime', schema: $ref('Time32', () => Ieee1609Dot2BaseTypes.Time32$schema) },
+                        { name: 'currentI', schema: $ref('IValue', () => Ieee1609Dot2BaseTypes.IValue$schema) },
+                        { name: 'requestHash', schema: $ref('HashedId8', () => Ieee1609Dot2BaseTypes.HashedId8$schema) },
+                        { name: 'nextDlTime', schema: $ref('Time32', () => Ieee1609Dot2BaseTypes.Time32$schema) },
+                        { name: 'acpcTreeId', schema: $ref('AcpcTreeId', () => Ieee1609Dot2Dot1Acpc.AcpcTreeId$schema), optional: true, presence: 'absent' },
+                      ],
+                      extensible: true,
+                    },
+                    tag: 2,
+                    tagClass: 'context',
+                  },
+                  {
+                    name: 'eeRaDownloadRequest',
+                    schema: $ref('EeRaDownloadRequest', () => Ieee1609Dot2Dot1EeRaInterface.EeRaDownloadRequest$schema),
+                    tag: 3,
+                    tagClass: 'context',
+                    permitted: false,
+                  },
+                  {
+                    name: 'eeRaSuccessorEnrollmentCertRequest',
+                    schema: $ref('EeEcaCertRequestSpdu', () => EeEcaCertRequestSpdu$schema),
+                    tag: 4,
+                    tagClass: 'context',
+                    permitted: false,
+                  },
+                ],
+                extensible: true,
+              },
+              tag: 7,
+              tagClass: 'context',
+            },
+            {
+              name: 'la-ma',
+              schema: $ref('LaMaInterfacePdu', () => Ieee1609Dot2Dot1LaMaInterface.LaMaInterfacePdu$schema),
+              tag: 8,
+              tagClass: 'context',
+              permitted: false,
+            },
+            {
+              name: 'la-ra',
+              schema: $ref('LaRaInterfacePdu', () => Ieee1609Dot2Dot1LaRaInterface.LaRaInterfacePdu$schema),
+              tag: 9,
+              tagClass: 'context',
+              permitted: false,
+            },
+            {
+              name: 'ma-ra',
+              schema: $ref('MaRaInterfacePdu', () => Ieee1609Dot2Dot1MaRaInterface.MaRaInterfacePdu$schema),
+              tag: 10,
+              tagClass: 'context',
+              permitted: false,
+            },
+          ],
+          extensible: true,
+        },
+      },
+    ],
+    extensible: false,
+  },
+};
+
 /** SecurityMgmtPsid (asn1/ieee1609dot2dot1/Ieee1609Dot2Dot1Protocol.asn:146) */
 export type SecurityMgmtPsid = number;
 export const SecurityMgmtPsid$schema: $Schema = { kind: 'integer', name: 'SecurityMgmtPsid', min: 35n, max: 35n };
@@ -207,31 +488,7 @@ export const ScmsPdu_RaAcaCertRequest$schema: $Schema = {
             tagClass: 'context',
             permitted: false,
           },
-          {
-            name: 'aca-ra',
-            schema: {
-              kind: 'choice',
-              name: 'AcaRaInterfacePdu',
-              alternatives: [
-                {
-                  name: 'raAcaCertRequest',
-                  schema: $ref('RaAcaCertRequest', () => Ieee1609Dot2Dot1AcaRaInterface.RaAcaCertRequest$schema),
-                  tag: 0,
-                  tagClass: 'context',
-                },
-                {
-                  name: 'acaRaCertResponse',
-                  schema: $ref('AcaRaCertResponse', () => Ieee1609Dot2Dot1AcaRaInterface.AcaRaCertResponse$schema),
-                  tag: 1,
-                  tagClass: 'context',
-                  permitted: false,
-                },
-              ],
-              extensible: true,
-            },
-            tag: 3,
-            tagClass: 'context',
-          },
+          { name: 'aca-ra', schema: $$AcaRaInterfacePdu_1, tag: 3, tagClass: 'context' },
           {
             name: 'cert',
             schema: $ref('CertManagementPdu', () => Ieee1609Dot2Dot1CertManagement.CertManagementPdu$schema),
@@ -340,31 +597,7 @@ export const ScmsPdu_EeEcaCertRequest$schema: $Schema = {
             tagClass: 'context',
             permitted: false,
           },
-          {
-            name: 'eca-ee',
-            schema: {
-              kind: 'choice',
-              name: 'EcaEeInterfacePdu',
-              alternatives: [
-                {
-                  name: 'eeEcaCertRequest',
-                  schema: $ref('EeEcaCertRequest', () => Ieee1609Dot2Dot1EcaEeInterface.EeEcaCertRequest$schema),
-                  tag: 0,
-                  tagClass: 'context',
-                },
-                {
-                  name: 'ecaEeCertResponse',
-                  schema: $ref('EcaEeCertResponse', () => Ieee1609Dot2Dot1EcaEeInterface.EcaEeCertResponse$schema),
-                  tag: 1,
-                  tagClass: 'context',
-                  permitted: false,
-                },
-              ],
-              extensible: true,
-            },
-            tag: 5,
-            tagClass: 'context',
-          },
+          { name: 'eca-ee', schema: $$EcaEeInterfacePdu_2, tag: 5, tagClass: 'context' },
           {
             name: 'ee-ma',
             schema: $ref('EeMaInterfacePdu', () => Ieee1609Dot2Dot1EeMaInterface.EeMaInterfacePdu$schema),
@@ -720,31 +953,7 @@ export const ScopedCertificateRequest$schema: $Schema = {
             tagClass: 'context',
             permitted: false,
           },
-          {
-            name: 'aca-ra',
-            schema: {
-              kind: 'choice',
-              name: 'AcaRaInterfacePdu',
-              alternatives: [
-                {
-                  name: 'raAcaCertRequest',
-                  schema: $ref('RaAcaCertRequest', () => Ieee1609Dot2Dot1AcaRaInterface.RaAcaCertRequest$schema),
-                  tag: 0,
-                  tagClass: 'context',
-                },
-                {
-                  name: 'acaRaCertResponse',
-                  schema: $ref('AcaRaCertResponse', () => Ieee1609Dot2Dot1AcaRaInterface.AcaRaCertResponse$schema),
-                  tag: 1,
-                  tagClass: 'context',
-                  permitted: false,
-                },
-              ],
-              extensible: true,
-            },
-            tag: 3,
-            tagClass: 'context',
-          },
+          { name: 'aca-ra', schema: $$AcaRaInterfacePdu_1, tag: 3, tagClass: 'context' },
           {
             name: 'cert',
             schema: $ref('CertManagementPdu', () => Ieee1609Dot2Dot1CertManagement.CertManagementPdu$schema),
@@ -752,31 +961,7 @@ export const ScopedCertificateRequest$schema: $Schema = {
             tagClass: 'context',
             permitted: false,
           },
-          {
-            name: 'eca-ee',
-            schema: {
-              kind: 'choice',
-              name: 'EcaEeInterfacePdu',
-              alternatives: [
-                {
-                  name: 'eeEcaCertRequest',
-                  schema: $ref('EeEcaCertRequest', () => Ieee1609Dot2Dot1EcaEeInterface.EeEcaCertRequest$schema),
-                  tag: 0,
-                  tagClass: 'context',
-                },
-                {
-                  name: 'ecaEeCertResponse',
-                  schema: $ref('EcaEeCertResponse', () => Ieee1609Dot2Dot1EcaEeInterface.EcaEeCertResponse$schema),
-                  tag: 1,
-                  tagClass: 'context',
-                  permitted: false,
-                },
-              ],
-              extensible: true,
-            },
-            tag: 5,
-            tagClass: 'context',
-          },
+          { name: 'eca-ee', schema: $$EcaEeInterfacePdu_2, tag: 5, tagClass: 'context' },
           {
             name: 'ee-ma',
             schema: $ref('EeMaInterfacePdu', () => Ieee1609Dot2Dot1EeMaInterface.EeMaInterfacePdu$schema),
@@ -784,41 +969,7 @@ export const ScopedCertificateRequest$schema: $Schema = {
             tagClass: 'context',
             permitted: false,
           },
-          {
-            name: 'ee-ra',
-            schema: {
-              kind: 'choice',
-              name: 'EeRaInterfacePdu',
-              alternatives: [
-                { name: 'eeRaCertRequest', schema: $ref('EeRaCertRequest', () => Ieee1609Dot2Dot1EeRaInterface.EeRaCertRequest$schema), tag: 0, tagClass: 'context' },
-                {
-                  name: 'raEeCertAck',
-                  schema: $ref('RaEeCertAck', () => Ieee1609Dot2Dot1EeRaInterface.RaEeCertAck$schema),
-                  tag: 1,
-                  tagClass: 'context',
-                  permitted: false,
-                },
-                {
-                  name: 'raEeCertInfo',
-                  schema: $ref('RaEeCertInfo', () => Ieee1609Dot2Dot1EeRaInterface.RaEeCertInfo$schema),
-                  tag: 2,
-                  tagClass: 'context',
-                  permitted: false,
-                },
-                {
-                  name: 'eeRaDownloadRequest',
-                  schema: $ref('EeRaDownloadRequest', () => Ieee1609Dot2Dot1EeRaInterface.EeRaDownloadRequest$schema),
-                  tag: 3,
-                  tagClass: 'context',
-                  permitted: false,
-                },
-                { name: 'eeRaSuccessorEnrollmentCertRequest', schema: $ref('EeEcaCertRequestSpdu', () => EeEcaCertRequestSpdu$schema), tag: 4, tagClass: 'context' },
-              ],
-              extensible: true,
-            },
-            tag: 7,
-            tagClass: 'context',
-          },
+          { name: 'ee-ra', schema: $$EeRaInterfacePdu_3, tag: 7, tagClass: 'context' },
           {
             name: 'la-ma',
             schema: $ref('LaMaInterfacePdu', () => Ieee1609Dot2Dot1LaMaInterface.LaMaInterfacePdu$schema),
@@ -1115,29 +1266,7 @@ export const AcaEeCertResponsePrivateSpdu$schema: $Schema = {
                                               name: 'Ieee1609Dot2Data',
                                               fields: [
                                                 { name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } },
-                                                {
-                                                  name: 'content',
-                                                  schema: {
-                                                    kind: 'choice',
-                                                    name: 'Ieee1609Dot2Content',
-                                                    alternatives: [
-                                                      { name: 'unsecuredData', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 0, tagClass: 'context', permitted: false },
-                                                      { name: 'signedData', schema: $ref('SignedData', () => Ieee1609Dot2.SignedData$schema), tag: 1, tagClass: 'context', permitted: false },
-                                                      { name: 'encryptedData', schema: $ref('EncryptedData', () => Ieee1609Dot2.EncryptedData$schema), tag: 2, tagClass: 'context' },
-                                                      { name: 'signedCertificateRequest', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 3, tagClass: 'context', permitted: false },
-                                                    ],
-                                                    extensible: true,
-                                                    extensions: [
-                                                      {
-                                                        name: 'signedX509CertificateRequest',
-                                                        schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema),
-                                                        tag: 4,
-                                                        tagClass: 'context',
-                                                        permitted: false,
-                                                      },
-                                                    ],
-                                                  },
-                                                },
+                                                { name: 'content', schema: $$Ieee1609Dot2Content_4 },
                                               ],
                                               extensible: false,
                                             },
@@ -1172,56 +1301,12 @@ export const AcaEeCertResponsePrivateSpdu$schema: $Schema = {
                           extensions: [{ name: 'omitted', schema: { kind: 'null' }, optional: true }],
                         },
                       },
-                      {
-                        name: 'headerInfo',
-                        schema: {
-                          kind: 'sequence',
-                          name: 'HeaderInfo',
-                          fields: [
-                            { name: 'psid', schema: { kind: 'integer', name: 'Psid', min: 0n, permitted: [[35n, 35n]] } },
-                            { name: 'generationTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
-                            { name: 'expiryTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
-                            { name: 'generationLocation', schema: $ref('ThreeDLocation', () => Ieee1609Dot2BaseTypes.ThreeDLocation$schema), optional: true, presence: 'absent' },
-                            { name: 'p2pcdLearningRequest', schema: $ref('HashedId3', () => Ieee1609Dot2BaseTypes.HashedId3$schema), optional: true, presence: 'absent' },
-                            {
-                              name: 'missingCrlIdentifier',
-                              schema: $ref('MissingCrlIdentifier', () => Ieee1609Dot2.MissingCrlIdentifier$schema),
-                              optional: true,
-                              presence: 'absent',
-                            },
-                            { name: 'encryptionKey', schema: $ref('EncryptionKey', () => Ieee1609Dot2BaseTypes.EncryptionKey$schema), optional: true, presence: 'absent' },
-                          ],
-                          extensible: true,
-                          extensions: [
-                            { name: 'inlineP2pcdRequest', schema: $ref('SequenceOfHashedId3', () => Ieee1609Dot2BaseTypes.SequenceOfHashedId3$schema), optional: true },
-                            { name: 'requestedCertificate', schema: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), optional: true },
-                            { name: 'pduFunctionalType', schema: $ref('PduFunctionalType', () => Ieee1609Dot2.PduFunctionalType$schema), optional: true },
-                            { name: 'contributedExtensions', schema: $ref('ContributedExtensionBlocks', () => Ieee1609Dot2.ContributedExtensionBlocks$schema), optional: true },
-                          ],
-                        },
-                      },
+                      { name: 'headerInfo', schema: $$HeaderInfo_5 },
                     ],
                     extensible: false,
                   },
                 },
-                {
-                  name: 'signer',
-                  schema: {
-                    kind: 'choice',
-                    name: 'SignerIdentifier',
-                    alternatives: [
-                      { name: 'digest', schema: $ref('HashedId8', () => Ieee1609Dot2BaseTypes.HashedId8$schema), tag: 0, tagClass: 'context', permitted: false },
-                      {
-                        name: 'certificate',
-                        schema: { kind: 'sequenceOf', name: 'SequenceOfCertificate', item: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), minSize: 1, maxSize: 1 },
-                        tag: 1,
-                        tagClass: 'context',
-                      },
-                      { name: 'self', schema: { kind: 'null' }, tag: 2, tagClass: 'context', permitted: false },
-                    ],
-                    extensible: true,
-                  },
-                },
+                { name: 'signer', schema: $$SignerIdentifier_6 },
                 { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
               ],
               extensible: false,
@@ -1249,32 +1334,7 @@ export type AcaEeCertResponseCubkSpdu = {
 export const AcaEeCertResponseCubkSpdu$schema: $Schema = {
   kind: 'sequence',
   name: 'AcaEeCertResponseCubkSpdu',
-  fields: [
-    { name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } },
-    {
-      name: 'content',
-      schema: {
-        kind: 'choice',
-        name: 'Ieee1609Dot2Content',
-        alternatives: [
-          { name: 'unsecuredData', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 0, tagClass: 'context', permitted: false },
-          { name: 'signedData', schema: $ref('SignedData', () => Ieee1609Dot2.SignedData$schema), tag: 1, tagClass: 'context', permitted: false },
-          { name: 'encryptedData', schema: $ref('EncryptedData', () => Ieee1609Dot2.EncryptedData$schema), tag: 2, tagClass: 'context' },
-          { name: 'signedCertificateRequest', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 3, tagClass: 'context', permitted: false },
-        ],
-        extensible: true,
-        extensions: [
-          {
-            name: 'signedX509CertificateRequest',
-            schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema),
-            tag: 4,
-            tagClass: 'context',
-            permitted: false,
-          },
-        ],
-      },
-    },
-  ],
+  fields: [{ name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } }, { name: 'content', schema: $$Ieee1609Dot2Content_4 }],
   extensible: false,
 };
 export const AcaEeCertResponseCubkSpdu: $Codec<AcaEeCertResponseCubkSpdu> = $codec<AcaEeCertResponseCubkSpdu>(AcaEeCertResponseCubkSpdu$schema);
@@ -1355,31 +1415,7 @@ export const RaAcaCertRequestSpdu$schema: $Schema = {
                                 tagClass: 'context',
                                 permitted: false,
                               },
-                              {
-                                name: 'aca-ra',
-                                schema: {
-                                  kind: 'choice',
-                                  name: 'AcaRaInterfacePdu',
-                                  alternatives: [
-                                    {
-                                      name: 'raAcaCertRequest',
-                                      schema: $ref('RaAcaCertRequest', () => Ieee1609Dot2Dot1AcaRaInterface.RaAcaCertRequest$schema),
-                                      tag: 0,
-                                      tagClass: 'context',
-                                    },
-                                    {
-                                      name: 'acaRaCertResponse',
-                                      schema: $ref('AcaRaCertResponse', () => Ieee1609Dot2Dot1AcaRaInterface.AcaRaCertResponse$schema),
-                                      tag: 1,
-                                      tagClass: 'context',
-                                      permitted: false,
-                                    },
-                                  ],
-                                  extensible: true,
-                                },
-                                tag: 3,
-                                tagClass: 'context',
-                              },
+                              { name: 'aca-ra', schema: $$AcaRaInterfacePdu_1, tag: 3, tagClass: 'context' },
                               {
                                 name: 'cert',
                                 schema: $ref('CertManagementPdu', () => Ieee1609Dot2Dot1CertManagement.CertManagementPdu$schema),
@@ -1387,32 +1423,7 @@ export const RaAcaCertRequestSpdu$schema: $Schema = {
                                 tagClass: 'context',
                                 permitted: false,
                               },
-                              {
-                                name: 'eca-ee',
-                                schema: {
-                                  kind: 'choice',
-                                  name: 'EcaEeInterfacePdu',
-                                  alternatives: [
-                                    {
-                                      name: 'eeEcaCertRequest',
-                                      schema: $ref('EeEcaCertRequest', () => Ieee1609Dot2Dot1EcaEeInterface.EeEcaCertRequest$schema),
-                                      tag: 0,
-                                      tagClass: 'context',
-                                    },
-                                    {
-                                      name: 'ecaEeCertResponse',
-                                      schema: $ref('EcaEeCertResponse', () => Ieee1609Dot2Dot1EcaEeInterface.EcaEeCertResponse$schema),
-                                      tag: 1,
-                                      tagClass: 'context',
-                                      permitted: false,
-                                    },
-                                  ],
-                                  extensible: true,
-                                },
-                                tag: 5,
-                                tagClass: 'context',
-                                permitted: false,
-                              },
+                              { name: 'eca-ee', schema: $$EcaEeInterfacePdu_2, tag: 5, tagClass: 'context', permitted: false },
                               {
                                 name: 'ee-ma',
                                 schema: $ref('EeMaInterfacePdu', () => Ieee1609Dot2Dot1EeMaInterface.EeMaInterfacePdu$schema),
@@ -1420,42 +1431,7 @@ export const RaAcaCertRequestSpdu$schema: $Schema = {
                                 tagClass: 'context',
                                 permitted: false,
                               },
-                              {
-                                name: 'ee-ra',
-                                schema: {
-                                  kind: 'choice',
-                                  name: 'EeRaInterfacePdu',
-                                  alternatives: [
-                                    { name: 'eeRaCertRequest', schema: $ref('EeRaCertRequest', () => Ieee1609Dot2Dot1EeRaInterface.EeRaCertRequest$schema), tag: 0, tagClass: 'context' },
-                                    {
-                                      name: 'raEeCertAck',
-                                      schema: $ref('RaEeCertAck', () => Ieee1609Dot2Dot1EeRaInterface.RaEeCertAck$schema),
-                                      tag: 1,
-                                      tagClass: 'context',
-                                      permitted: false,
-                                    },
-                                    {
-                                      name: 'raEeCertInfo',
-                                      schema: $ref('RaEeCertInfo', () => Ieee1609Dot2Dot1EeRaInterface.RaEeCertInfo$schema),
-                                      tag: 2,
-                                      tagClass: 'context',
-                                      permitted: false,
-                                    },
-                                    {
-                                      name: 'eeRaDownloadRequest',
-                                      schema: $ref('EeRaDownloadRequest', () => Ieee1609Dot2Dot1EeRaInterface.EeRaDownloadRequest$schema),
-                                      tag: 3,
-                                      tagClass: 'context',
-                                      permitted: false,
-                                    },
-                                    { name: 'eeRaSuccessorEnrollmentCertRequest', schema: $ref('EeEcaCertRequestSpdu', () => EeEcaCertRequestSpdu$schema), tag: 4, tagClass: 'context' },
-                                  ],
-                                  extensible: true,
-                                },
-                                tag: 7,
-                                tagClass: 'context',
-                                permitted: false,
-                              },
+                              { name: 'ee-ra', schema: $$EeRaInterfacePdu_3, tag: 7, tagClass: 'context', permitted: false },
                               {
                                 name: 'la-ma',
                                 schema: $ref('LaMaInterfacePdu', () => Ieee1609Dot2Dot1LaMaInterface.LaMaInterfacePdu$schema),
@@ -1485,24 +1461,7 @@ export const RaAcaCertRequestSpdu$schema: $Schema = {
                       extensible: false,
                     },
                   },
-                  {
-                    name: 'signer',
-                    schema: {
-                      kind: 'choice',
-                      name: 'SignerIdentifier',
-                      alternatives: [
-                        { name: 'digest', schema: $ref('HashedId8', () => Ieee1609Dot2BaseTypes.HashedId8$schema), tag: 0, tagClass: 'context', permitted: false },
-                        {
-                          name: 'certificate',
-                          schema: { kind: 'sequenceOf', name: 'SequenceOfCertificate', item: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), minSize: 1, maxSize: 1 },
-                          tag: 1,
-                          tagClass: 'context',
-                        },
-                        { name: 'self', schema: { kind: 'null' }, tag: 2, tagClass: 'context', permitted: false },
-                      ],
-                      extensible: true,
-                    },
-                  },
+                  { name: 'signer', schema: $$SignerIdentifier_6 },
                   { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
                 ],
                 extensible: false,
@@ -1750,56 +1709,12 @@ export const AcaRaCertResponseSpdu$schema: $Schema = {
                           extensions: [{ name: 'omitted', schema: { kind: 'null' }, optional: true }],
                         },
                       },
-                      {
-                        name: 'headerInfo',
-                        schema: {
-                          kind: 'sequence',
-                          name: 'HeaderInfo',
-                          fields: [
-                            { name: 'psid', schema: { kind: 'integer', name: 'Psid', min: 0n, permitted: [[35n, 35n]] } },
-                            { name: 'generationTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
-                            { name: 'expiryTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
-                            { name: 'generationLocation', schema: $ref('ThreeDLocation', () => Ieee1609Dot2BaseTypes.ThreeDLocation$schema), optional: true, presence: 'absent' },
-                            { name: 'p2pcdLearningRequest', schema: $ref('HashedId3', () => Ieee1609Dot2BaseTypes.HashedId3$schema), optional: true, presence: 'absent' },
-                            {
-                              name: 'missingCrlIdentifier',
-                              schema: $ref('MissingCrlIdentifier', () => Ieee1609Dot2.MissingCrlIdentifier$schema),
-                              optional: true,
-                              presence: 'absent',
-                            },
-                            { name: 'encryptionKey', schema: $ref('EncryptionKey', () => Ieee1609Dot2BaseTypes.EncryptionKey$schema), optional: true, presence: 'absent' },
-                          ],
-                          extensible: true,
-                          extensions: [
-                            { name: 'inlineP2pcdRequest', schema: $ref('SequenceOfHashedId3', () => Ieee1609Dot2BaseTypes.SequenceOfHashedId3$schema), optional: true },
-                            { name: 'requestedCertificate', schema: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), optional: true },
-                            { name: 'pduFunctionalType', schema: $ref('PduFunctionalType', () => Ieee1609Dot2.PduFunctionalType$schema), optional: true },
-                            { name: 'contributedExtensions', schema: $ref('ContributedExtensionBlocks', () => Ieee1609Dot2.ContributedExtensionBlocks$schema), optional: true },
-                          ],
-                        },
-                      },
+                      { name: 'headerInfo', schema: $$HeaderInfo_5 },
                     ],
                     extensible: false,
                   },
                 },
-                {
-                  name: 'signer',
-                  schema: {
-                    kind: 'choice',
-                    name: 'SignerIdentifier',
-                    alternatives: [
-                      { name: 'digest', schema: $ref('HashedId8', () => Ieee1609Dot2BaseTypes.HashedId8$schema), tag: 0, tagClass: 'context', permitted: false },
-                      {
-                        name: 'certificate',
-                        schema: { kind: 'sequenceOf', name: 'SequenceOfCertificate', item: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), minSize: 1, maxSize: 1 },
-                        tag: 1,
-                        tagClass: 'context',
-                      },
-                      { name: 'self', schema: { kind: 'null' }, tag: 2, tagClass: 'context', permitted: false },
-                    ],
-                    extensible: true,
-                  },
-                },
+                { name: 'signer', schema: $$SignerIdentifier_6 },
                 { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
               ],
               extensible: false,
@@ -2599,56 +2514,12 @@ export const CtlSignatureSpdu$schema: $Schema = {
                           extensions: [{ name: 'omitted', schema: { kind: 'null' }, optional: true }],
                         },
                       },
-                      {
-                        name: 'headerInfo',
-                        schema: {
-                          kind: 'sequence',
-                          name: 'HeaderInfo',
-                          fields: [
-                            { name: 'psid', schema: { kind: 'integer', name: 'Psid', min: 0n, permitted: [[35n, 35n]] } },
-                            { name: 'generationTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
-                            { name: 'expiryTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
-                            { name: 'generationLocation', schema: $ref('ThreeDLocation', () => Ieee1609Dot2BaseTypes.ThreeDLocation$schema), optional: true, presence: 'absent' },
-                            { name: 'p2pcdLearningRequest', schema: $ref('HashedId3', () => Ieee1609Dot2BaseTypes.HashedId3$schema), optional: true, presence: 'absent' },
-                            {
-                              name: 'missingCrlIdentifier',
-                              schema: $ref('MissingCrlIdentifier', () => Ieee1609Dot2.MissingCrlIdentifier$schema),
-                              optional: true,
-                              presence: 'absent',
-                            },
-                            { name: 'encryptionKey', schema: $ref('EncryptionKey', () => Ieee1609Dot2BaseTypes.EncryptionKey$schema), optional: true, presence: 'absent' },
-                          ],
-                          extensible: true,
-                          extensions: [
-                            { name: 'inlineP2pcdRequest', schema: $ref('SequenceOfHashedId3', () => Ieee1609Dot2BaseTypes.SequenceOfHashedId3$schema), optional: true },
-                            { name: 'requestedCertificate', schema: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), optional: true },
-                            { name: 'pduFunctionalType', schema: $ref('PduFunctionalType', () => Ieee1609Dot2.PduFunctionalType$schema), optional: true },
-                            { name: 'contributedExtensions', schema: $ref('ContributedExtensionBlocks', () => Ieee1609Dot2.ContributedExtensionBlocks$schema), optional: true },
-                          ],
-                        },
-                      },
+                      { name: 'headerInfo', schema: $$HeaderInfo_5 },
                     ],
                     extensible: false,
                   },
                 },
-                {
-                  name: 'signer',
-                  schema: {
-                    kind: 'choice',
-                    name: 'SignerIdentifier',
-                    alternatives: [
-                      { name: 'digest', schema: $ref('HashedId8', () => Ieee1609Dot2BaseTypes.HashedId8$schema), tag: 0, tagClass: 'context', permitted: false },
-                      {
-                        name: 'certificate',
-                        schema: { kind: 'sequenceOf', name: 'SequenceOfCertificate', item: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), minSize: 1, maxSize: 1 },
-                        tag: 1,
-                        tagClass: 'context',
-                      },
-                      { name: 'self', schema: { kind: 'null' }, tag: 2, tagClass: 'context', permitted: false },
-                    ],
-                    extensible: true,
-                  },
-                },
+                { name: 'signer', schema: $$SignerIdentifier_6 },
                 { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
               ],
               extensible: false,
@@ -2918,56 +2789,12 @@ export const CertificateManagementInformationStatusSpdu$schema: $Schema = {
                           extensions: [{ name: 'omitted', schema: { kind: 'null' }, optional: true }],
                         },
                       },
-                      {
-                        name: 'headerInfo',
-                        schema: {
-                          kind: 'sequence',
-                          name: 'HeaderInfo',
-                          fields: [
-                            { name: 'psid', schema: { kind: 'integer', name: 'Psid', min: 0n, permitted: [[35n, 35n]] } },
-                            { name: 'generationTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
-                            { name: 'expiryTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
-                            { name: 'generationLocation', schema: $ref('ThreeDLocation', () => Ieee1609Dot2BaseTypes.ThreeDLocation$schema), optional: true, presence: 'absent' },
-                            { name: 'p2pcdLearningRequest', schema: $ref('HashedId3', () => Ieee1609Dot2BaseTypes.HashedId3$schema), optional: true, presence: 'absent' },
-                            {
-                              name: 'missingCrlIdentifier',
-                              schema: $ref('MissingCrlIdentifier', () => Ieee1609Dot2.MissingCrlIdentifier$schema),
-                              optional: true,
-                              presence: 'absent',
-                            },
-                            { name: 'encryptionKey', schema: $ref('EncryptionKey', () => Ieee1609Dot2BaseTypes.EncryptionKey$schema), optional: true, presence: 'absent' },
-                          ],
-                          extensible: true,
-                          extensions: [
-                            { name: 'inlineP2pcdRequest', schema: $ref('SequenceOfHashedId3', () => Ieee1609Dot2BaseTypes.SequenceOfHashedId3$schema), optional: true },
-                            { name: 'requestedCertificate', schema: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), optional: true },
-                            { name: 'pduFunctionalType', schema: $ref('PduFunctionalType', () => Ieee1609Dot2.PduFunctionalType$schema), optional: true },
-                            { name: 'contributedExtensions', schema: $ref('ContributedExtensionBlocks', () => Ieee1609Dot2.ContributedExtensionBlocks$schema), optional: true },
-                          ],
-                        },
-                      },
+                      { name: 'headerInfo', schema: $$HeaderInfo_5 },
                     ],
                     extensible: false,
                   },
                 },
-                {
-                  name: 'signer',
-                  schema: {
-                    kind: 'choice',
-                    name: 'SignerIdentifier',
-                    alternatives: [
-                      { name: 'digest', schema: $ref('HashedId8', () => Ieee1609Dot2BaseTypes.HashedId8$schema), tag: 0, tagClass: 'context', permitted: false },
-                      {
-                        name: 'certificate',
-                        schema: { kind: 'sequenceOf', name: 'SequenceOfCertificate', item: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), minSize: 1, maxSize: 1 },
-                        tag: 1,
-                        tagClass: 'context',
-                      },
-                      { name: 'self', schema: { kind: 'null' }, tag: 2, tagClass: 'context', permitted: false },
-                    ],
-                    extensible: true,
-                  },
-                },
+                { name: 'signer', schema: $$SignerIdentifier_6 },
                 { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
               ],
               extensible: false,
@@ -3063,32 +2890,7 @@ export const EeEcaCertRequestSpdu$schema: $Schema = {
                                 tagClass: 'context',
                                 permitted: false,
                               },
-                              {
-                                name: 'aca-ra',
-                                schema: {
-                                  kind: 'choice',
-                                  name: 'AcaRaInterfacePdu',
-                                  alternatives: [
-                                    {
-                                      name: 'raAcaCertRequest',
-                                      schema: $ref('RaAcaCertRequest', () => Ieee1609Dot2Dot1AcaRaInterface.RaAcaCertRequest$schema),
-                                      tag: 0,
-                                      tagClass: 'context',
-                                    },
-                                    {
-                                      name: 'acaRaCertResponse',
-                                      schema: $ref('AcaRaCertResponse', () => Ieee1609Dot2Dot1AcaRaInterface.AcaRaCertResponse$schema),
-                                      tag: 1,
-                                      tagClass: 'context',
-                                      permitted: false,
-                                    },
-                                  ],
-                                  extensible: true,
-                                },
-                                tag: 3,
-                                tagClass: 'context',
-                                permitted: false,
-                              },
+                              { name: 'aca-ra', schema: $$AcaRaInterfacePdu_1, tag: 3, tagClass: 'context', permitted: false },
                               {
                                 name: 'cert',
                                 schema: $ref('CertManagementPdu', () => Ieee1609Dot2Dot1CertManagement.CertManagementPdu$schema),
@@ -3096,31 +2898,7 @@ export const EeEcaCertRequestSpdu$schema: $Schema = {
                                 tagClass: 'context',
                                 permitted: false,
                               },
-                              {
-                                name: 'eca-ee',
-                                schema: {
-                                  kind: 'choice',
-                                  name: 'EcaEeInterfacePdu',
-                                  alternatives: [
-                                    {
-                                      name: 'eeEcaCertRequest',
-                                      schema: $ref('EeEcaCertRequest', () => Ieee1609Dot2Dot1EcaEeInterface.EeEcaCertRequest$schema),
-                                      tag: 0,
-                                      tagClass: 'context',
-                                    },
-                                    {
-                                      name: 'ecaEeCertResponse',
-                                      schema: $ref('EcaEeCertResponse', () => Ieee1609Dot2Dot1EcaEeInterface.EcaEeCertResponse$schema),
-                                      tag: 1,
-                                      tagClass: 'context',
-                                      permitted: false,
-                                    },
-                                  ],
-                                  extensible: true,
-                                },
-                                tag: 5,
-                                tagClass: 'context',
-                              },
+                              { name: 'eca-ee', schema: $$EcaEeInterfacePdu_2, tag: 5, tagClass: 'context' },
                               {
                                 name: 'ee-ma',
                                 schema: $ref('EeMaInterfacePdu', () => Ieee1609Dot2Dot1EeMaInterface.EeMaInterfacePdu$schema),
@@ -3128,42 +2906,7 @@ export const EeEcaCertRequestSpdu$schema: $Schema = {
                                 tagClass: 'context',
                                 permitted: false,
                               },
-                              {
-                                name: 'ee-ra',
-                                schema: {
-                                  kind: 'choice',
-                                  name: 'EeRaInterfacePdu',
-                                  alternatives: [
-                                    { name: 'eeRaCertRequest', schema: $ref('EeRaCertRequest', () => Ieee1609Dot2Dot1EeRaInterface.EeRaCertRequest$schema), tag: 0, tagClass: 'context' },
-                                    {
-                                      name: 'raEeCertAck',
-                                      schema: $ref('RaEeCertAck', () => Ieee1609Dot2Dot1EeRaInterface.RaEeCertAck$schema),
-                                      tag: 1,
-                                      tagClass: 'context',
-                                      permitted: false,
-                                    },
-                                    {
-                                      name: 'raEeCertInfo',
-                                      schema: $ref('RaEeCertInfo', () => Ieee1609Dot2Dot1EeRaInterface.RaEeCertInfo$schema),
-                                      tag: 2,
-                                      tagClass: 'context',
-                                      permitted: false,
-                                    },
-                                    {
-                                      name: 'eeRaDownloadRequest',
-                                      schema: $ref('EeRaDownloadRequest', () => Ieee1609Dot2Dot1EeRaInterface.EeRaDownloadRequest$schema),
-                                      tag: 3,
-                                      tagClass: 'context',
-                                      permitted: false,
-                                    },
-                                    { name: 'eeRaSuccessorEnrollmentCertRequest', schema: $ref('EeEcaCertRequestSpdu', () => EeEcaCertRequestSpdu$schema), tag: 4, tagClass: 'context' },
-                                  ],
-                                  extensible: true,
-                                },
-                                tag: 7,
-                                tagClass: 'context',
-                                permitted: false,
-                              },
+                              { name: 'ee-ra', schema: $$EeRaInterfacePdu_3, tag: 7, tagClass: 'context', permitted: false },
                               {
                                 name: 'la-ma',
                                 schema: $ref('LaMaInterfacePdu', () => Ieee1609Dot2Dot1LaMaInterface.LaMaInterfacePdu$schema),
@@ -3459,56 +3202,12 @@ export const EcaEeCertResponseSpdu$schema: $Schema = {
                           extensions: [{ name: 'omitted', schema: { kind: 'null' }, optional: true }],
                         },
                       },
-                      {
-                        name: 'headerInfo',
-                        schema: {
-                          kind: 'sequence',
-                          name: 'HeaderInfo',
-                          fields: [
-                            { name: 'psid', schema: { kind: 'integer', name: 'Psid', min: 0n, permitted: [[35n, 35n]] } },
-                            { name: 'generationTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
-                            { name: 'expiryTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
-                            { name: 'generationLocation', schema: $ref('ThreeDLocation', () => Ieee1609Dot2BaseTypes.ThreeDLocation$schema), optional: true, presence: 'absent' },
-                            { name: 'p2pcdLearningRequest', schema: $ref('HashedId3', () => Ieee1609Dot2BaseTypes.HashedId3$schema), optional: true, presence: 'absent' },
-                            {
-                              name: 'missingCrlIdentifier',
-                              schema: $ref('MissingCrlIdentifier', () => Ieee1609Dot2.MissingCrlIdentifier$schema),
-                              optional: true,
-                              presence: 'absent',
-                            },
-                            { name: 'encryptionKey', schema: $ref('EncryptionKey', () => Ieee1609Dot2BaseTypes.EncryptionKey$schema), optional: true, presence: 'absent' },
-                          ],
-                          extensible: true,
-                          extensions: [
-                            { name: 'inlineP2pcdRequest', schema: $ref('SequenceOfHashedId3', () => Ieee1609Dot2BaseTypes.SequenceOfHashedId3$schema), optional: true },
-                            { name: 'requestedCertificate', schema: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), optional: true },
-                            { name: 'pduFunctionalType', schema: $ref('PduFunctionalType', () => Ieee1609Dot2.PduFunctionalType$schema), optional: true },
-                            { name: 'contributedExtensions', schema: $ref('ContributedExtensionBlocks', () => Ieee1609Dot2.ContributedExtensionBlocks$schema), optional: true },
-                          ],
-                        },
-                      },
+                      { name: 'headerInfo', schema: $$HeaderInfo_5 },
                     ],
                     extensible: false,
                   },
                 },
-                {
-                  name: 'signer',
-                  schema: {
-                    kind: 'choice',
-                    name: 'SignerIdentifier',
-                    alternatives: [
-                      { name: 'digest', schema: $ref('HashedId8', () => Ieee1609Dot2BaseTypes.HashedId8$schema), tag: 0, tagClass: 'context', permitted: false },
-                      {
-                        name: 'certificate',
-                        schema: { kind: 'sequenceOf', name: 'SequenceOfCertificate', item: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), minSize: 1, maxSize: 1 },
-                        tag: 1,
-                        tagClass: 'context',
-                      },
-                      { name: 'self', schema: { kind: 'null' }, tag: 2, tagClass: 'context', permitted: false },
-                    ],
-                    extensible: true,
-                  },
-                },
+                { name: 'signer', schema: $$SignerIdentifier_6 },
                 { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
               ],
               extensible: false,
@@ -3536,32 +3235,7 @@ export type EeRaCertRequestSpdu = {
 export const EeRaCertRequestSpdu$schema: $Schema = {
   kind: 'sequence',
   name: 'EeRaCertRequestSpdu',
-  fields: [
-    { name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } },
-    {
-      name: 'content',
-      schema: {
-        kind: 'choice',
-        name: 'Ieee1609Dot2Content',
-        alternatives: [
-          { name: 'unsecuredData', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 0, tagClass: 'context', permitted: false },
-          { name: 'signedData', schema: $ref('SignedData', () => Ieee1609Dot2.SignedData$schema), tag: 1, tagClass: 'context', permitted: false },
-          { name: 'encryptedData', schema: $ref('EncryptedData', () => Ieee1609Dot2.EncryptedData$schema), tag: 2, tagClass: 'context' },
-          { name: 'signedCertificateRequest', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 3, tagClass: 'context', permitted: false },
-        ],
-        extensible: true,
-        extensions: [
-          {
-            name: 'signedX509CertificateRequest',
-            schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema),
-            tag: 4,
-            tagClass: 'context',
-            permitted: false,
-          },
-        ],
-      },
-    },
-  ],
+  fields: [{ name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } }, { name: 'content', schema: $$Ieee1609Dot2Content_4 }],
   extensible: false,
 };
 export const EeRaCertRequestSpdu: $Codec<EeRaCertRequestSpdu> = $codec<EeRaCertRequestSpdu>(EeRaCertRequestSpdu$schema);
@@ -3574,32 +3248,7 @@ export type EeRa1609Dot2AuthenticatedCertRequestSpdu = {
 export const EeRa1609Dot2AuthenticatedCertRequestSpdu$schema: $Schema = {
   kind: 'sequence',
   name: 'EeRa1609Dot2AuthenticatedCertRequestSpdu',
-  fields: [
-    { name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } },
-    {
-      name: 'content',
-      schema: {
-        kind: 'choice',
-        name: 'Ieee1609Dot2Content',
-        alternatives: [
-          { name: 'unsecuredData', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 0, tagClass: 'context', permitted: false },
-          { name: 'signedData', schema: $ref('SignedData', () => Ieee1609Dot2.SignedData$schema), tag: 1, tagClass: 'context', permitted: false },
-          { name: 'encryptedData', schema: $ref('EncryptedData', () => Ieee1609Dot2.EncryptedData$schema), tag: 2, tagClass: 'context' },
-          { name: 'signedCertificateRequest', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 3, tagClass: 'context', permitted: false },
-        ],
-        extensible: true,
-        extensions: [
-          {
-            name: 'signedX509CertificateRequest',
-            schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema),
-            tag: 4,
-            tagClass: 'context',
-            permitted: false,
-          },
-        ],
-      },
-    },
-  ],
+  fields: [{ name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } }, { name: 'content', schema: $$Ieee1609Dot2Content_4 }],
   extensible: false,
 };
 export const EeRa1609Dot2AuthenticatedCertRequestSpdu: $Codec<EeRa1609Dot2AuthenticatedCertRequestSpdu> = $codec<EeRa1609Dot2AuthenticatedCertRequestSpdu>(EeRa1609Dot2AuthenticatedCertRequestSpdu$schema);
@@ -3612,32 +3261,7 @@ export type EeRaX509AuthenticatedCertRequestSpdu = {
 export const EeRaX509AuthenticatedCertRequestSpdu$schema: $Schema = {
   kind: 'sequence',
   name: 'EeRaX509AuthenticatedCertRequestSpdu',
-  fields: [
-    { name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } },
-    {
-      name: 'content',
-      schema: {
-        kind: 'choice',
-        name: 'Ieee1609Dot2Content',
-        alternatives: [
-          { name: 'unsecuredData', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 0, tagClass: 'context', permitted: false },
-          { name: 'signedData', schema: $ref('SignedData', () => Ieee1609Dot2.SignedData$schema), tag: 1, tagClass: 'context', permitted: false },
-          { name: 'encryptedData', schema: $ref('EncryptedData', () => Ieee1609Dot2.EncryptedData$schema), tag: 2, tagClass: 'context' },
-          { name: 'signedCertificateRequest', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 3, tagClass: 'context', permitted: false },
-        ],
-        extensible: true,
-        extensions: [
-          {
-            name: 'signedX509CertificateRequest',
-            schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema),
-            tag: 4,
-            tagClass: 'context',
-            permitted: false,
-          },
-        ],
-      },
-    },
-  ],
+  fields: [{ name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } }, { name: 'content', schema: $$Ieee1609Dot2Content_4 }],
   extensible: false,
 };
 export const EeRaX509AuthenticatedCertRequestSpdu: $Codec<EeRaX509AuthenticatedCertRequestSpdu> = $codec<EeRaX509AuthenticatedCertRequestSpdu>(EeRaX509AuthenticatedCertRequestSpdu$schema);
@@ -3887,56 +3511,12 @@ export const RaEeCertAckSpdu$schema: $Schema = {
                           extensions: [{ name: 'omitted', schema: { kind: 'null' }, optional: true }],
                         },
                       },
-                      {
-                        name: 'headerInfo',
-                        schema: {
-                          kind: 'sequence',
-                          name: 'HeaderInfo',
-                          fields: [
-                            { name: 'psid', schema: { kind: 'integer', name: 'Psid', min: 0n, permitted: [[35n, 35n]] } },
-                            { name: 'generationTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
-                            { name: 'expiryTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
-                            { name: 'generationLocation', schema: $ref('ThreeDLocation', () => Ieee1609Dot2BaseTypes.ThreeDLocation$schema), optional: true, presence: 'absent' },
-                            { name: 'p2pcdLearningRequest', schema: $ref('HashedId3', () => Ieee1609Dot2BaseTypes.HashedId3$schema), optional: true, presence: 'absent' },
-                            {
-                              name: 'missingCrlIdentifier',
-                              schema: $ref('MissingCrlIdentifier', () => Ieee1609Dot2.MissingCrlIdentifier$schema),
-                              optional: true,
-                              presence: 'absent',
-                            },
-                            { name: 'encryptionKey', schema: $ref('EncryptionKey', () => Ieee1609Dot2BaseTypes.EncryptionKey$schema), optional: true, presence: 'absent' },
-                          ],
-                          extensible: true,
-                          extensions: [
-                            { name: 'inlineP2pcdRequest', schema: $ref('SequenceOfHashedId3', () => Ieee1609Dot2BaseTypes.SequenceOfHashedId3$schema), optional: true },
-                            { name: 'requestedCertificate', schema: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), optional: true },
-                            { name: 'pduFunctionalType', schema: $ref('PduFunctionalType', () => Ieee1609Dot2.PduFunctionalType$schema), optional: true },
-                            { name: 'contributedExtensions', schema: $ref('ContributedExtensionBlocks', () => Ieee1609Dot2.ContributedExtensionBlocks$schema), optional: true },
-                          ],
-                        },
-                      },
+                      { name: 'headerInfo', schema: $$HeaderInfo_5 },
                     ],
                     extensible: false,
                   },
                 },
-                {
-                  name: 'signer',
-                  schema: {
-                    kind: 'choice',
-                    name: 'SignerIdentifier',
-                    alternatives: [
-                      { name: 'digest', schema: $ref('HashedId8', () => Ieee1609Dot2BaseTypes.HashedId8$schema), tag: 0, tagClass: 'context', permitted: false },
-                      {
-                        name: 'certificate',
-                        schema: { kind: 'sequenceOf', name: 'SequenceOfCertificate', item: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), minSize: 1, maxSize: 1 },
-                        tag: 1,
-                        tagClass: 'context',
-                      },
-                      { name: 'self', schema: { kind: 'null' }, tag: 2, tagClass: 'context', permitted: false },
-                    ],
-                    extensible: true,
-                  },
-                },
+                { name: 'signer', schema: $$SignerIdentifier_6 },
                 { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
               ],
               extensible: false,
@@ -3988,160 +3568,7 @@ export const RaEeCertInfoSpdu$schema: $Schema = {
         kind: 'choice',
         name: 'Ieee1609Dot2Content',
         alternatives: [
-          {
-            name: 'unsecuredData',
-            schema: {
-              kind: 'octetString',
-              name: 'Opaque',
-              containing: {
-                kind: 'sequence',
-                name: 'ScmsPdu',
-                fields: [
-                  { name: 'version', schema: { kind: 'integer', name: 'Uint8', min: 2n, max: 2n } },
-                  {
-                    name: 'content',
-                    schema: {
-                      kind: 'choice',
-                      alternatives: [
-                        {
-                          name: 'aca-ee',
-                          schema: $ref('AcaEeInterfacePdu', () => Ieee1609Dot2Dot1AcaEeInterface.AcaEeInterfacePdu$schema),
-                          tag: 0,
-                          tagClass: 'context',
-                          permitted: false,
-                        },
-                        {
-                          name: 'aca-la',
-                          schema: $ref('AcaLaInterfacePdu', () => Ieee1609Dot2Dot1AcaLaInterface.AcaLaInterfacePdu$schema),
-                          tag: 1,
-                          tagClass: 'context',
-                          permitted: false,
-                        },
-                        {
-                          name: 'aca-ma',
-                          schema: $ref('AcaMaInterfacePdu', () => Ieee1609Dot2Dot1AcaMaInterface.AcaMaInterfacePdu$schema),
-                          tag: 2,
-                          tagClass: 'context',
-                          permitted: false,
-                        },
-                        {
-                          name: 'aca-ra',
-                          schema: $ref('AcaRaInterfacePdu', () => Ieee1609Dot2Dot1AcaRaInterface.AcaRaInterfacePdu$schema),
-                          tag: 3,
-                          tagClass: 'context',
-                          permitted: false,
-                        },
-                        {
-                          name: 'cert',
-                          schema: $ref('CertManagementPdu', () => Ieee1609Dot2Dot1CertManagement.CertManagementPdu$schema),
-                          tag: 4,
-                          tagClass: 'context',
-                          permitted: false,
-                        },
-                        {
-                          name: 'eca-ee',
-                          schema: $ref('EcaEeInterfacePdu', () => Ieee1609Dot2Dot1EcaEeInterface.EcaEeInterfacePdu$schema),
-                          tag: 5,
-                          tagClass: 'context',
-                          permitted: false,
-                        },
-                        {
-                          name: 'ee-ma',
-                          schema: $ref('EeMaInterfacePdu', () => Ieee1609Dot2Dot1EeMaInterface.EeMaInterfacePdu$schema),
-                          tag: 6,
-                          tagClass: 'context',
-                          permitted: false,
-                        },
-                        {
-                          name: 'ee-ra',
-                          schema: {
-                            kind: 'choice',
-                            name: 'EeRaInterfacePdu',
-                            alternatives: [
-                              {
-                                name: 'eeRaCertRequest',
-                                schema: $ref('EeRaCertRequest', () => Ieee1609Dot2Dot1EeRaInterface.EeRaCertRequest$schema),
-                                tag: 0,
-                                tagClass: 'context',
-                                permitted: false,
-                              },
-                              {
-                                name: 'raEeCertAck',
-                                schema: $ref('RaEeCertAck', () => Ieee1609Dot2Dot1EeRaInterface.RaEeCertAck$schema),
-                                tag: 1,
-                                tagClass: 'context',
-                                permitted: false,
-                              },
-                              {
-                                name: 'raEeCertInfo',
-                                schema: {
-                                  kind: 'sequence',
-                                  name: 'RaEeCertInfo',
-                                  fields: [
-                                    { name: 'version', schema: { kind: 'integer', name: 'Uint8', min: 2n, max: 2n } },
-                                    { name: 'generationTime', schema: $ref('Time32', () => Ieee1609Dot2BaseTypes.Time32$schema) },
-                                    { name: 'currentI', schema: $ref('IValue', () => Ieee1609Dot2BaseTypes.IValue$schema) },
-                                    { name: 'requestHash', schema: $ref('HashedId8', () => Ieee1609Dot2BaseTypes.HashedId8$schema) },
-                                    { name: 'nextDlTime', schema: $ref('Time32', () => Ieee1609Dot2BaseTypes.Time32$schema) },
-                                    { name: 'acpcTreeId', schema: $ref('AcpcTreeId', () => Ieee1609Dot2Dot1Acpc.AcpcTreeId$schema), optional: true, presence: 'absent' },
-                                  ],
-                                  extensible: true,
-                                },
-                                tag: 2,
-                                tagClass: 'context',
-                              },
-                              {
-                                name: 'eeRaDownloadRequest',
-                                schema: $ref('EeRaDownloadRequest', () => Ieee1609Dot2Dot1EeRaInterface.EeRaDownloadRequest$schema),
-                                tag: 3,
-                                tagClass: 'context',
-                                permitted: false,
-                              },
-                              {
-                                name: 'eeRaSuccessorEnrollmentCertRequest',
-                                schema: $ref('EeEcaCertRequestSpdu', () => EeEcaCertRequestSpdu$schema),
-                                tag: 4,
-                                tagClass: 'context',
-                                permitted: false,
-                              },
-                            ],
-                            extensible: true,
-                          },
-                          tag: 7,
-                          tagClass: 'context',
-                        },
-                        {
-                          name: 'la-ma',
-                          schema: $ref('LaMaInterfacePdu', () => Ieee1609Dot2Dot1LaMaInterface.LaMaInterfacePdu$schema),
-                          tag: 8,
-                          tagClass: 'context',
-                          permitted: false,
-                        },
-                        {
-                          name: 'la-ra',
-                          schema: $ref('LaRaInterfacePdu', () => Ieee1609Dot2Dot1LaRaInterface.LaRaInterfacePdu$schema),
-                          tag: 9,
-                          tagClass: 'context',
-                          permitted: false,
-                        },
-                        {
-                          name: 'ma-ra',
-                          schema: $ref('MaRaInterfacePdu', () => Ieee1609Dot2Dot1MaRaInterface.MaRaInterfacePdu$schema),
-                          tag: 10,
-                          tagClass: 'context',
-                          permitted: false,
-                        },
-                      ],
-                      extensible: true,
-                    },
-                  },
-                ],
-                extensible: false,
-              },
-            },
-            tag: 0,
-            tagClass: 'context',
-          },
+          { name: 'unsecuredData', schema: $$Opaque_7, tag: 0, tagClass: 'context' },
           { name: 'signedData', schema: $ref('SignedData', () => Ieee1609Dot2.SignedData$schema), tag: 1, tagClass: 'context' },
           { name: 'encryptedData', schema: $ref('EncryptedData', () => Ieee1609Dot2.EncryptedData$schema), tag: 2, tagClass: 'context' },
           { name: 'signedCertificateRequest', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 3, tagClass: 'context' },
@@ -4425,56 +3852,12 @@ export const RaEeCertAndAcpcInfoSpdu$schema: $Schema = {
                           extensions: [{ name: 'omitted', schema: { kind: 'null' }, optional: true }],
                         },
                       },
-                      {
-                        name: 'headerInfo',
-                        schema: {
-                          kind: 'sequence',
-                          name: 'HeaderInfo',
-                          fields: [
-                            { name: 'psid', schema: { kind: 'integer', name: 'Psid', min: 0n, permitted: [[35n, 35n]] } },
-                            { name: 'generationTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
-                            { name: 'expiryTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
-                            { name: 'generationLocation', schema: $ref('ThreeDLocation', () => Ieee1609Dot2BaseTypes.ThreeDLocation$schema), optional: true, presence: 'absent' },
-                            { name: 'p2pcdLearningRequest', schema: $ref('HashedId3', () => Ieee1609Dot2BaseTypes.HashedId3$schema), optional: true, presence: 'absent' },
-                            {
-                              name: 'missingCrlIdentifier',
-                              schema: $ref('MissingCrlIdentifier', () => Ieee1609Dot2.MissingCrlIdentifier$schema),
-                              optional: true,
-                              presence: 'absent',
-                            },
-                            { name: 'encryptionKey', schema: $ref('EncryptionKey', () => Ieee1609Dot2BaseTypes.EncryptionKey$schema), optional: true, presence: 'absent' },
-                          ],
-                          extensible: true,
-                          extensions: [
-                            { name: 'inlineP2pcdRequest', schema: $ref('SequenceOfHashedId3', () => Ieee1609Dot2BaseTypes.SequenceOfHashedId3$schema), optional: true },
-                            { name: 'requestedCertificate', schema: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), optional: true },
-                            { name: 'pduFunctionalType', schema: $ref('PduFunctionalType', () => Ieee1609Dot2.PduFunctionalType$schema), optional: true },
-                            { name: 'contributedExtensions', schema: $ref('ContributedExtensionBlocks', () => Ieee1609Dot2.ContributedExtensionBlocks$schema), optional: true },
-                          ],
-                        },
-                      },
+                      { name: 'headerInfo', schema: $$HeaderInfo_5 },
                     ],
                     extensible: false,
                   },
                 },
-                {
-                  name: 'signer',
-                  schema: {
-                    kind: 'choice',
-                    name: 'SignerIdentifier',
-                    alternatives: [
-                      { name: 'digest', schema: $ref('HashedId8', () => Ieee1609Dot2BaseTypes.HashedId8$schema), tag: 0, tagClass: 'context', permitted: false },
-                      {
-                        name: 'certificate',
-                        schema: { kind: 'sequenceOf', name: 'SequenceOfCertificate', item: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), minSize: 1, maxSize: 1 },
-                        tag: 1,
-                        tagClass: 'context',
-                      },
-                      { name: 'self', schema: { kind: 'null' }, tag: 2, tagClass: 'context', permitted: false },
-                    ],
-                    extensible: true,
-                  },
-                },
+                { name: 'signer', schema: $$SignerIdentifier_6 },
                 { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
               ],
               extensible: false,
@@ -4682,32 +4065,7 @@ export type EeRaDownloadRequestSpdu = {
 export const EeRaDownloadRequestSpdu$schema: $Schema = {
   kind: 'sequence',
   name: 'EeRaDownloadRequestSpdu',
-  fields: [
-    { name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } },
-    {
-      name: 'content',
-      schema: {
-        kind: 'choice',
-        name: 'Ieee1609Dot2Content',
-        alternatives: [
-          { name: 'unsecuredData', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 0, tagClass: 'context', permitted: false },
-          { name: 'signedData', schema: $ref('SignedData', () => Ieee1609Dot2.SignedData$schema), tag: 1, tagClass: 'context', permitted: false },
-          { name: 'encryptedData', schema: $ref('EncryptedData', () => Ieee1609Dot2.EncryptedData$schema), tag: 2, tagClass: 'context' },
-          { name: 'signedCertificateRequest', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 3, tagClass: 'context', permitted: false },
-        ],
-        extensible: true,
-        extensions: [
-          {
-            name: 'signedX509CertificateRequest',
-            schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema),
-            tag: 4,
-            tagClass: 'context',
-            permitted: false,
-          },
-        ],
-      },
-    },
-  ],
+  fields: [{ name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } }, { name: 'content', schema: $$Ieee1609Dot2Content_4 }],
   extensible: false,
 };
 export const EeRaDownloadRequestSpdu: $Codec<EeRaDownloadRequestSpdu> = $codec<EeRaDownloadRequestSpdu>(EeRaDownloadRequestSpdu$schema);
@@ -4720,32 +4078,7 @@ export type EeRaSuccessorEnrollmentCertRequestSpdu = {
 export const EeRaSuccessorEnrollmentCertRequestSpdu$schema: $Schema = {
   kind: 'sequence',
   name: 'EeRaSuccessorEnrollmentCertRequestSpdu',
-  fields: [
-    { name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } },
-    {
-      name: 'content',
-      schema: {
-        kind: 'choice',
-        name: 'Ieee1609Dot2Content',
-        alternatives: [
-          { name: 'unsecuredData', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 0, tagClass: 'context', permitted: false },
-          { name: 'signedData', schema: $ref('SignedData', () => Ieee1609Dot2.SignedData$schema), tag: 1, tagClass: 'context', permitted: false },
-          { name: 'encryptedData', schema: $ref('EncryptedData', () => Ieee1609Dot2.EncryptedData$schema), tag: 2, tagClass: 'context' },
-          { name: 'signedCertificateRequest', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 3, tagClass: 'context', permitted: false },
-        ],
-        extensible: true,
-        extensions: [
-          {
-            name: 'signedX509CertificateRequest',
-            schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema),
-            tag: 4,
-            tagClass: 'context',
-            permitted: false,
-          },
-        ],
-      },
-    },
-  ],
+  fields: [{ name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } }, { name: 'content', schema: $$Ieee1609Dot2Content_4 }],
   extensible: false,
 };
 export const EeRaSuccessorEnrollmentCertRequestSpdu: $Codec<EeRaSuccessorEnrollmentCertRequestSpdu> = $codec<EeRaSuccessorEnrollmentCertRequestSpdu>(EeRaSuccessorEnrollmentCertRequestSpdu$schema);
@@ -4838,160 +4171,7 @@ export const RaEeEnrollmentCertAckSpdu$schema: $Schema = {
                                       kind: 'choice',
                                       name: 'Ieee1609Dot2Content',
                                       alternatives: [
-                                        {
-                                          name: 'unsecuredData',
-                                          schema: {
-                                            kind: 'octetString',
-                                            name: 'Opaque',
-                                            containing: {
-                                              kind: 'sequence',
-                                              name: 'ScmsPdu',
-                                              fields: [
-                                                { name: 'version', schema: { kind: 'integer', name: 'Uint8', min: 2n, max: 2n } },
-                                                {
-                                                  name: 'content',
-                                                  schema: {
-                                                    kind: 'choice',
-                                                    alternatives: [
-                                                      {
-                                                        name: 'aca-ee',
-                                                        schema: $ref('AcaEeInterfacePdu', () => Ieee1609Dot2Dot1AcaEeInterface.AcaEeInterfacePdu$schema),
-                                                        tag: 0,
-                                                        tagClass: 'context',
-                                                        permitted: false,
-                                                      },
-                                                      {
-                                                        name: 'aca-la',
-                                                        schema: $ref('AcaLaInterfacePdu', () => Ieee1609Dot2Dot1AcaLaInterface.AcaLaInterfacePdu$schema),
-                                                        tag: 1,
-                                                        tagClass: 'context',
-                                                        permitted: false,
-                                                      },
-                                                      {
-                                                        name: 'aca-ma',
-                                                        schema: $ref('AcaMaInterfacePdu', () => Ieee1609Dot2Dot1AcaMaInterface.AcaMaInterfacePdu$schema),
-                                                        tag: 2,
-                                                        tagClass: 'context',
-                                                        permitted: false,
-                                                      },
-                                                      {
-                                                        name: 'aca-ra',
-                                                        schema: $ref('AcaRaInterfacePdu', () => Ieee1609Dot2Dot1AcaRaInterface.AcaRaInterfacePdu$schema),
-                                                        tag: 3,
-                                                        tagClass: 'context',
-                                                        permitted: false,
-                                                      },
-                                                      {
-                                                        name: 'cert',
-                                                        schema: $ref('CertManagementPdu', () => Ieee1609Dot2Dot1CertManagement.CertManagementPdu$schema),
-                                                        tag: 4,
-                                                        tagClass: 'context',
-                                                        permitted: false,
-                                                      },
-                                                      {
-                                                        name: 'eca-ee',
-                                                        schema: $ref('EcaEeInterfacePdu', () => Ieee1609Dot2Dot1EcaEeInterface.EcaEeInterfacePdu$schema),
-                                                        tag: 5,
-                                                        tagClass: 'context',
-                                                        permitted: false,
-                                                      },
-                                                      {
-                                                        name: 'ee-ma',
-                                                        schema: $ref('EeMaInterfacePdu', () => Ieee1609Dot2Dot1EeMaInterface.EeMaInterfacePdu$schema),
-                                                        tag: 6,
-                                                        tagClass: 'context',
-                                                        permitted: false,
-                                                      },
-                                                      {
-                                                        name: 'ee-ra',
-                                                        schema: {
-                                                          kind: 'choice',
-                                                          name: 'EeRaInterfacePdu',
-                                                          alternatives: [
-                                                            {
-                                                              name: 'eeRaCertRequest',
-                                                              schema: $ref('EeRaCertRequest', () => Ieee1609Dot2Dot1EeRaInterface.EeRaCertRequest$schema),
-                                                              tag: 0,
-                                                              tagClass: 'context',
-                                                              permitted: false,
-                                                            },
-                                                            {
-                                                              name: 'raEeCertAck',
-                                                              schema: $ref('RaEeCertAck', () => Ieee1609Dot2Dot1EeRaInterface.RaEeCertAck$schema),
-                                                              tag: 1,
-                                                              tagClass: 'context',
-                                                              permitted: false,
-                                                            },
-                                                            {
-                                                              name: 'raEeCertInfo',
-                                                              schema: {
-                                                                kind: 'sequence',
-                                                                name: 'RaEeCertInfo',
-                                                                fields: [
-                                                                  { name: 'version', schema: { kind: 'integer', name: 'Uint8', min: 2n, max: 2n } },
-                                                                  { name: 'generationTime', schema: $ref('Time32', () => Ieee1609Dot2BaseTypes.Time32$schema) },
-                                                                  { name: 'currentI', schema: $ref('IValue', () => Ieee1609Dot2BaseTypes.IValue$schema) },
-                                                                  { name: 'requestHash', schema: $ref('HashedId8', () => Ieee1609Dot2BaseTypes.HashedId8$schema) },
-                                                                  { name: 'nextDlTime', schema: $ref('Time32', () => Ieee1609Dot2BaseTypes.Time32$schema) },
-                                                                  { name: 'acpcTreeId', schema: $ref('AcpcTreeId', () => Ieee1609Dot2Dot1Acpc.AcpcTreeId$schema), optional: true, presence: 'absent' },
-                                                                ],
-                                                                extensible: true,
-                                                              },
-                                                              tag: 2,
-                                                              tagClass: 'context',
-                                                            },
-                                                            {
-                                                              name: 'eeRaDownloadRequest',
-                                                              schema: $ref('EeRaDownloadRequest', () => Ieee1609Dot2Dot1EeRaInterface.EeRaDownloadRequest$schema),
-                                                              tag: 3,
-                                                              tagClass: 'context',
-                                                              permitted: false,
-                                                            },
-                                                            {
-                                                              name: 'eeRaSuccessorEnrollmentCertRequest',
-                                                              schema: $ref('EeEcaCertRequestSpdu', () => EeEcaCertRequestSpdu$schema),
-                                                              tag: 4,
-                                                              tagClass: 'context',
-                                                              permitted: false,
-                                                            },
-                                                          ],
-                                                          extensible: true,
-                                                        },
-                                                        tag: 7,
-                                                        tagClass: 'context',
-                                                      },
-                                                      {
-                                                        name: 'la-ma',
-                                                        schema: $ref('LaMaInterfacePdu', () => Ieee1609Dot2Dot1LaMaInterface.LaMaInterfacePdu$schema),
-                                                        tag: 8,
-                                                        tagClass: 'context',
-                                                        permitted: false,
-                                                      },
-                                                      {
-                                                        name: 'la-ra',
-                                                        schema: $ref('LaRaInterfacePdu', () => Ieee1609Dot2Dot1LaRaInterface.LaRaInterfacePdu$schema),
-                                                        tag: 9,
-                                                        tagClass: 'context',
-                                                        permitted: false,
-                                                      },
-                                                      {
-                                                        name: 'ma-ra',
-                                                        schema: $ref('MaRaInterfacePdu', () => Ieee1609Dot2Dot1MaRaInterface.MaRaInterfacePdu$schema),
-                                                        tag: 10,
-                                                        tagClass: 'context',
-                                                        permitted: false,
-                                                      },
-                                                    ],
-                                                    extensible: true,
-                                                  },
-                                                },
-                                              ],
-                                              extensible: false,
-                                            },
-                                          },
-                                          tag: 0,
-                                          tagClass: 'context',
-                                        },
+                                        { name: 'unsecuredData', schema: $$Opaque_7, tag: 0, tagClass: 'context' },
                                         { name: 'signedData', schema: $ref('SignedData', () => Ieee1609Dot2.SignedData$schema), tag: 1, tagClass: 'context', permitted: false },
                                         { name: 'encryptedData', schema: $ref('EncryptedData', () => Ieee1609Dot2.EncryptedData$schema), tag: 2, tagClass: 'context', permitted: false },
                                         { name: 'signedCertificateRequest', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 3, tagClass: 'context', permitted: false },
@@ -5019,56 +4199,12 @@ export const RaEeEnrollmentCertAckSpdu$schema: $Schema = {
                           extensions: [{ name: 'omitted', schema: { kind: 'null' }, optional: true }],
                         },
                       },
-                      {
-                        name: 'headerInfo',
-                        schema: {
-                          kind: 'sequence',
-                          name: 'HeaderInfo',
-                          fields: [
-                            { name: 'psid', schema: { kind: 'integer', name: 'Psid', min: 0n, permitted: [[35n, 35n]] } },
-                            { name: 'generationTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
-                            { name: 'expiryTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
-                            { name: 'generationLocation', schema: $ref('ThreeDLocation', () => Ieee1609Dot2BaseTypes.ThreeDLocation$schema), optional: true, presence: 'absent' },
-                            { name: 'p2pcdLearningRequest', schema: $ref('HashedId3', () => Ieee1609Dot2BaseTypes.HashedId3$schema), optional: true, presence: 'absent' },
-                            {
-                              name: 'missingCrlIdentifier',
-                              schema: $ref('MissingCrlIdentifier', () => Ieee1609Dot2.MissingCrlIdentifier$schema),
-                              optional: true,
-                              presence: 'absent',
-                            },
-                            { name: 'encryptionKey', schema: $ref('EncryptionKey', () => Ieee1609Dot2BaseTypes.EncryptionKey$schema), optional: true, presence: 'absent' },
-                          ],
-                          extensible: true,
-                          extensions: [
-                            { name: 'inlineP2pcdRequest', schema: $ref('SequenceOfHashedId3', () => Ieee1609Dot2BaseTypes.SequenceOfHashedId3$schema), optional: true },
-                            { name: 'requestedCertificate', schema: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), optional: true },
-                            { name: 'pduFunctionalType', schema: $ref('PduFunctionalType', () => Ieee1609Dot2.PduFunctionalType$schema), optional: true },
-                            { name: 'contributedExtensions', schema: $ref('ContributedExtensionBlocks', () => Ieee1609Dot2.ContributedExtensionBlocks$schema), optional: true },
-                          ],
-                        },
-                      },
+                      { name: 'headerInfo', schema: $$HeaderInfo_5 },
                     ],
                     extensible: false,
                   },
                 },
-                {
-                  name: 'signer',
-                  schema: {
-                    kind: 'choice',
-                    name: 'SignerIdentifier',
-                    alternatives: [
-                      { name: 'digest', schema: $ref('HashedId8', () => Ieee1609Dot2BaseTypes.HashedId8$schema), tag: 0, tagClass: 'context', permitted: false },
-                      {
-                        name: 'certificate',
-                        schema: { kind: 'sequenceOf', name: 'SequenceOfCertificate', item: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), minSize: 1, maxSize: 1 },
-                        tag: 1,
-                        tagClass: 'context',
-                      },
-                      { name: 'self', schema: { kind: 'null' }, tag: 2, tagClass: 'context', permitted: false },
-                    ],
-                    extensible: true,
-                  },
-                },
+                { name: 'signer', schema: $$SignerIdentifier_6 },
                 { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
               ],
               extensible: false,

@@ -9,6 +9,48 @@ import * as Ieee1609Dot2BaseTypes from './Ieee1609Dot2BaseTypes.js';
 import * as Ieee1609Dot2Dot1AcaRaInterface from './Ieee1609Dot2Dot1AcaRaInterface.js';
 import * as Ieee1609Dot2Dot1Protocol from './Ieee1609Dot2Dot1Protocol.js';
 
+// Subschemas shared by several types of this module (expansions of parameterized types).
+const $$HeaderInfo_1: $Schema = {
+  kind: 'sequence',
+  name: 'HeaderInfo',
+  fields: [
+    { name: 'psid', schema: { kind: 'integer', name: 'Psid', min: 0n, permitted: [[35n, 35n]] } },
+    { name: 'generationTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
+    { name: 'expiryTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
+    { name: 'generationLocation', schema: $ref('ThreeDLocation', () => Ieee1609Dot2BaseTypes.ThreeDLocation$schema), optional: true, presence: 'absent' },
+    { name: 'p2pcdLearningRequest', schema: $ref('HashedId3', () => Ieee1609Dot2BaseTypes.HashedId3$schema), optional: true, presence: 'absent' },
+    {
+      name: 'missingCrlIdentifier',
+      schema: $ref('MissingCrlIdentifier', () => Ieee1609Dot2.MissingCrlIdentifier$schema),
+      optional: true,
+      presence: 'absent',
+    },
+    { name: 'encryptionKey', schema: $ref('EncryptionKey', () => Ieee1609Dot2BaseTypes.EncryptionKey$schema), optional: true, presence: 'absent' },
+  ],
+  extensible: true,
+  extensions: [
+    { name: 'inlineP2pcdRequest', schema: $ref('SequenceOfHashedId3', () => Ieee1609Dot2BaseTypes.SequenceOfHashedId3$schema), optional: true },
+    { name: 'requestedCertificate', schema: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), optional: true },
+    { name: 'pduFunctionalType', schema: $ref('PduFunctionalType', () => Ieee1609Dot2.PduFunctionalType$schema), optional: true },
+    { name: 'contributedExtensions', schema: $ref('ContributedExtensionBlocks', () => Ieee1609Dot2.ContributedExtensionBlocks$schema), optional: true },
+  ],
+};
+const $$SignerIdentifier_2: $Schema = {
+  kind: 'choice',
+  name: 'SignerIdentifier',
+  alternatives: [
+    { name: 'digest', schema: $ref('HashedId8', () => Ieee1609Dot2BaseTypes.HashedId8$schema), tag: 0, tagClass: 'context', permitted: false },
+    {
+      name: 'certificate',
+      schema: { kind: 'sequenceOf', name: 'SequenceOfCertificate', item: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), minSize: 1, maxSize: 1 },
+      tag: 1,
+      tagClass: 'context',
+    },
+    { name: 'self', schema: { kind: 'null' }, tag: 2, tagClass: 'context', permitted: false },
+  ],
+  extensible: true,
+};
+
 /** ScmsLocalPdu (asn1/scms/ScmsInterfaces.asn:82) */
 export type ScmsLocalPdu = {
   version: number;
@@ -313,56 +355,12 @@ export const RaLaPreLinkageValueRequestSpdu$schema: $Schema = {
                           extensions: [{ name: 'omitted', schema: { kind: 'null' }, optional: true }],
                         },
                       },
-                      {
-                        name: 'headerInfo',
-                        schema: {
-                          kind: 'sequence',
-                          name: 'HeaderInfo',
-                          fields: [
-                            { name: 'psid', schema: { kind: 'integer', name: 'Psid', min: 0n, permitted: [[35n, 35n]] } },
-                            { name: 'generationTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
-                            { name: 'expiryTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
-                            { name: 'generationLocation', schema: $ref('ThreeDLocation', () => Ieee1609Dot2BaseTypes.ThreeDLocation$schema), optional: true, presence: 'absent' },
-                            { name: 'p2pcdLearningRequest', schema: $ref('HashedId3', () => Ieee1609Dot2BaseTypes.HashedId3$schema), optional: true, presence: 'absent' },
-                            {
-                              name: 'missingCrlIdentifier',
-                              schema: $ref('MissingCrlIdentifier', () => Ieee1609Dot2.MissingCrlIdentifier$schema),
-                              optional: true,
-                              presence: 'absent',
-                            },
-                            { name: 'encryptionKey', schema: $ref('EncryptionKey', () => Ieee1609Dot2BaseTypes.EncryptionKey$schema), optional: true, presence: 'absent' },
-                          ],
-                          extensible: true,
-                          extensions: [
-                            { name: 'inlineP2pcdRequest', schema: $ref('SequenceOfHashedId3', () => Ieee1609Dot2BaseTypes.SequenceOfHashedId3$schema), optional: true },
-                            { name: 'requestedCertificate', schema: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), optional: true },
-                            { name: 'pduFunctionalType', schema: $ref('PduFunctionalType', () => Ieee1609Dot2.PduFunctionalType$schema), optional: true },
-                            { name: 'contributedExtensions', schema: $ref('ContributedExtensionBlocks', () => Ieee1609Dot2.ContributedExtensionBlocks$schema), optional: true },
-                          ],
-                        },
-                      },
+                      { name: 'headerInfo', schema: $$HeaderInfo_1 },
                     ],
                     extensible: false,
                   },
                 },
-                {
-                  name: 'signer',
-                  schema: {
-                    kind: 'choice',
-                    name: 'SignerIdentifier',
-                    alternatives: [
-                      { name: 'digest', schema: $ref('HashedId8', () => Ieee1609Dot2BaseTypes.HashedId8$schema), tag: 0, tagClass: 'context', permitted: false },
-                      {
-                        name: 'certificate',
-                        schema: { kind: 'sequenceOf', name: 'SequenceOfCertificate', item: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), minSize: 1, maxSize: 1 },
-                        tag: 1,
-                        tagClass: 'context',
-                      },
-                      { name: 'self', schema: { kind: 'null' }, tag: 2, tagClass: 'context', permitted: false },
-                    ],
-                    extensible: true,
-                  },
-                },
+                { name: 'signer', schema: $$SignerIdentifier_2 },
                 { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
               ],
               extensible: false,
@@ -543,56 +541,12 @@ export const LaRaPreLinkageValueResponseSpdu$schema: $Schema = {
                           extensions: [{ name: 'omitted', schema: { kind: 'null' }, optional: true }],
                         },
                       },
-                      {
-                        name: 'headerInfo',
-                        schema: {
-                          kind: 'sequence',
-                          name: 'HeaderInfo',
-                          fields: [
-                            { name: 'psid', schema: { kind: 'integer', name: 'Psid', min: 0n, permitted: [[35n, 35n]] } },
-                            { name: 'generationTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
-                            { name: 'expiryTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
-                            { name: 'generationLocation', schema: $ref('ThreeDLocation', () => Ieee1609Dot2BaseTypes.ThreeDLocation$schema), optional: true, presence: 'absent' },
-                            { name: 'p2pcdLearningRequest', schema: $ref('HashedId3', () => Ieee1609Dot2BaseTypes.HashedId3$schema), optional: true, presence: 'absent' },
-                            {
-                              name: 'missingCrlIdentifier',
-                              schema: $ref('MissingCrlIdentifier', () => Ieee1609Dot2.MissingCrlIdentifier$schema),
-                              optional: true,
-                              presence: 'absent',
-                            },
-                            { name: 'encryptionKey', schema: $ref('EncryptionKey', () => Ieee1609Dot2BaseTypes.EncryptionKey$schema), optional: true, presence: 'absent' },
-                          ],
-                          extensible: true,
-                          extensions: [
-                            { name: 'inlineP2pcdRequest', schema: $ref('SequenceOfHashedId3', () => Ieee1609Dot2BaseTypes.SequenceOfHashedId3$schema), optional: true },
-                            { name: 'requestedCertificate', schema: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), optional: true },
-                            { name: 'pduFunctionalType', schema: $ref('PduFunctionalType', () => Ieee1609Dot2.PduFunctionalType$schema), optional: true },
-                            { name: 'contributedExtensions', schema: $ref('ContributedExtensionBlocks', () => Ieee1609Dot2.ContributedExtensionBlocks$schema), optional: true },
-                          ],
-                        },
-                      },
+                      { name: 'headerInfo', schema: $$HeaderInfo_1 },
                     ],
                     extensible: false,
                   },
                 },
-                {
-                  name: 'signer',
-                  schema: {
-                    kind: 'choice',
-                    name: 'SignerIdentifier',
-                    alternatives: [
-                      { name: 'digest', schema: $ref('HashedId8', () => Ieee1609Dot2BaseTypes.HashedId8$schema), tag: 0, tagClass: 'context', permitted: false },
-                      {
-                        name: 'certificate',
-                        schema: { kind: 'sequenceOf', name: 'SequenceOfCertificate', item: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), minSize: 1, maxSize: 1 },
-                        tag: 1,
-                        tagClass: 'context',
-                      },
-                      { name: 'self', schema: { kind: 'null' }, tag: 2, tagClass: 'context', permitted: false },
-                    ],
-                    extensible: true,
-                  },
-                },
+                { name: 'signer', schema: $$SignerIdentifier_2 },
                 { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
               ],
               extensible: false,
@@ -778,56 +732,12 @@ export const AcaLaPlvKeyRequestSpdu$schema: $Schema = {
                           extensions: [{ name: 'omitted', schema: { kind: 'null' }, optional: true }],
                         },
                       },
-                      {
-                        name: 'headerInfo',
-                        schema: {
-                          kind: 'sequence',
-                          name: 'HeaderInfo',
-                          fields: [
-                            { name: 'psid', schema: { kind: 'integer', name: 'Psid', min: 0n, permitted: [[35n, 35n]] } },
-                            { name: 'generationTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
-                            { name: 'expiryTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
-                            { name: 'generationLocation', schema: $ref('ThreeDLocation', () => Ieee1609Dot2BaseTypes.ThreeDLocation$schema), optional: true, presence: 'absent' },
-                            { name: 'p2pcdLearningRequest', schema: $ref('HashedId3', () => Ieee1609Dot2BaseTypes.HashedId3$schema), optional: true, presence: 'absent' },
-                            {
-                              name: 'missingCrlIdentifier',
-                              schema: $ref('MissingCrlIdentifier', () => Ieee1609Dot2.MissingCrlIdentifier$schema),
-                              optional: true,
-                              presence: 'absent',
-                            },
-                            { name: 'encryptionKey', schema: $ref('EncryptionKey', () => Ieee1609Dot2BaseTypes.EncryptionKey$schema), optional: true, presence: 'absent' },
-                          ],
-                          extensible: true,
-                          extensions: [
-                            { name: 'inlineP2pcdRequest', schema: $ref('SequenceOfHashedId3', () => Ieee1609Dot2BaseTypes.SequenceOfHashedId3$schema), optional: true },
-                            { name: 'requestedCertificate', schema: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), optional: true },
-                            { name: 'pduFunctionalType', schema: $ref('PduFunctionalType', () => Ieee1609Dot2.PduFunctionalType$schema), optional: true },
-                            { name: 'contributedExtensions', schema: $ref('ContributedExtensionBlocks', () => Ieee1609Dot2.ContributedExtensionBlocks$schema), optional: true },
-                          ],
-                        },
-                      },
+                      { name: 'headerInfo', schema: $$HeaderInfo_1 },
                     ],
                     extensible: false,
                   },
                 },
-                {
-                  name: 'signer',
-                  schema: {
-                    kind: 'choice',
-                    name: 'SignerIdentifier',
-                    alternatives: [
-                      { name: 'digest', schema: $ref('HashedId8', () => Ieee1609Dot2BaseTypes.HashedId8$schema), tag: 0, tagClass: 'context', permitted: false },
-                      {
-                        name: 'certificate',
-                        schema: { kind: 'sequenceOf', name: 'SequenceOfCertificate', item: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), minSize: 1, maxSize: 1 },
-                        tag: 1,
-                        tagClass: 'context',
-                      },
-                      { name: 'self', schema: { kind: 'null' }, tag: 2, tagClass: 'context', permitted: false },
-                    ],
-                    extensible: true,
-                  },
-                },
+                { name: 'signer', schema: $$SignerIdentifier_2 },
                 { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
               ],
               extensible: false,

@@ -337,6 +337,49 @@ export class Eca {
     }
   }
 
+  /**
+   * Steps 4, 5 and the issue-permission check of step 7 for an explicit-certificate EeEcaCertRequest that reached
+   * the ECA over another authenticated channel (the factory line, factory.ts), for a device already looked up:
+   * the ToBeSignedCertificate this ECA would issue, built as in #handle, or the refusal. Records nothing.
+   */
+  checkFactoryRequest(req: EeEcaCertRequest, device: RegisteredDevice): { tbs: ToBeSignedCertificate } | EnrollmentRefused {
+    try {
+      if (device.state === 'blocked') refuse(403, Code.enrollmentCertificateBlocked, 'the device is blocked');
+      const { policy, clock } = this.#d;
+      const opts = this.#d.options ?? {};
+      const now = nowTime32(clock);
+      if (req.generationTime > now + policy.allowedClockSkew) refuse(400, Code.generationTimeInFuture, 'generationTime is in the future');
+      if (now - req.generationTime > policy['eca-maxAge']) refuse(400, EcaLimitCode.maxAge, `generationTime is ${now - req.generationTime} s old, eca-maxAge is ${policy['eca-maxAge']} s`);
+      if (req.type !== 'explicit' || !(opts.allowedTypes ?? ['explicit', 'implicit']).includes('explicit')) {
+        refuse(400, Code.requestedCertificateTypeNotAllowed, 'the factory path issues explicit enrollment certificates only');
+      }
+      const permissions = this.#checkPermissions(req, device);
+      const region = this.#checkRegion(req, device);
+      const validity = this.#checkValidity(req);
+      const tbs: ToBeSignedCertificate = {
+        id: opts.certificateId === 'requested' ? req.tbsCert.id : { none: null },
+        cracaId: opts.cracaId ?? new Uint8Array(3),
+        crlSeries: opts.crlSeries ?? 0,
+        validityPeriod: validity,
+        certRequestPermissions: permissions,
+        verifyKeyIndicator: { verificationKey: req.tbsCert.verifyKeyIndicator.verificationKey },
+      };
+      if (region) tbs.region = region;
+      if (req.tbsCert.assuranceLevel !== undefined) tbs.assuranceLevel = req.tbsCert.assuranceLevel;
+      if (req.tbsCert.canRequestRollover !== undefined) tbs.canRequestRollover = null;
+      if (req.tbsCert.encryptionKey !== undefined) tbs.encryptionKey = req.tbsCert.encryptionKey;
+      const problems = checkIssuePermissions(this.#d.eca.certificate, { version: 3, type: 'explicit', issuer: { self: 'sha256' }, toBeSigned: tbs }, {
+        issuer: 'ECA certificate',
+        subject: 'enrollment certificate',
+      });
+      if (problems.length > 0) refuse(400, Code.requestedPermissionsNotAllowed, problems.join('; '));
+      return { tbs };
+    } catch (e) {
+      if (e instanceof Refusal) return { status: e.status, code: e.code, reason: e.reason };
+      throw e;
+    }
+  }
+
   /** certRequestPermissions within the policy's `enrollment` list of the device type (1609.2 6.4.28). */
   #checkPermissions(req: EeEcaCertRequest, device: RegisteredDevice): PsidGroupPermissions[] {
     const dt = device.deviceType.toUpperCase() as PolicyDeviceType;

@@ -45,6 +45,8 @@ import { RegistrationStore } from './ra/registration-store.js';
 import { registerSuccessorEnrollment, SUCCESSOR_ENROLLMENT_PATH, successorWorker, type SuccessorDeps } from './ra/successor.js';
 import type { DeviceRegistry } from './ra/registration.js';
 import { openDatabase } from './store/index.js';
+import { CrlService, type ChainLookup, type RevocationSeedSource } from './crl/service.js';
+import { CrlStore } from './crl/store.js';
 
 export const SERVE_TARGETS = ['ra', 'eca', 'aca', 'la1', 'la2', 'all'] as const;
 export type ServeTarget = (typeof SERVE_TARGETS)[number];
@@ -98,11 +100,11 @@ export async function serve(target: ServeTarget, options: ServeOptions = {}): Pr
         ...(env.SCMS_PKCS11_MODULE ? { modulePath: env.SCMS_PKCS11_MODULE } : {}),
       });
       server.onShutdown('keystores', () => stores.close());
-      const ctx: MountContext = { server, config, trust, stores, clock, warnings, env };
+      const ctx: MountContext = { server, config, trust, stores, clock, warnings, env, ecaStore: undefined };
       for (const la of ['la1', 'la2'] as const) if (config.components.includes(la)) await mountLa(ctx, la);
       if (config.components.includes('aca')) await mountAca(ctx);
       const ra = config.components.includes('ra') ? await mountRa(ctx, authOptions, backends.length > 0) : undefined;
-      const ecaEngine = config.components.includes('eca') ? await mountEca(server, config, trust, stores, clock, ra?.store) : undefined;
+      const ecaEngine = config.components.includes('eca') ? await mountEca(server, config, trust, stores, clock, ra?.store, (s) => (ctx.ecaStore = s)) : undefined;
       // Successor enrollment (ra/successor.ts): the RA reaches the ECA in-process under `all`, over HTTP (the ECA
       // peer's component-token route, eca/successor-http.ts) under `serve ra --peer eca=URL`.
       if (ra && ecaEngine) await mountSuccessor(ctx, ra, inProcessEcaClient(ecaEngine), authOptions);
@@ -160,6 +162,8 @@ interface MountContext {
   clock: Clock;
   warnings: string[];
   env: NodeJS.ProcessEnv;
+  /** The in-process ECA's store (set once mounted): enrollment certificates for hash-based revocation. */
+  ecaStore: EcaStore | undefined;
 }
 
 /**
@@ -180,10 +184,12 @@ async function mountRa(ctx: MountContext, settings: AuthorizationSettings, inPro
   const wanted = inProcess || peers.length === 3;
   let authorization: AuthorizationDeps | undefined;
   let worker: ReturnType<typeof authorizationWorker> | undefined;
+  let links: RevocationLinks | undefined;
   if (wanted && raSigner) {
     const built = await buildAuthorization(ctx, { db, store, raSigner, settings, inProcess });
-    if (built) ({ deps: authorization, worker } = built);
+    if (built) ({ deps: authorization, worker, links } = built);
   } else if (wanted) warnings.push('the RA key cannot be opened: POST/GET /v3/authorization-certificate are not mounted');
+  const revocation = await mountCrl(ctx, db, store, links);
   await server.registerComponent({
     name: 'ra',
     register: registerRa,
@@ -195,6 +201,7 @@ async function mountRa(ctx: MountContext, settings: AuthorizationSettings, inPro
       clock,
       ...(raSigner ? { raSigner } : {}),
       ...(authorization ? { authorization } : {}),
+      ...(revocation ? { revocation, crl: revocation.service } : {}),
     },
   });
   if (worker) {
@@ -204,6 +211,54 @@ async function mountRa(ctx: MountContext, settings: AuthorizationSettings, inPro
     server.onShutdown('ra.authorization-worker', () => w.stop());
   }
   return { store, db, ...(raSigner ? { raSigner } : {}) };
+}
+
+/** What CRL generation needs to revoke a device's pseudonym chains: the RA's chain ids and (in-process) the LAs. */
+interface RevocationLinks {
+  chains: ChainLookup;
+  las?: readonly [RevocationSeedSource, RevocationSeedSource];
+}
+
+/**
+ * CRL generation in the RA process (crl/service.ts): the CRL signer's key from the keystore, its tables in the RA
+ * database, a refresh every SCMS_CRL_REFRESH_MS (default 60000). Not mounted (a warning) without the CRL signer's
+ * certificate or key or a global policy. Under `serve ra` with HTTP LAs the LAs' seeds are not reachable: a device
+ * with pseudonym chains cannot be revoked there (503).
+ */
+async function mountCrl(ctx: MountContext, db: Kysely<any>, registration: RegistrationStore, links: RevocationLinks | undefined) {
+  const { server, trust, stores, clock, warnings, env } = ctx;
+  const c = trust.byName.get('crl-signer');
+  const policy = trust.globalPolicy?.json;
+  if (!c?.certificate || !policy) {
+    warnings.push('no CRL signer certificate or no global policy: no CRL is issued and POST /v3/devices/:id/revoke is not mounted');
+    return undefined;
+  }
+  const signer = await componentSigner(trust, stores, 'crl-signer', warnings);
+  if (!signer) return undefined;
+  const issuer = c.issuer === 'self' ? undefined : trust.byName.get(c.issuer)?.certificate;
+  const refreshMs = Number(env.SCMS_CRL_REFRESH_MS ?? 60_000);
+  if (!Number.isInteger(refreshMs) || refreshMs < 100) throw new ConfigError([`SCMS_CRL_REFRESH_MS: ${JSON.stringify(env.SCMS_CRL_REFRESH_MS)} is not an integer >= 100`]);
+  const store = new CrlStore(db);
+  await store.migrate();
+  const service = new CrlService({
+    store,
+    registration,
+    certificate: c.certificate,
+    signer,
+    ...(issuer ? { issuer } : {}),
+    iPeriod: iPeriodParamsOf(policy),
+    nextUpdateSeconds: policy['crl-nextUpdate'],
+    ...(links ? { chains: links.chains, ...(links.las ? { las: links.las } : {}) } : {}),
+    enrollmentCertificates: async (deviceId) => (ctx.ecaStore ? (await ctx.ecaStore.certificatesOf(deviceId)).map((e) => e.certificate) : []),
+    clock,
+  });
+  await service.init();
+  service.start(refreshMs, (e) => server.logger.error({ err: e }, 'CRL refresh failed'));
+  server.onShutdown('ra.crl', async () => {
+    service.stop();
+    await service.idle();
+  });
+  return { service, store };
 }
 
 /** What mountRa hands on to the successor enrollment mount. */
@@ -426,7 +481,7 @@ async function mountAca(ctx: MountContext): Promise<void> {
 async function buildAuthorization(
   ctx: MountContext,
   ra: { db: Kysely<any>; store: RegistrationStore; raSigner: Signer; settings: AuthorizationSettings; inProcess: boolean },
-): Promise<{ deps: AuthorizationDeps; worker: ReturnType<typeof authorizationWorker> } | undefined> {
+): Promise<{ deps: AuthorizationDeps; worker: ReturnType<typeof authorizationWorker>; links: RevocationLinks } | undefined> {
   const { server, config, trust, stores, clock, warnings } = ctx;
   const skip = (why: string) => {
     warnings.push(`${why}: POST/GET /v3/authorization-certificate are not mounted`);
@@ -452,6 +507,7 @@ async function buildAuthorization(
   let la1: LaClient;
   let la2: LaClient;
   let aca: AcaClient;
+  let seedSources: RevocationLinks['las'];
   const token = config.componentToken;
   if (ra.inProcess) {
     let las;
@@ -463,6 +519,7 @@ async function buildAuthorization(
       throw e;
     }
     [la1, la2] = [las[0]!.la, las[1]!.la];
+    seedSources = [las[0]!.la, las[1]!.la];
   } else {
     const peerTrust = new PeerTrust(peerTrustOf(trust, clock));
     const laClient = (name: 'la1' | 'la2', laId: number) =>
@@ -518,7 +575,7 @@ async function buildAuthorization(
       onError: (e, job) => server.logger.error({ err: e, jobId: job?.id }, 'authorization worker error'),
     },
   });
-  return { deps, worker };
+  return { deps, worker, links: { chains: pseudonyms, ...(seedSources ? { las: seedSources } : {}) } };
 }
 
 /**
@@ -533,6 +590,7 @@ async function mountEca(
   stores: KeyStores,
   clock: Clock,
   raStore: RegistrationStore | undefined,
+  exposeStore?: (store: EcaStore) => void,
 ): Promise<Eca> {
   const name = 'eca';
   const c = trust.byName.get(name);
@@ -565,6 +623,7 @@ async function mountEca(
   const db = await openComponentDb(server, config, 'eca');
   const store = new EcaStore(db);
   await store.migrate();
+  exposeStore?.(store);
   server.addHealthCheck('eca.db', async () => {
     await store.counts();
   });

@@ -69,6 +69,8 @@ export interface InitOptions {
   /** Base URL of the local policy's component URLs. */
   baseUrl?: string;
   policyId?: string;
+  /** Values of the global policy template's optional placeholders (templates/policies/README.md), e.g. `{ raMinWait: 5 }`. */
+  globalPolicyValues?: Readonly<Record<string, unknown>>;
   clock: Clock;
   /** Audit actor (operator name). */
   actor?: string;
@@ -203,7 +205,7 @@ export async function initTrustDir(opts: InitOptions): Promise<InitResult> {
   const issueTime = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
   const policyId = opts.policyId ?? `scms-${seriesHex.slice(0, 8)}`;
   const globalPolicy: GlobalPolicy = parseGlobalPolicy(
-    renderPolicy(loadPolicyTemplate('global'), { policyId, issueTime, regions, iPeriodEpoch: issueTime }),
+    renderPolicy(loadPolicyTemplate('global'), { ...opts.globalPolicyValues, policyId, issueTime, regions, iPeriodEpoch: issueTime }),
   );
   const localPolicy: LocalPolicy = parseLocalPolicy(
     renderPolicy(loadPolicyTemplate('local'), {

@@ -78,8 +78,10 @@ describe('policy templates', () => {
     expect(canonicalJson(renderGlobal())).toBe(canonicalJson(parseGlobalPolicy(fromCode)));
   });
   it('values chosen at init override template defaults', () => {
-    const g = renderGlobal({ iPeriodLength: 86_400, baseCertNumber: 5, overlapCertNumber: 0, overlap: 0, errorDetail: 'coarse' });
+    const g = renderGlobal({ iPeriodLength: 86_400, baseCertNumber: 5, overlapCertNumber: 0, overlap: 0, errorDetail: 'coarse', raMinWait: 5 });
     expect(g['time-iPeriodLength']).toBe(86_400);
+    expect(g['ra-minWait']).toBe(5);
+    expect(renderGlobal()['ra-minWait']).toBe(60);
     expect(g['time-baseCertNumber']).toBe(5);
     expect(g['scmsV3-error']).toBe('coarse');
   });

@@ -13,9 +13,9 @@
  *     the ECA certificate's certIssuePermissions (30); region within the policy regions, the device's
  *     registered region and the ECA's effective region (31); validity: at most enrollmentValidity, inside
  *     the ECA certificate's validity, not starting before generationTime - skew (33), start at most
- *     eca-maxWait after generationTime (73)
+ *     eca-maxWait after generationTime (72)
  *  6. replay (same SPDU octets accepted before, 60); eca-maxReqs per 7 x 24 h (71); eca-minWait since the
- *     device's previous accepted request (72), counted on generationTime
+ *     device's previous accepted request (73), counted on generationTime
  *  7. issue (explicit: signed by the ECA; implicit: ECQV, privateKeyInfo = s), respond with an
  *     EcaEeCertResponseSpdu (Ieee1609Dot2Data-Signed, SecurityMgmtPsid, signed with the ECA certificate)
  *  8. record in the ECA tables and tell the registry (markEnrolled). A refusal writes nothing.
@@ -24,6 +24,15 @@
  * EeEcaCertRequestSpdu forwarded by the RA; step 2 uses the requested key only (no canonicalId), step 3 finds the
  * device through the current enrollment certificate this ECA issued, requestHash is link.requestHash, and the
  * registry records kind 'successor-enrollment'.
+ *
+ * Successor replay (idempotence): the RA's durable job may forward the same successor request again after a crash
+ * between this ECA's answer and the job's completion. A successor request whose inner SPDU was accepted before, with
+ * the same link requestHash (the HashedId8 of the RA-side request) and device, is answered with the stored
+ * EcaEeCertResponseSpdu octets (eca_requests.response) after steps 1-3 (decoding, signature, device registered and
+ * not blocked); the age and rate checks (4, 6) are not applied again, nothing is issued or written, and the registry
+ * is told again (markEnrolled is idempotent; it covers a crash between this ECA's commit and that call). The same inner
+ * request under another requestHash or device is still a replay (400-60), as is any replay on the EE-facing
+ * POST /v3/enrollment-certificate (that answer would hand the certificate to whoever replays the octets).
  *
  * requestHash (EcaEeCertResponse comment): the hash of the EeEcaCertRequestSpdu as received ("calculated
  * without canonicalizing the signature"), as a HashedId8: the low-order 8 octets of SHA-256 (1609.2 6.3.x
@@ -48,6 +57,7 @@ import { hashedId8, sha256 } from '../../crypto/hash.js';
 import {
   certificateCurve,
   certificateHashedId8,
+  decodeCertificate,
   encodeCertificate,
   fromPublicVerificationKey,
   issueExplicitCertificate,
@@ -73,16 +83,21 @@ import { recoverSelfSignerKeys } from './canonical-key.js';
 import type { EcaDeps } from './deps.js';
 import type { SuccessorLink } from './successor.js';
 
-/** ECA-specific members of the 1609.2.1 policy-limit range 70–79 (REST-INTERFACE.md lists them in this order). */
+/**
+ * ECA members of the 1609.2.1 policy-limit codes ("Table 8 - Error codes", 70–79): the numbering as OpenSCMS
+ * (github.com/OpenSCMS/OpenSCMS, scmscommon errors) quotes the table: 70 eca-maxAge, 71 eca-maxReqs, 72 eca-maxWait,
+ * 73 eca-minWait (the RA / download members: ra/authorization.ts RaLimitCode). Before, minWait and maxWait were
+ * 72 / 73 the other way round here. Status: 429 (with Retry-After) for the rate rules, 400 for the others.
+ */
 export const EcaLimitCode = Object.freeze({
   /** eca-maxAge exceeded. */
   maxAge: 70,
   /** eca-maxReqs per 7 x 24 h exceeded. */
   maxReqs: 71,
-  /** eca-minWait not respected. */
-  minWait: 72,
   /** eca-maxWait: requested validity starts too long after generationTime. */
-  maxWait: 73,
+  maxWait: 72,
+  /** eca-minWait not respected. */
+  minWait: 73,
 });
 
 export interface EnrollmentIssued {
@@ -215,6 +230,12 @@ export class Eca {
     if (!device) return refuse(400, Code.enrollmentCertificateUnknown, 'the canonical key is not registered');
     if (device.state === 'blocked') refuse(403, Code.enrollmentCertificateBlocked, 'the device is blocked');
 
+    // Successor replay (module comment): the stored answer, before the age and rate checks.
+    if (successor) {
+      const again = await this.#successorReplay(requestDigest, successor, device);
+      if (again) return again;
+    }
+
     // 4. Generation time.
     const now = nowTime32(clock);
     const skew = policy.allowedClockSkew;
@@ -291,24 +312,32 @@ export class Eca {
     // 8. Record (checks again inside the writing transaction: concurrent duplicates lose here).
     const certHashedId8 = toHex(certificateHashedId8(certificate));
     const receivedAt = clock.now();
-    await store.transaction(async (tx) => {
-      await this.#checkHistory(tx, requestDigest, device.deviceId, req.generationTime);
-      await tx.recordEnrollment({
-        requestDigest,
-        requestHash: toHex(requestHash),
-        deviceId: device.deviceId,
-        canonicalId: device.canonicalId,
-        generationTime: req.generationTime,
-        receivedAt,
-        certificate: {
-          hashedId8: certHashedId8,
-          type,
-          bytes: encodeCertificate(certificate),
-          validFrom: validity.start,
-          validUntil: Math.floor(validityPeriodEnd(validity)),
-        },
+    try {
+      await store.transaction(async (tx) => {
+        await this.#checkHistory(tx, requestDigest, device.deviceId, req.generationTime);
+        await tx.recordEnrollment({
+          requestDigest,
+          requestHash: toHex(requestHash),
+          deviceId: device.deviceId,
+          canonicalId: device.canonicalId,
+          generationTime: req.generationTime,
+          receivedAt,
+          ...(successor ? { response: body } : {}),
+          certificate: {
+            hashedId8: certHashedId8,
+            type,
+            bytes: encodeCertificate(certificate),
+            validFrom: validity.start,
+            validUntil: Math.floor(validityPeriodEnd(validity)),
+          },
+        });
       });
-    });
+    } catch (e) {
+      // A concurrent run of the same successor request committed first: answer what it stored.
+      const again = successor && e instanceof Refusal && e.code === Code.invalidContent ? await this.#successorReplay(requestDigest, successor, device) : undefined;
+      if (again) return again;
+      throw e;
+    }
     try {
       await registry.markEnrolled(device.deviceId, {
         kind: successor ? 'successor-enrollment' : 'enrollment',
@@ -323,6 +352,33 @@ export class Eca {
       return refuse(503, Code.undefined, `the device registry could not record the enrollment: ${(e as Error).message}`);
     }
     return { status: 200, body, certificate, deviceId: device.deviceId, hashedId8: certHashedId8 };
+  }
+
+  /**
+   * The stored answer to a successor request accepted before (module comment), or undefined when this inner request
+   * was never accepted; a match of the digest under another requestHash / device, or without a stored response,
+   * is a replay (400-60).
+   */
+  async #successorReplay(requestDigest: string, link: SuccessorLink, device: RegisteredDevice): Promise<EnrollmentIssued | undefined> {
+    const prior = await this.#d.store.acceptedRequest(requestDigest);
+    if (!prior) return undefined;
+    if (prior.requestHash !== toHex(link.requestHash) || prior.deviceId !== device.deviceId || !prior.response || !prior.certificate) {
+      return refuse(400, Code.invalidContent, 'replayed request: this EeEcaCertRequestSpdu was accepted before under another request');
+    }
+    const c = prior.certificate;
+    try {
+      await this.#d.registry.markEnrolled(device.deviceId, {
+        kind: 'successor-enrollment',
+        hashedId8: c.hashedId8,
+        issuer: 'eca',
+        issuedAt: c.issuedAt,
+        validFrom: time32ToDate(c.validFrom),
+        validUntil: time32ToDate(c.validUntil),
+      });
+    } catch (e) {
+      return refuse(503, Code.undefined, `the device registry could not record the enrollment: ${(e as Error).message}`);
+    }
+    return { status: 200, body: prior.response, certificate: decodeCertificate(c.certificate), deviceId: device.deviceId, hashedId8: c.hashedId8 };
   }
 
   async #checkHistory(tx: import('./store.js').EcaStoreTx, requestDigest: string, deviceId: string, generationTime: number): Promise<void> {

@@ -2,7 +2,8 @@
 //   eca_requests                 one row per accepted EeEcaCertRequestSpdu: replay detection (SHA-256 of the SPDU
 //                                octets as received) and the per-device history that eca-maxReqs / eca-minWait count;
 //   eca_enrollment_certificates  every enrollment certificate issued (COER), by HashedId8.
-// Refused requests are never written (a refusal changes no state).
+// Refused requests are never written (a refusal changes no state). For a successor request (forwarded by the RA) the
+// row also keeps the EcaEeCertResponseSpdu octets, so that the RA's retried job gets the same answer (eca.ts).
 import type { Kysely, Transaction } from 'kysely';
 import { columnTypes, fromBytes, toBytesParam, toSafeNumber, type Migration } from '../store/index.js';
 import { migrate } from '../store/migrate.js';
@@ -22,6 +23,8 @@ export interface EcaRequestsTable {
   received_at: number | string;
   /** HashedId8 of the certificate issued for it, hex. */
   certificate_hashed_id8: string;
+  /** The EcaEeCertResponseSpdu sent, for successor requests only (migration 0002); null otherwise. */
+  response: Uint8Array | null;
 }
 
 export interface EcaEnrollmentCertificatesTable {
@@ -74,6 +77,13 @@ export const ecaMigrations: Migration[] = [
       await db.schema.createIndex('eca_enrollment_certificates_device').on('eca_enrollment_certificates').column('device_id').execute();
     },
   },
+  {
+    // Successor replay (1609.2.1 6.3.5.4; eca.ts): the response of a successor request, answered again to the RA.
+    name: '0002_successor_response',
+    async up(db, dialect) {
+      await db.schema.alterTable('eca_requests').addColumn('response', columnTypes(dialect).bytes).execute();
+    },
+  },
 ];
 
 export interface EnrollmentRecord {
@@ -83,6 +93,8 @@ export interface EnrollmentRecord {
   canonicalId: string;
   generationTime: number;
   receivedAt: Date;
+  /** The EcaEeCertResponseSpdu, kept for successor requests (replayed to the RA). */
+  response?: Uint8Array;
   certificate: {
     hashedId8: string;
     type: 'explicit' | 'implicit';
@@ -102,6 +114,16 @@ export interface IssuedCertificate {
   validFrom: number;
   validUntil: number;
   issuedAt: Date;
+}
+
+/** An accepted request as stored (EcaStore.acceptedRequest). */
+export interface AcceptedRequest {
+  requestHash: string;
+  deviceId: string;
+  /** The EcaEeCertResponseSpdu, when kept (successor requests). */
+  response: Uint8Array | undefined;
+  /** The certificate issued for it (absent only if removed by a compensation). */
+  certificate: IssuedCertificate | undefined;
 }
 
 /** Per-device history the rate limits need (generation times of accepted requests). */
@@ -132,6 +154,19 @@ export class EcaStore {
 
   async hasRequest(requestDigest: string): Promise<boolean> {
     return new EcaStoreTx(this.db).hasRequest(requestDigest);
+  }
+
+  /** The accepted request with this digest, with its stored response and certificate (successor replay). */
+  async acceptedRequest(requestDigest: string): Promise<AcceptedRequest | undefined> {
+    const row = await this.db.selectFrom('eca_requests').selectAll().where('request_digest', '=', requestDigest).executeTakeFirst();
+    if (!row) return undefined;
+    const cert = await this.certificate(row.certificate_hashed_id8);
+    return {
+      requestHash: row.request_hash,
+      deviceId: row.device_id,
+      response: row.response === null || row.response === undefined ? undefined : fromBytes(row.response),
+      certificate: cert,
+    };
   }
 
   async certificatesOf(deviceId: string): Promise<IssuedCertificate[]> {
@@ -200,6 +235,7 @@ export class EcaStoreTx {
         generation_time: r.generationTime,
         received_at: r.receivedAt.getTime(),
         certificate_hashed_id8: r.certificate.hashedId8,
+        response: r.response ? toBytesParam(r.response) : null,
       })
       .execute();
     await this.#db

@@ -126,13 +126,13 @@ describe('ECA refusals (status, code, nothing stored)', () => {
     await expectRefused((await request(ca, { region: [840] })).spdu, 400, 31, /registered region/);
   });
 
-  it('validity too long, past the ECA certificate, or starting too late -> 400-33 / 400-73', async () => {
+  it('validity too long, past the ECA certificate, or starting too late -> 400-33 / 400-72', async () => {
     const { canonical } = await env.register('obu');
     await expectRefused((await request(canonical, { validity: { durationSeconds: env.policy.enrollmentValidity + 1 } })).spdu, 400, 33, /enrollmentValidity/);
     // the ECA certificate lasts 5 years from yesterday
     await expectRefused((await request(canonical, { validity: { durationSeconds: 5 * YEAR } })).spdu, 400, 33, /ECA certificate/);
     const late = new Date(env.clock.now().getTime() + (env.policy['eca-maxWait'] + 10) * 1000);
-    await expectRefused((await request(canonical, { validity: { start: late, durationSeconds: YEAR } })).spdu, 400, 73, /eca-maxWait/);
+    await expectRefused((await request(canonical, { validity: { start: late, durationSeconds: YEAR } })).spdu, 400, 72, /eca-maxWait/);
   });
 
   it('implicit requested from an ECA without its scalar, or a type the options exclude -> 400-32', async () => {
@@ -148,11 +148,11 @@ describe('ECA refusals (status, code, nothing stored)', () => {
     expect((await explicitOnly.handleEnrollmentRequest((await request(canonical, { type: 'explicit' })).spdu)).status).toBe(200);
   });
 
-  it('eca-minWait -> 429-72 and eca-maxReqs -> 429-71', async () => {
+  it('eca-minWait -> 429-73 and eca-maxReqs -> 429-71 (Table 8 numbering, EcaLimitCode)', async () => {
     const { canonical } = await env.register('obu');
     expect((await env.eca.handleEnrollmentRequest((await request(canonical)).spdu)).status).toBe(200);
     env.clock.advance((env.policy['eca-minWait'] - 2) * 1000);
-    await expectRefused((await request(canonical)).spdu, 429, 72, /eca-minWait/);
+    await expectRefused((await request(canonical)).spdu, 429, 73, /eca-minWait/);
     for (let i = 1; i < env.policy['eca-maxReqs']; i++) {
       env.clock.advance(env.policy['eca-minWait'] * 1000);
       const r = await env.eca.handleEnrollmentRequest((await request(canonical)).spdu);

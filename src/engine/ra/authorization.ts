@@ -9,21 +9,36 @@
  *        EeRaDownloadRequestSpdu>` (Ieee1609Dot2Data-SignedEncrypted, signed with the enrollment certificate)
  *        -> 200 zip `<request hash 16 hex>_<i hex>.zip` (8.2; uncompressed), one entry `<i hex>_<j hex>` per
  *        certificate (the ACA's AcaEeCertResponse{Private,Cubk}Spdu, encrypted to the EE) and the `.info` entry
- *        `<request hash>_<i hex>.info` (RaEeCertInfoSpdu, unsecured: no acpcTreeId).
+ *        `<i hex>.info` (RaEeCertInfoSpdu, unsecured: no acpcTreeId).
  *
  * Other certificate kinds (identification / RSU application; non-butterfly plain and encrypted) go through the same
  * job and download flow with a KindPlan in the job (kinds.ts: classification, policy, `<hash>.zip` naming).
+ *
+ * File names, what could be confirmed (the 1609.2.1 text of 8.2 itself is not available here):
+ * - Batch zip `<hash>_<i>.zip` with `_`: the CAMP CV-pilot RA documentation ("RA - Download Pseudonym Certificate
+ *   Batch", its.dot.gov SCMS CV Pilots Documentation) gives `[0-9A-F]{16}_[0-9A-F]{1,8}.zip`, case-insensitive, and
+ *   entries `X_Y` (i, j in hex, no extension). OpenSCMS (github.com/OpenSCMS/OpenSCMS, ra_endpoint/authorization_cert.rs)
+ *   parses `_` as well (it writes `-`, the quirk REST-INTERFACE.md warns about).
+ * - `.info` entry `<i hex>.info`: as OpenSCMS writes it (its test expects `3.info` beside `3_3`, `3_4`); the ASN.1
+ *   (RaEeCertInfoSpdu: "an unsigned .info file to be included in a certificate batch zip file as specified in 8.2")
+ *   names no file. It was `<hash>_<i hex>.info` here before; the EE client takes any `*.info` entry.
  *
  * Choices where the fact sheet is silent (documented, not from the standard text):
  * - requestHash = HashedId8 (low 8 octets of SHA-256) of the EeRaCertRequestSpdu octets as received (the CAMP
  *   convention "lower 8 bytes of the SHA-256 hash of the device request").
  * - Replay (a request hash seen before) is REFUSED 400-60, like the ECA's replay refusal; the ack is not re-sent.
- * - ra-maxReqs per 7 x 24 h of generation time -> 429-71; ra-minWait -> 429-72 with Retry-After (as the ECA).
- * - Not ready yet (the job has not completed): 503 with Retry-After (seconds until nextDlTime, at least 1) and
- *   error code 99; unknown file, or a file of another EE: 404-99 (a foreign downloader learns nothing).
+ * - Policy-limit codes: RaLimitCode / DownloadLimitCode below (Table 8 numbering as OpenSCMS quotes it).
+ *   ra-maxReqs per 7 x 24 h of generation time -> 429-79; ra-minWait -> 429-711 with Retry-After; ra-maxAge -> 400-77.
+ * - Not ready yet (the job has not completed): 503 with Retry-After and error code 99. OpenSCMS answers a batch it
+ *   has not stored with 404 and no code, the same as an unknown file; 503 + Retry-After (a status the fact sheet lists
+ *   as in use) tells the EE when to come back, which a 404 cannot. Retry-After = seconds until nextDlTime, at least
+ *   download-minWait (the 503 request itself is counted), at least 1. Unknown file, or a file of another EE: 404-99
+ *   (a foreign downloader learns nothing).
+ * - Download limits (downloadLimits below): download-maxAge on the EeRaDownloadRequest generationTime -> 400-74;
+ *   download-maxReqs (per device and interface, per 7 x 24 h of generationTime) -> 429-75 with Retry-After;
+ *   download-minWait (per device and interface, on the RA clock) -> 429-76 with Retry-After.
  * - Device link: the enrollment certificate's HashedId8 as the ECA recorded it in the device registry
  *   (ra_device_certificates, kind enrollment / successor-enrollment); not found -> 400-21, blocked -> 403-20.
- * - Policy-limit code for ra-maxAge / download-maxAge: 70 (first of the 70–79 range, as the ECA uses for eca-maxAge).
  * - i-periods per request: from the i-period of max(now, requested validity start), `iPeriodsPerRequest` periods
  *   (default 1); requested start beyond ra-maxPreloadTime -> 400-33.
  */
@@ -49,7 +64,7 @@ import type { GlobalPolicy } from '../policy/index.js';
 import { iPeriodParamsOf, WEEK_SECONDS } from '../policy/index.js';
 import { withTransaction } from '../store/transaction.js';
 import { Worker, type Job, type JobHandler, type JobQueue, type WorkerOptions } from '../queue/index.js';
-import type { AuthorizationStore } from './authorization-store.js';
+import { DownloadStore, type AuthorizationStore, type DownloadEndpoint } from './authorization-store.js';
 import { butterflyRequestInfo, checkButterflyPolicy } from './expand.js';
 import { checkKindAllowed, checkKindPermissions, classifyRequest, isPseudonymButterfly, nonButterflyFilename, parseNonButterflyFilename, planKindRequest, type KindPlan } from './kinds.js';
 import type { PseudonymService, PseudonymStore } from './pseudonym.js';
@@ -107,6 +122,8 @@ export interface AuthorizationDeps {
   requests: AuthorizationStore;
   /** The RA's pseudonym response store (migrated): the download reads from it. */
   pseudonyms: PseudonymStore;
+  /** Counters of download-maxReqs / download-minWait (migrated); default: a DownloadStore on `requests.db`. */
+  downloads?: DownloadStore;
   policy: GlobalPolicy;
   clock: Clock;
   options?: AuthorizationOptions;
@@ -203,10 +220,11 @@ function singleCertResolver(deps: AuthorizationDeps): SignerResolver {
   };
 }
 
-function checkGenerationTime(generationTime: Time32, maxAge: number, deps: AuthorizationDeps): void {
+/** generationTime not after now + allowedClockSkew (400-50) and at most `maxAge` old (400-`maxAgeCode`). */
+export function checkGenerationTime(generationTime: Time32, maxAge: number, maxAgeCode: number, deps: { policy: GlobalPolicy; clock: Clock }, name = 'maxAge'): void {
   const now = nowTime32(deps.clock);
   if (generationTime > now + deps.policy.allowedClockSkew) refuse(400, Code.generationTimeInFuture, `generationTime ${time32ToDate(generationTime).toISOString()} is in the future`);
-  if (now - generationTime > maxAge) refuse(400, RaLimitCode.maxAge, `generationTime is ${now - generationTime} s old (limit ${maxAge} s)`);
+  if (now - generationTime > maxAge) refuse(400, maxAgeCode, `${name}: generationTime is ${now - generationTime} s old (limit ${maxAge} s)`);
 }
 
 /** Each requested PSID within the enrollment certificate's certRequestPermissions and the device type's pseudonym list. */
@@ -248,7 +266,7 @@ export async function acceptAuthorizationRequest(bytes: Uint8Array, deps: Author
   const req = c['ee-ra'].eeRaCertRequest;
   const a = await checkEnrollment(v.signer.certificate[0]!, deps);
 
-  checkGenerationTime(req.generationTime, policy['ra-maxAge'], deps);
+  checkGenerationTime(req.generationTime, policy['ra-maxAge'], RaLimitCode.maxAge, deps, 'ra-maxAge');
 
   // Certificate kind and form (kinds.ts): pseudonym butterfly batches below, the other kinds by their own policy.
   const cls = classifyRequest(req, a.device.deviceType);
@@ -310,8 +328,20 @@ export async function acceptAuthorizationRequest(bytes: Uint8Array, deps: Author
   return { ack, payload, jobId, deviceId };
 }
 
-/** RA policy-limit codes (70–79 range, same members as the ECA's: 70 max age, 71 max requests, 72 min wait). */
-export const RaLimitCode = Object.freeze({ maxAge: 70, maxReqs: 71, minWait: 72 });
+/**
+ * Policy-limit codes (1609.2.1 "Table 8 - Error codes", 70–79 and 710–712). The standard's table is not available
+ * here; the numbering is the one OpenSCMS (LG Electronics, Apache-2.0; github.com/OpenSCMS/OpenSCMS,
+ * scmscommon errors, which cites "the standard's Table 8 - Error codes") gives member by member:
+ *   70 eca-maxAge, 71 eca-maxReqs, 72 eca-maxWait, 73 eca-minWait, 74 download-maxAge, 75 download-maxReqs,
+ *   76 download-minWait, 77 ra-maxAge, 78 ra-maxGenDelay, 79 ra-maxReqs, 710 ra-maxOverlap, 711 ra-minWait,
+ *   712 outside the enrollment certificate's validityPeriod.
+ * The ECA's are EcaLimitCode (eca/eca.ts). Status: OpenSCMS answers all of them 400; here the rate rules (maxReqs,
+ * minWait) answer 429 with Retry-After (RFC 6585; 429 is among the statuses REST-INTERFACE.md lists as in use), the
+ * age / delay rules 400.
+ */
+export const RaLimitCode = Object.freeze({ maxAge: 77, maxGenDelay: 78, maxReqs: 79, maxOverlap: 710, minWait: 711 });
+/** Download policy-limit codes (see RaLimitCode). */
+export const DownloadLimitCode = Object.freeze({ maxAge: 74, maxReqs: 75, minWait: 76 });
 
 async function checkHistory(store: AuthorizationStore, key: string, deviceId: string, generationTime: number, policy: GlobalPolicy, tx?: Kysely<any>): Promise<void> {
   if (await store.seen(key, tx)) refuse(400, Code.invalidContent, 'replayed request: this EeRaCertRequestSpdu was accepted before');
@@ -342,9 +372,70 @@ export interface DownloadFile {
   bytes: Uint8Array;
 }
 
+/** What the route passes besides the header and the filename parameter. */
+export interface DownloadRequestContext {
+  /** The request's Range header (a continuation is not held to download-minWait). */
+  range?: string | undefined;
+}
+
+/**
+ * True for a Range request that continues a transfer: first-byte-pos above 0, or a suffix range (RFC 9110 14.1.2).
+ * `bytes=0-...` starts the file over and is an ordinary download.
+ */
+export function isRangeContinuation(range: string | undefined): boolean {
+  const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)/i.exec(range ?? '');
+  if (!m) return false;
+  return m[1] === '' ? m[2] !== '' : Number(m[1]) > 0;
+}
+
+/**
+ * download-maxReqs and download-minWait (1609.2.1 clause 4.3 download parameters) for one authenticated download
+ * request of a device's own file; the admitted request is counted, a refused one changes nothing.
+ *
+ * Choices (documented; the parameter texts are "maximum number of requests in a 7 x 24-hour period ... determined
+ * based on the generationTime field in the request, not on the reception time at the RA" and "minimum time that an EE
+ * shall wait before retrying the request"):
+ * - counted per device (the enrollment certificate's device) and per interface (authorization / successor download):
+ *   a pseudonym batch download does not make the device wait for its successor enrollment certificate;
+ * - counted: every request that passed authentication, download-maxAge and the filename check and names a file of
+ *   this device (200, 503 not ready, 500 dead job); requests for unknown or foreign files (404) are not counted: they
+ *   are answered before the counters are read, so they are not downloads of anything;
+ * - download-maxReqs on generationTime (the text says so), 429-75, Retry-After = when the oldest counted request
+ *   leaves the 7 x 24 h window;
+ * - download-minWait on the RA clock between counted requests (an EE cannot backdate generationTime past it, and an
+ *   EE that re-sends the same download SPDU after Retry-After passes), 429-76 with Retry-After;
+ * - resume: a Range continuation (isRangeContinuation) of the file of the device's previous counted download is not
+ *   held to download-minWait (an interrupted transfer resumes at once), but it is counted for download-maxReqs.
+ */
+export async function downloadLimits(
+  store: DownloadStore,
+  r: { deviceId: string; endpoint: DownloadEndpoint; filename: string; generationTime: Time32; range?: string | undefined },
+  deps: { policy: GlobalPolicy; clock: Clock },
+): Promise<void> {
+  const { policy, clock } = deps;
+  const a = await store.admit(
+    { deviceId: r.deviceId, endpoint: r.endpoint, filename: r.filename, generationTime: r.generationTime, receivedAtMs: clock.now().getTime(), now: nowTime32(clock), continuation: isRangeContinuation(r.range) },
+    { maxReqs: policy['download-maxReqs'], minWait: policy['download-minWait'], maxAge: policy['download-maxAge'] },
+  );
+  if (a.ok) return;
+  if (a.rule === 'maxReqs') {
+    refuse(429, DownloadLimitCode.maxReqs, `download-maxReqs: ${a.count} download requests in the last 7 x 24 h (limit ${policy['download-maxReqs']})`, { 'retry-after': String(a.retryAfter) });
+  }
+  const w = a as { elapsedSeconds: number; retryAfter: number };
+  refuse(429, DownloadLimitCode.minWait, `download-minWait: ${w.elapsedSeconds} s since the previous download request (minimum ${policy['download-minWait']} s)`, {
+    'retry-after': String(w.retryAfter),
+  });
+}
+
+/** Retry-After of a not-ready answer: until nextDlTime, and not before download-minWait has passed (at least 1 s). */
+export function notReadyRetryAfter(nextDlTime: Time32, deps: { policy: GlobalPolicy; clock: Clock }): number {
+  return Math.max(1, nextDlTime - nowTime32(deps.clock), Math.ceil(deps.policy['download-minWait']));
+}
+
 /** 6.3.5.3: checks the download SPDU (base64 header value) and returns the batch zip; ScmsHttpError otherwise. */
-export async function authorizationDownload(header: string | undefined, filenameParam: string | undefined, deps: AuthorizationDeps): Promise<DownloadFile> {
+export async function authorizationDownload(header: string | undefined, filenameParam: string | undefined, deps: AuthorizationDeps, ctx: DownloadRequestContext = {}): Promise<DownloadFile> {
   if (!header) return refuse(400, Code.requestNotEncrypted, `the ${AUTHORIZATION_HEADER} header is missing`);
+  if (!deps.downloads) throw new Error('authorizationDownload: deps.downloads is not set (registerAuthorization sets it)');
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(Buffer.from(header.trim(), 'base64'));
@@ -358,8 +449,8 @@ export async function authorizationDownload(header: string | undefined, filename
   if (!('ee-ra' in c) || !('eeRaDownloadRequest' in c['ee-ra'])) return refuse(400, Code.parsingFailure, 'not an ee-ra eeRaDownloadRequest');
   const dl = c['ee-ra'].eeRaDownloadRequest;
   const signer = (v.signer as { certificate: Certificate[] }).certificate[0]!;
-  await checkEnrollment(signer, deps);
-  checkGenerationTime(dl.generationTime, deps.policy['download-maxAge'], deps);
+  const { device } = await checkEnrollment(signer, deps);
+  checkGenerationTime(dl.generationTime, deps.policy['download-maxAge'], DownloadLimitCode.maxAge, deps, 'download-maxAge');
   if (filenameParam !== undefined && filenameParam !== dl.filename) refuse(400, Code.invalidContent, 'the filename parameter differs from the filename in the download request');
 
   // `<hash>_<i>.zip` (butterfly) or `<hash>.zip` (non-butterfly, kinds.ts).
@@ -377,10 +468,10 @@ export async function authorizationDownload(header: string | undefined, filename
   ) {
     return refuse(404, Code.undefined, `no file ${dl.filename}`);
   }
+  await downloadLimits(deps.downloads, { deviceId: device.deviceId, endpoint: 'authorization', filename: dl.filename, generationTime: dl.generationTime, range: ctx.range }, deps);
   if (job.state === 'dead') return refuse(500, Code.undefined, 'the certificates could not be issued');
   if (job.state !== 'done') {
-    const wait = Math.max(1, job.payload.nextDlTime - nowTime32(deps.clock));
-    return refuse(503, Code.undefined, 'the certificates are not available yet', { 'retry-after': String(wait) });
+    return refuse(503, Code.undefined, 'the certificates are not available yet', { 'retry-after': String(notReadyRetryAfter(job.payload.nextDlTime, deps)) });
   }
   const currentI = parsed?.i ?? job.payload.first;
   const rows = (await deps.pseudonyms.responses(fromHex(hashKey))).filter((r) => r.i === currentI);
@@ -400,7 +491,7 @@ export async function authorizationDownload(header: string | undefined, filename
   const infoSpdu = Ieee1609Dot2DataCodec.encode(unsecuredSpdu(scmsPdu({ 'ee-ra': { raEeCertInfo: info } })));
   const entries: Record<string, Uint8Array> = {};
   for (const r of rows) entries[`${r.i.toString(16)}_${r.j.toString(16)}`] = r.response;
-  entries[`${hashKey}_${currentI.toString(16)}.info`] = infoSpdu;
+  entries[`${currentI.toString(16)}.info`] = infoSpdu; // `<i hex>.info` (module comment: as OpenSCMS names it)
   const zip = zipSync(entries, { level: 0, mtime: completed });
   return { filename: authorizationBatchFilename(hashKey, currentI), bytes: zip };
 }
@@ -443,8 +534,14 @@ export function authorizationWorker(opts: {
   return new Worker({ ...opts.worker, jobs: opts.jobs, queue: AUTHORIZATION_QUEUE, handler: authorizationJobHandler(opts.service, opts.registry) });
 }
 
-/** Mounts POST / GET /v3/authorization-certificate. */
-export async function registerAuthorization(app: FastifyInstance, deps: AuthorizationDeps): Promise<void> {
+/** Mounts POST / GET /v3/authorization-certificate (migrates the download counters when `deps.downloads` is not given). */
+export async function registerAuthorization(app: FastifyInstance, given: AuthorizationDeps): Promise<void> {
+  let deps = given;
+  if (!deps.downloads) {
+    const downloads = new DownloadStore(deps.requests.db);
+    await downloads.migrate();
+    deps = { ...deps, downloads };
+  }
   app.post(AUTHORIZATION_CERTIFICATE_PATH, { config: { errorFormat: 'text' } }, async (request: FastifyRequest, reply: FastifyReply) => {
     const body = octetStreamBody(request);
     const r = await acceptAuthorizationRequest(body, deps);
@@ -455,7 +552,8 @@ export async function registerAuthorization(app: FastifyInstance, deps: Authoriz
     const h = request.headers[AUTHORIZATION_HEADER];
     const q = (request.query ?? {}) as Record<string, unknown>;
     const filename = typeof q.filename === 'string' ? q.filename : undefined;
-    const file = await authorizationDownload(typeof h === 'string' ? h : undefined, filename, deps);
+    const range = request.headers.range;
+    const file = await authorizationDownload(typeof h === 'string' ? h : undefined, filename, deps, { range: typeof range === 'string' ? range : undefined });
     return sendFile(request, reply, { bytes: file.bytes, filename: file.filename, contentType: 'application/zip', ranges: true });
   });
 }

@@ -22,9 +22,11 @@
  * (duration at most identificationValidity, else 400-33), no linkageInfo, no LinkageData.
  *
  * Download names (8.2 / CAMP): butterfly `<request hash 16 hex>_<i hex>.zip` (entries `<i hex>_<j hex>` and
- * `<hash>_<i hex>.info`, as for pseudonyms); non-butterfly `<request hash 16 hex>.zip` with the entries
- * `<hash>` (the AcaEeCertResponse{Plain,Private}Spdu) and `<hash>.info` (RaEeCertInfoSpdu) — the entry names are
- * this project's choice (the fact sheet names only the zip).
+ * `<i hex>.info`, as for pseudonyms: authorization.ts module comment); non-butterfly `<request hash 16 hex>.zip` with
+ * the entries `<hash>` (the AcaEeCertResponse{Plain,Private}Spdu; OpenSCMS names that entry with the hash as well,
+ * in upper case) and `<hash>.info` (RaEeCertInfoSpdu). The ASN.1 ties RaEeCertInfo to butterfly batches and OpenSCMS
+ * writes no .info for a non-butterfly request; it is kept here because the EE reads currentI from it (a superset:
+ * a client that ignores it loses nothing).
  */
 import type { ToBeSignedCertificate } from '../../codec/index.js';
 import type { EeRaCertRequest } from '../../codec/gen/Ieee1609Dot2Dot1EeRaInterface.js';

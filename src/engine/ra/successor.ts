@@ -18,14 +18,20 @@
  * - Download file name `<request hash 16 hex>.oer` (the single COER EcaEeCertResponseSpdu, not zipped).
  * - The ack's RaEeCertInfo.currentI is 0 (enrollment certificates have no i-period); nextDlTime = now +
  *   processingDelaySeconds (default 60).
- * - The inner request's generationTime is held to allowedClockSkew (50) and ra-maxAge (70) here, its signature
+ * - The inner request's generationTime is held to allowedClockSkew (50) and ra-maxAge (77) here, its signature
  *   (proof of possession of the new key) is checked here as well as at the ECA; a canonicalId is refused 400-60.
  * - Replay (same request hash) -> 400-60. Rate limits are the ECA's (eca-maxReqs / eca-minWait, counted per device).
  * - The current enrollment certificate must be valid now (chain and validity); with `expiryGraceSeconds` an
  *   enrollment certificate that expired at most that long ago is accepted (policy choice; default 0).
  * - An ECA refusal (4xx) completes the job with the refusal; the download then answers that status and code.
  *   ECA 5xx / transport errors are retried by the queue; a dead job answers 500-99.
- * - Not ready: 503-99 + Retry-After (seconds until nextDlTime, at least 1); unknown or another EE's file: 404-99.
+ * - Not ready: 503-99 + Retry-After (seconds until nextDlTime, at least download-minWait, at least 1); unknown or
+ *   another EE's file: 404-99 (authorization.ts module comment: what OpenSCMS answers instead).
+ * - Download limits as on GET /v3/authorization-certificate (authorization.ts downloadLimits), counted per device on
+ *   this interface: download-maxAge -> 400-74, download-maxReqs -> 429-75, download-minWait -> 429-76 (Retry-After).
+ * - After a crash between the ECA's issuance and the job's completion, the re-run forwards the same inner request
+ *   and link; the ECA answers it with the response it stored (eca/eca.ts, successor replay), so the job completes
+ *   once, with the certificate the ECA issued the first time.
  *
  * Helpers copied from authorization.ts (not exported there): decryption with the RA key, the enrollment chain
  * builder / checks and the SignerSingleCert resolver (kept short; the grace option is the only difference).
@@ -46,7 +52,7 @@ import { decryptDataDetailed, DecryptionError, type DecryptionKey, type EciesPri
 import { scmsPdu, signedSpdu, verifySignedSpdu } from '../../security/scms-pdu.js';
 import type { Signer } from '../../security/signer.js';
 import { verifyCertificateRequest, type SignerResolver } from '../../security/spdu.js';
-import { nowTime32, time32ToDate, validityPeriodEnd, type Clock, type Time32 } from '../../security/time.js';
+import { nowTime32, time32ToDate, validityPeriodEnd, type Clock } from '../../security/time.js';
 import type { EcaClient, SuccessorEnrollmentResult } from '../eca/successor.js';
 import { ScmsHttpError, Ieee1609Dot2Dot1ErrorCode as Code } from '../http/errors.js';
 import { sendFile } from '../http/files.js';
@@ -54,7 +60,8 @@ import { audit } from '../http/logger.js';
 import { octetStreamBody } from '../http/server.js';
 import type { GlobalPolicy } from '../policy/index.js';
 import { Worker, type Job, type JobHandler, type JobQueue, type WorkerOptions } from '../queue/index.js';
-import { AUTHORIZATION_HEADER, RaLimitCode, type EnrollmentDeviceLookup } from './authorization.js';
+import { AUTHORIZATION_HEADER, checkGenerationTime, DownloadLimitCode, downloadLimits, notReadyRetryAfter, RaLimitCode, type DownloadRequestContext, type EnrollmentDeviceLookup } from './authorization.js';
+import { DownloadStore } from './authorization-store.js';
 import type { RegisteredDevice } from './registration.js';
 
 export const SUCCESSOR_ENROLLMENT_PATH = '/v3/successor-enrollment-certificate';
@@ -84,6 +91,8 @@ export interface SuccessorDeps {
   policy: GlobalPolicy;
   clock: Clock;
   options?: SuccessorOptions;
+  /** Counters of download-maxReqs / download-minWait (migrated); default: a DownloadStore on `jobs.db`. */
+  downloads?: DownloadStore;
 }
 
 /** What a job carries (JSON). */
@@ -169,12 +178,6 @@ async function checkEnrollment(enrollment: Certificate, deps: SuccessorDeps): Pr
   return device;
 }
 
-function checkGenerationTime(generationTime: Time32, maxAge: number, deps: SuccessorDeps): void {
-  const now = nowTime32(deps.clock);
-  if (generationTime > now + deps.policy.allowedClockSkew) refuse(400, Code.generationTimeInFuture, `generationTime ${time32ToDate(generationTime).toISOString()} is in the future`);
-  if (now - generationTime > maxAge) refuse(400, RaLimitCode.maxAge, `generationTime is ${now - generationTime} s old (limit ${maxAge} s)`);
-}
-
 /** `<request hash 16 hex>.oer`. */
 export function successorFilename(requestHash: Uint8Array | string): string {
   return `${typeof requestHash === 'string' ? requestHash.toLowerCase() : toHex(requestHash)}.oer`;
@@ -209,7 +212,7 @@ export async function acceptSuccessorRequest(bytes: Uint8Array, deps: SuccessorD
   const inner = EeEcaCertRequestSpduCodec.encode(spdu);
   const iv = verifyCertificateRequest(inner);
   if (!iv.ok) return refuse(400, Code.signatureFailure, `inner EeEcaCertRequestSpdu: ${iv.reason}`);
-  checkGenerationTime(req.generationTime, policy['ra-maxAge'], deps);
+  checkGenerationTime(req.generationTime, policy['ra-maxAge'], RaLimitCode.maxAge, deps, 'ra-maxAge');
 
   const requestHash = sha256(bytes).slice(-8);
   const key = toHex(requestHash);
@@ -226,8 +229,14 @@ export async function acceptSuccessorRequest(bytes: Uint8Array, deps: SuccessorD
 }
 
 /** 6.3.5.5: checks the download SPDU (base64 header value) and returns the EcaEeCertResponseSpdu file. */
-export async function successorDownload(header: string | undefined, filenameParam: string | undefined, deps: SuccessorDeps): Promise<{ filename: string; bytes: Uint8Array }> {
+export async function successorDownload(
+  header: string | undefined,
+  filenameParam: string | undefined,
+  deps: SuccessorDeps,
+  ctx: DownloadRequestContext = {},
+): Promise<{ filename: string; bytes: Uint8Array }> {
   if (!header) return refuse(400, Code.requestNotEncrypted, `the ${AUTHORIZATION_HEADER} header is missing`);
+  if (!deps.downloads) throw new Error('successorDownload: deps.downloads is not set (registerSuccessorEnrollment sets it)');
   const bytes = new Uint8Array(Buffer.from(header.trim(), 'base64'));
   const plain = await decryptForRa(bytes, deps);
   const v = verifySignedSpdu(plain, { resolveSigner: singleCertResolver(deps) });
@@ -236,17 +245,17 @@ export async function successorDownload(header: string | undefined, filenamePara
   if (!('ee-ra' in c) || !('eeRaDownloadRequest' in c['ee-ra'])) return refuse(400, Code.parsingFailure, 'not an ee-ra eeRaDownloadRequest');
   const dl = c['ee-ra'].eeRaDownloadRequest;
   const signer = (v.signer as { certificate: Certificate[] }).certificate[0]!;
-  await checkEnrollment(signer, deps);
-  checkGenerationTime(dl.generationTime, deps.policy['download-maxAge'], deps);
+  const device = await checkEnrollment(signer, deps);
+  checkGenerationTime(dl.generationTime, deps.policy['download-maxAge'], DownloadLimitCode.maxAge, deps, 'download-maxAge');
   if (filenameParam !== undefined && filenameParam !== dl.filename) refuse(400, Code.invalidContent, 'the filename parameter differs from the filename in the download request');
 
   const m = /^([0-9a-f]{16})\.oer$/i.exec(dl.filename);
   const job = m ? ((await deps.jobs.getByKey(SUCCESSOR_QUEUE, m[1]!.toLowerCase())) as Job<SuccessorJobPayload, SuccessorJobResult> | undefined) : undefined;
   if (!job || job.payload.enrollment !== hex8(signer)) return refuse(404, Code.undefined, `no file ${JSON.stringify(dl.filename)}`);
+  await downloadLimits(deps.downloads, { deviceId: device.deviceId, endpoint: 'successor', filename: dl.filename, generationTime: dl.generationTime, range: ctx.range }, deps);
   if (job.state === 'dead') return refuse(500, Code.undefined, 'the successor enrollment certificate could not be issued');
   if (job.state !== 'done') {
-    const wait = Math.max(1, job.payload.nextDlTime - nowTime32(deps.clock));
-    return refuse(503, Code.undefined, 'the successor enrollment certificate is not available yet', { 'retry-after': String(wait) });
+    return refuse(503, Code.undefined, 'the successor enrollment certificate is not available yet', { 'retry-after': String(notReadyRetryAfter(job.payload.nextDlTime, deps)) });
   }
   const res = job.result;
   if (!res) return refuse(500, Code.undefined, 'no stored response');
@@ -256,9 +265,9 @@ export async function successorDownload(header: string | undefined, filenamePara
 
 /**
  * Worker handler: forwards the inner request to the ECA with the device link. The ECA's answer (certificate or a
- * 4xx refusal) becomes the job's result; 5xx is thrown (the queue retries). Limitation: after a crash between the
- * ECA's issuance and the job's completion, the re-run gets the ECA's replay refusal (400-60, the ECA keeps no
- * response octets) as the result, and the EE has to send a new successor request.
+ * 4xx refusal) becomes the job's result; 5xx is thrown (the queue retries). A re-run after a crash between the ECA's
+ * issuance and the job's completion sends the same request and link: the ECA returns the response it stored for that
+ * request hash (not a replay refusal), so the job completes with the certificate issued the first time.
  */
 export function successorJobHandler(eca: EcaClient): JobHandler {
   return async (job: Job<SuccessorJobPayload>): Promise<SuccessorJobResult> => {
@@ -280,8 +289,14 @@ export function successorWorker(opts: { jobs: JobQueue; eca: EcaClient; worker?:
   return new Worker({ ...opts.worker, jobs: opts.jobs, queue: SUCCESSOR_QUEUE, handler: successorJobHandler(opts.eca) });
 }
 
-/** Mounts POST / GET /v3/successor-enrollment-certificate. */
-export async function registerSuccessorEnrollment(app: FastifyInstance, deps: SuccessorDeps): Promise<void> {
+/** Mounts POST / GET /v3/successor-enrollment-certificate (migrates the download counters when `deps.downloads` is not given). */
+export async function registerSuccessorEnrollment(app: FastifyInstance, given: SuccessorDeps): Promise<void> {
+  let deps = given;
+  if (!deps.downloads) {
+    const downloads = new DownloadStore(deps.jobs.db);
+    await downloads.migrate();
+    deps = { ...deps, downloads };
+  }
   app.post(SUCCESSOR_ENROLLMENT_PATH, { config: { errorFormat: 'text' } }, async (request: FastifyRequest, reply: FastifyReply) => {
     const r = await acceptSuccessorRequest(octetStreamBody(request), deps);
     audit(request.log, 'ra.successor.accepted', { actor: `device:${r.payload.deviceId}`, requestId: request.id, deviceId: r.payload.deviceId, requestHash: r.payload.requestHash, jobId: r.jobId });
@@ -290,7 +305,10 @@ export async function registerSuccessorEnrollment(app: FastifyInstance, deps: Su
   app.get(SUCCESSOR_ENROLLMENT_PATH, { config: { errorFormat: 'text' } }, async (request: FastifyRequest, reply: FastifyReply) => {
     const h = request.headers[AUTHORIZATION_HEADER];
     const q = (request.query ?? {}) as Record<string, unknown>;
-    const file = await successorDownload(typeof h === 'string' ? h : undefined, typeof q.filename === 'string' ? q.filename : undefined, deps);
+    const range = request.headers.range;
+    const file = await successorDownload(typeof h === 'string' ? h : undefined, typeof q.filename === 'string' ? q.filename : undefined, deps, {
+      range: typeof range === 'string' ? range : undefined,
+    });
     return sendFile(request, reply, { bytes: file.bytes, filename: file.filename, contentType: 'application/octet-stream', ranges: true });
   });
 }

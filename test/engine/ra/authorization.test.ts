@@ -2,6 +2,7 @@
 // an EE enrolled by the in-process ECA, the LAs and the ACA of the pipeline fixtures.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Kysely } from 'kysely';
+import { unzipSync } from 'fflate';
 import { Ieee1609Dot2Data as Ieee1609Dot2DataCodec, type Certificate, type ScopedCertificateRequest } from '../../../src/codec/index.js';
 import type { ButterflyVariant } from '../../../src/crypto/butterfly.js';
 import { Eca } from '../../../src/engine/eca/eca.js';
@@ -38,7 +39,7 @@ import { buildTbsCertificate, certificateKeyPairMatches, issueExplicitCertificat
 import { encryptData } from '../../../src/security/encryption.js';
 import { scmsPdu } from '../../../src/security/scms-pdu.js';
 import { signCertificateRequest } from '../../../src/security/spdu.js';
-import { dateToTime32, iPeriodOf, ManualClock } from '../../../src/security/time.js';
+import { dateToTime32, iPeriodOf, ManualClock, time32ToDate } from '../../../src/security/time.js';
 import { testKey, type TestKey } from '../../security/cert-fixtures.js';
 import { acaService, hierarchy, iPeriodParamsOf, laService, seededRandom, START, tempSqlite, type Hierarchy, type TempDb } from '../aca/fixtures.js';
 import { startTestServer, type TestServer } from '../http/helpers.js';
@@ -80,6 +81,9 @@ let worker: Worker;
 let service: PseudonymService;
 let raDb: Kysely<any>;
 let srv: TestServer;
+/** The same RA tables behind a second server whose policy has tight download limits. */
+let limited: TestServer;
+const LIMITS = { 'download-minWait': 5, 'download-maxReqs': 3 } as const;
 const dbs: TempDb[] = [];
 
 beforeAll(async () => {
@@ -143,10 +147,13 @@ beforeAll(async () => {
     clock,
   };
   srv = await startTestServer((server) => server.registerComponent({ name: 'ra', register: registerAuthorization, deps }));
+  const tight: AuthorizationDeps = { ...deps, policy: { ...h.policy, ...LIMITS } };
+  limited = await startTestServer((server) => server.registerComponent({ name: 'ra', register: registerAuthorization, deps: tight }));
 }, 120_000);
 
 afterAll(async () => {
   await srv?.close();
+  await limited?.close();
   for (const d of dbs) await d.close();
 });
 
@@ -172,15 +179,15 @@ function butterfly(variant: ButterflyVariant, type: 'explicit' | 'implicit') {
 
 const post = (body: Uint8Array) =>
   fetch(`${srv.url}${AUTHORIZATION_CERTIFICATE_PATH}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from(body) });
-const download = (header: string, filename?: string, extra: Record<string, string> = {}) =>
-  fetch(`${srv.url}${AUTHORIZATION_CERTIFICATE_PATH}${filename === undefined ? '' : `?filename=${encodeURIComponent(filename)}`}`, {
+const download = (header: string, filename?: string, extra: Record<string, string> = {}, base = srv.url) =>
+  fetch(`${base}${AUTHORIZATION_CERTIFICATE_PATH}${filename === undefined ? '' : `?filename=${encodeURIComponent(filename)}`}`, {
     headers: { 'ieee-1609.2.1-authorization': header, ...extra },
   });
 const bytes = async (r: Response) => new Uint8Array(await r.arrayBuffer());
 
 async function snapshot() {
   const out: Record<string, unknown[]> = {};
-  for (const t of ['scms_jobs', 'ra_authorization_requests', 'ra_pseudonym_responses', 'ra_linkage_chains', 'ra_devices', 'ra_device_events', 'ra_device_certificates']) {
+  for (const t of ['scms_jobs', 'ra_authorization_requests', 'ra_pseudonym_responses', 'ra_linkage_chains', 'ra_devices', 'ra_device_events', 'ra_device_certificates', 'ra_download_requests']) {
     const rows = await raDb.selectFrom(t).selectAll().execute();
     out[t] = rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v])));
   }
@@ -211,6 +218,14 @@ describe.each<Case>([
   { variant: 'compactUnified', type: 'implicit' },
 ])('authorization over HTTP: $variant butterfly, $type certificates', ({ variant, type }) => {
   it('POST -> ack; download not ready (503 Retry-After); worker; download zip -> every certificate decrypts and chains', async () => {
+    try {
+      await fullFlow();
+    } finally {
+      clock.set(NOW);
+    }
+  }, 120_000);
+
+  async function fullFlow() {
     const ee = await enrolledEe();
     const { request, secrets } = butterfly(variant, type);
     const { spdu, requestHash } = await buildAuthorizationRequest({ request, enrollment: ee.enrollment, raCertificate: h.ra.cert });
@@ -231,17 +246,22 @@ describe.each<Case>([
     // Not ready yet.
     const early = await download(await header(), filename);
     expect(early.status).toBe(503);
-    expect(Number(early.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(Number(early.headers.get('retry-after'))).toBe(ack.nextDlTime - dateToTime32(NOW));
     expect(early.headers.get(ERROR_HEADER)).toBe('503-99');
 
     await runWorker();
     const job = await jobs.getByKey(AUTHORIZATION_QUEUE, Buffer.from(requestHash).toString('hex'));
     expect(job?.state, job?.lastError ?? '').toBe('done');
 
+    clock.set(NOW.getTime() + h.policy['download-minWait'] * 1000); // the 503 request was counted: download-minWait
     const ok = await download(await header(), filename);
     expect(ok.status, await ok.clone().text()).toBe(200);
     expect(ok.headers.get('content-disposition')).toBe(`attachment; filename=${filename}`);
     const zip = await bytes(ok);
+    // Entries (8.2; authorization.ts module comment): `<i hex>_<j hex>` per certificate and `<i hex>.info`.
+    const names = Object.keys(unzipSync(zip)).sort();
+    expect(names).toContain(`${i0.toString(16)}.info`);
+    expect(names.filter((n) => !n.endsWith('.info')).every((n) => new RegExp(`^${i0.toString(16)}_[0-9a-f]+$`).test(n))).toBe(true);
     const batch = await processAuthorizationBatch(zip, { secrets: secrets as ButterflySecrets, requestHash, acaChain: h.acaChain, trustAnchors: [h.root.cert], clock });
     const stored = await pseudonyms.responses(requestHash);
     expect(stored.length).toBeGreaterThan(0);
@@ -255,7 +275,9 @@ describe.each<Case>([
     const recorded = await registration.certificates(ee.deviceId);
     expect(recorded.filter((c) => c.kind === 'authorization-batch').map((c) => c.hashedId8)).toEqual([Buffer.from(requestHash).toString('hex')]);
 
-    // Resume with Range: the same octets.
+    // Resume with Range: the same octets. bytes=0-99 starts the file again (held to download-minWait); bytes=100-
+    // continues it at once (a continuation is not held to download-minWait).
+    clock.set(NOW.getTime() + 2 * h.policy['download-minWait'] * 1000);
     const part1 = await download(await header(), filename, { range: 'bytes=0-99' });
     expect(part1.status).toBe(206);
     const part2 = await download(await header(), filename, { range: 'bytes=100-' });
@@ -266,7 +288,7 @@ describe.each<Case>([
     const rows = (await pseudonyms.allResponses()).length;
     await authorizationJobHandler(service)(job!, {} as never);
     expect((await pseudonyms.allResponses()).length).toBe(rows);
-  }, 120_000);
+  }
 });
 
 describe('worker crash after storing', () => {
@@ -319,7 +341,7 @@ describe('authorization refusals (standard status and code, queue and tables unc
     await expectRefused(spdu, 400, 60);
   });
 
-  it('a second request within ra-minWait -> 429-72 with Retry-After; after it -> accepted', async () => {
+  it('a second request within ra-minWait -> 429-711 with Retry-After; after it -> accepted', async () => {
     const ee = await enrolledEe();
     const first = await buildAuthorizationRequest({ request: butterfly('unified', 'implicit').request, enrollment: ee.enrollment, raCertificate: h.ra.cert });
     expect((await post(first.spdu)).status).toBe(200);
@@ -329,7 +351,7 @@ describe('authorization refusals (standard status and code, queue and tables unc
       const before = await snapshot();
       const r = await post(soon.spdu);
       expect(r.status, await r.clone().text()).toBe(429);
-      expect(r.headers.get(ERROR_HEADER)).toBe('429-72');
+      expect(r.headers.get(ERROR_HEADER)).toBe('429-711');
       expect(Number(r.headers.get('retry-after'))).toBe(h.policy['ra-minWait'] - 10);
       expect(await snapshot()).toEqual(before);
       clock.set(NOW.getTime() + (h.policy['ra-minWait'] + 1) * 1000);
@@ -392,7 +414,7 @@ describe('authorization refusals (standard status and code, queue and tables unc
     await expectRefused(spdu, 400, 30);
   });
 
-  it('generationTime in the future -> 400-50; older than ra-maxAge -> 400-70', async () => {
+  it('generationTime in the future -> 400-50; older than ra-maxAge -> 400-77', async () => {
     const ee = await enrolledEe();
     try {
       clock.set(NOW.getTime() + 3600_000);
@@ -401,7 +423,7 @@ describe('authorization refusals (standard status and code, queue and tables unc
       const old = await buildAuthorizationRequest({ request: butterfly('unified', 'implicit').request, enrollment: ee.enrollment, raCertificate: h.ra.cert });
       clock.set(NOW);
       await expectRefused(future.spdu, 400, 50);
-      await expectRefused(old.spdu, 400, 70);
+      await expectRefused(old.spdu, 400, 77);
     } finally {
       clock.set(NOW);
     }
@@ -425,6 +447,7 @@ describe('authorization refusals (standard status and code, queue and tables unc
     const ack = processAuthorizationAck(await bytes(await post(spdu)), { raCertificate: h.ra.cert, requestHash });
     const filename = batchFilename(requestHash, ack.firstI!);
 
+    const before = await snapshot();
     const unknown = await download(await buildDownloadRequest({ filename: '0123456789abcdef_1.zip', enrollment: a.enrollment, raCertificate: h.ra.cert, clock }));
     expect(unknown.status).toBe(404);
     const mismatch = await download(await buildDownloadRequest({ filename, enrollment: a.enrollment, raCertificate: h.ra.cert, clock }), '0123456789abcdef_1.zip');
@@ -434,5 +457,128 @@ describe('authorization refusals (standard status and code, queue and tables unc
     expect(foreign.status).toBe(404);
     const missing = await fetch(`${srv.url}${AUTHORIZATION_CERTIFICATE_PATH}`);
     expect(missing.status).toBe(400);
+    // None of these is a download of the EE's own file: not counted (ra_download_requests unchanged).
+    expect(await snapshot()).toEqual(before);
+  });
+});
+
+describe('download limits (download-maxAge 400-74, download-maxReqs 429-75, download-minWait 429-76; refusals store nothing)', () => {
+  /** An EE with a completed batch: its file name and a download-header builder (at the clock's current time). */
+  async function readyBatch() {
+    const ee = await enrolledEe();
+    const { spdu, requestHash } = await buildAuthorizationRequest({ request: butterfly('unified', 'implicit').request, enrollment: ee.enrollment, raCertificate: h.ra.cert });
+    const ack = processAuthorizationAck(await bytes(await post(spdu)), { raCertificate: h.ra.cert, requestHash });
+    await runWorker();
+    const filename = batchFilename(requestHash, ack.firstI!);
+    const header = () => buildDownloadRequest({ filename, enrollment: ee.enrollment, raCertificate: h.ra.cert, clock });
+    return { ee, ack, filename, header, requestHash };
+  }
+  const at = (seconds: number) => clock.set(NOW.getTime() + seconds * 1000);
+  const counted = async (deviceId: string) => (await raDb.selectFrom('ra_download_requests').selectAll().where('device_id', '=', deviceId).execute()).length;
+
+  async function expectLimited(r: Response, status: number, code: number, retryAfter?: number) {
+    const text = await r.text();
+    expect(r.status, text).toBe(status);
+    expect(r.headers.get(ERROR_HEADER), text).toBe(`${status}-${code}`);
+    if (retryAfter !== undefined) expect(Number(r.headers.get('retry-after'))).toBe(retryAfter);
+  }
+
+  it('download-maxAge: a download request older than download-maxAge -> 400-74', async () => {
+    try {
+      const b = await readyBatch();
+      at(-(h.policy['download-maxAge'] + 10));
+      const old = await b.header();
+      at(0);
+      const before = await snapshot();
+      await expectLimited(await download(old, b.filename, {}, limited.url), 400, 74);
+      expect(await snapshot()).toEqual(before);
+    } finally {
+      at(0);
+    }
+  });
+
+  it('download-minWait: 429-76 with Retry-After; a Range continuation of the same file is served at once; after the wait -> 200', async () => {
+    try {
+      const b = await readyBatch();
+      at(100);
+      const ok = await download(await b.header(), b.filename, {}, limited.url);
+      expect(ok.status, await ok.clone().text()).toBe(200);
+      const zip = Buffer.from(await bytes(ok));
+      expect(await counted(b.ee.deviceId)).toBe(1);
+
+      at(102);
+      let before = await snapshot();
+      await expectLimited(await download(await b.header(), b.filename, {}, limited.url), 429, 76, LIMITS['download-minWait'] - 2);
+      // bytes=0-99 starts the file again: an ordinary download, held to download-minWait.
+      await expectLimited(await download(await b.header(), b.filename, { range: 'bytes=0-99' }, limited.url), 429, 76, LIMITS['download-minWait'] - 2);
+      expect(await snapshot()).toEqual(before);
+
+      // A continuation (first byte > 0) of the file last downloaded: served, and counted.
+      const rest = await download(await b.header(), b.filename, { range: 'bytes=100-' }, limited.url);
+      expect(rest.status).toBe(206);
+      expect(Buffer.from(await bytes(rest)).equals(zip.subarray(100))).toBe(true);
+      expect(await counted(b.ee.deviceId)).toBe(2);
+      // ... but not a continuation of another file name.
+      const other = `${Buffer.from(b.requestHash).toString('hex')}_${(b.ack.firstI! + 1).toString(16)}.zip`;
+      before = await snapshot();
+      const foreignRange = await download(
+        await buildDownloadRequest({ filename: other, enrollment: b.ee.enrollment, raCertificate: h.ra.cert, clock }),
+        other,
+        { range: 'bytes=100-' },
+        limited.url,
+      );
+      expect(foreignRange.status).toBe(404); // i outside the batch: not a file, not counted
+      expect(await snapshot()).toEqual(before);
+
+      at(102 + LIMITS['download-minWait']);
+      expect((await download(await b.header(), b.filename, {}, limited.url)).status).toBe(200);
+      expect(await counted(b.ee.deviceId)).toBe(3);
+    } finally {
+      at(0);
+    }
+  });
+
+  it('download-maxReqs: the 4th download in 7 x 24 h -> 429-75 with Retry-After; a week later -> 200', async () => {
+    try {
+      const b = await readyBatch();
+      const step = LIMITS['download-minWait'];
+      for (let k = 0; k < LIMITS['download-maxReqs']; k++) {
+        at(200 + k * step);
+        const r = await download(await b.header(), b.filename, {}, limited.url);
+        expect(r.status, await r.text()).toBe(200);
+      }
+      at(200 + LIMITS['download-maxReqs'] * step);
+      const before = await snapshot();
+      // The oldest counted request (generationTime NOW + 200) leaves the window 7 x 24 h later.
+      await expectLimited(await download(await b.header(), b.filename, {}, limited.url), 429, 75, 7 * 86_400 - LIMITS['download-maxReqs'] * step + 1);
+      expect(await snapshot()).toEqual(before);
+      // The default policy (download-maxReqs 1000) on the other server counts the same rows and serves it.
+      expect((await download(await b.header(), b.filename)).status).toBe(200);
+
+      // Counted now: generationTimes NOW + 200, 205, 210, 215. The window slides on generationTime: just after the
+      // first leaves it three are still in it; once the second has left too, the download is served.
+      at(200 + 7 * 86_400 + 1);
+      await expectLimited(await download(await b.header(), b.filename, {}, limited.url), 429, 75, 205 - 201 + 1);
+      at(205 + 7 * 86_400 + 1);
+      expect((await download(await b.header(), b.filename, {}, limited.url)).status).toBe(200);
+    } finally {
+      at(0);
+    }
+  });
+
+  it('not ready past nextDlTime: 503 with Retry-After of at least download-minWait (the 503 request is counted)', async () => {
+    try {
+      const ee = await enrolledEe();
+      const { spdu, requestHash } = await buildAuthorizationRequest({ request: butterfly('unified', 'implicit').request, enrollment: ee.enrollment, raCertificate: h.ra.cert });
+      const ack = processAuthorizationAck(await bytes(await post(spdu)), { raCertificate: h.ra.cert, requestHash });
+      const filename = batchFilename(requestHash, ack.firstI!);
+      clock.set(time32ToDate(ack.nextDlTime + 30)); // the job is late
+      const r = await download(await buildDownloadRequest({ filename, enrollment: ee.enrollment, raCertificate: h.ra.cert, clock }), filename, {}, limited.url);
+      await expectLimited(r, 503, 99, LIMITS['download-minWait']);
+      expect(await counted(ee.deviceId)).toBe(1);
+      await runWorker(); // leave no queued job behind for the other tests
+    } finally {
+      at(0);
+    }
   });
 });

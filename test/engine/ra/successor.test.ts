@@ -1,6 +1,6 @@
 // RA successor enrollment over HTTP (1609.2.1 6.3.5.4 / 6.3.5.5): a real ScmsServer on 127.0.0.1:0, SQLite, the
 // durable queue and its Worker, the in-process ECA behind the EcaClient, an EE enrolled by that ECA.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Kysely } from 'kysely';
 import { EeEcaCertRequestSpdu as EeEcaCertRequestSpduCodec, Ieee1609Dot2Data as Ieee1609Dot2DataCodec, type Certificate, type ScopedCertificateRequest } from '../../../src/codec/index.js';
 import { toHex } from '../../../src/crypto/bytes.js';
@@ -18,12 +18,21 @@ import {
 } from '../../../src/engine/ee/successor.js';
 import { ERROR_HEADER } from '../../../src/engine/http/index.js';
 import { certificateProfile, type Role } from '../../../src/engine/manager/profiles.js';
-import { JobQueue, type Worker } from '../../../src/engine/queue/index.js';
+import { JobQueue, Worker } from '../../../src/engine/queue/index.js';
 import { registrationEnrollmentLookup } from '../../../src/engine/ra/authorization.js';
 import { InProcessDeviceRegistry } from '../../../src/engine/ra/registration-registry.js';
 import { RegistrationStore } from '../../../src/engine/ra/registration-store.js';
 import { canonicalKeyFromBytes } from '../../../src/engine/ra/registration.js';
-import { acceptSuccessorRequest, registerSuccessorEnrollment, SUCCESSOR_ENROLLMENT_PATH, SUCCESSOR_QUEUE, successorWorker, type SuccessorDeps } from '../../../src/engine/ra/successor.js';
+import {
+  acceptSuccessorRequest,
+  registerSuccessorEnrollment,
+  SUCCESSOR_ENROLLMENT_PATH,
+  SUCCESSOR_QUEUE,
+  successorJobHandler,
+  successorWorker,
+  type SuccessorDeps,
+  type SuccessorJobResult,
+} from '../../../src/engine/ra/successor.js';
 import { buildTbsCertificate, certificateHashedId8, certificateKeyPairMatches, issueExplicitCertificate } from '../../../src/security/certificate.js';
 import { scmsPdu, signedEncryptedCertRequestSpdu } from '../../../src/security/scms-pdu.js';
 import { dateToTime32, ManualClock } from '../../../src/security/time.js';
@@ -131,13 +140,15 @@ const successorRequest = (current: EnrollmentCredential) =>
 
 const post = (body: Uint8Array) =>
   fetch(`${srv.url}${SUCCESSOR_ENROLLMENT_PATH}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from(body) });
-const download = (header: string, filename?: string) =>
-  fetch(`${srv.url}${SUCCESSOR_ENROLLMENT_PATH}${filename === undefined ? '' : `?filename=${encodeURIComponent(filename)}`}`, { headers: { 'ieee-1609.2.1-authorization': header } });
+const download = (header: string, filename?: string, extra: Record<string, string> = {}) =>
+  fetch(`${srv.url}${SUCCESSOR_ENROLLMENT_PATH}${filename === undefined ? '' : `?filename=${encodeURIComponent(filename)}`}`, {
+    headers: { 'ieee-1609.2.1-authorization': header, ...extra },
+  });
 const bytes = async (r: Response) => new Uint8Array(await r.arrayBuffer());
 
 async function snapshot() {
   const out: Record<string, unknown> = {};
-  for (const t of ['scms_jobs', 'ra_devices', 'ra_device_events', 'ra_device_certificates']) out[t] = await raDb.selectFrom(t).selectAll().execute();
+  for (const t of ['scms_jobs', 'ra_devices', 'ra_device_events', 'ra_device_certificates', 'ra_download_requests']) out[t] = await raDb.selectFrom(t).selectAll().execute();
   out.eca = await ecaStore.counts();
   return out;
 }
@@ -157,6 +168,8 @@ async function runWorker() {
 }
 
 describe('successor enrollment over HTTP', () => {
+  afterEach(() => clock.set(NOW));
+
   it('POST -> ack; download before ready -> 503 Retry-After; worker -> ECA; download -> new implicit enrollment certificate', async () => {
     const ee = await enrolledEe();
     const oldId = toHex(certificateHashedId8(ee.enrollment.certificate));
@@ -174,12 +187,17 @@ describe('successor enrollment over HTTP', () => {
     const early = await download(await header(), filename);
     expect(early.status).toBe(503);
     expect(early.headers.get(ERROR_HEADER)).toBe('503-99');
-    expect(Number(early.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(Number(early.headers.get('retry-after'))).toBe(ack.nextDlTime - dateToTime32(NOW));
 
     await runWorker();
     const job = await jobs.getByKey(SUCCESSOR_QUEUE, key);
     expect(job?.state, job?.lastError ?? '').toBe('done');
 
+    // The 503 request was counted: download-minWait before the next one.
+    const tooSoon = await download(await header(), filename);
+    expect(tooSoon.status).toBe(429);
+    expect(tooSoon.headers.get(ERROR_HEADER)).toBe('429-76');
+    clock.set(NOW.getTime() + h.policy['download-minWait'] * 1000);
     const ok = await download(await header(), filename);
     expect(ok.status, await ok.clone().text()).toBe(200);
     expect(ok.headers.get('content-disposition')).toBe(`attachment; filename=${filename}`);
@@ -291,5 +309,109 @@ describe('successor refusals (status and code; RA and ECA state unchanged)', () 
     expect(job?.state).toBe('done');
     expect(job?.result).toMatchObject({ refused: { status: 403, code: 20 } });
     expect(await ecaStore.certificatesOf(ee.deviceId)).toEqual(before);
+  });
+});
+
+describe('successor downloads: limits (refusals store nothing)', () => {
+  afterEach(() => clock.set(NOW));
+
+  /** An EE whose successor request the worker has completed. */
+  async function completed() {
+    const ee = await enrolledEe();
+    const { spdu, state } = await successorRequest(ee.enrollment);
+    expect((await post(spdu)).status).toBe(200);
+    await runWorker();
+    const filename = successorDownloadFilename(state.requestHash);
+    return { ee, state, filename, header: () => buildDownloadRequest({ filename, enrollment: ee.enrollment, raCertificate: h.ra.cert, clock }) };
+  }
+
+  it('download-minWait -> 429-76 with Retry-After (a Range continuation is served); download-maxAge -> 400-74', async () => {
+    const c = await completed();
+    clock.set(NOW.getTime() + 10_000);
+    const ok = await download(await c.header(), c.filename);
+    expect(ok.status, await ok.clone().text()).toBe(200);
+    const file = Buffer.from(await bytes(ok));
+    const before = await snapshot();
+    const soon = await download(await c.header(), c.filename);
+    expect(soon.status).toBe(429);
+    expect(soon.headers.get(ERROR_HEADER)).toBe('429-76');
+    expect(Number(soon.headers.get('retry-after'))).toBe(h.policy['download-minWait']);
+    expect(await snapshot()).toEqual(before);
+    const rest = await download(await c.header(), c.filename, { range: 'bytes=10-' });
+    expect(rest.status).toBe(206);
+    expect(Buffer.from(await bytes(rest)).equals(file.subarray(10))).toBe(true);
+
+    clock.set(NOW.getTime() + 10_000 - (h.policy['download-maxAge'] + 5) * 1000);
+    const stale = await c.header();
+    clock.set(NOW.getTime() + 20_000);
+    const before2 = await snapshot();
+    const old = await download(stale, c.filename);
+    expect(old.status).toBe(400);
+    expect(old.headers.get(ERROR_HEADER)).toBe('400-74');
+    expect(await snapshot()).toEqual(before2);
+  });
+
+  it('download-maxReqs -> 429-75 (policy with download-maxReqs 2, the same tables)', async () => {
+    const tight = await startTestServer((server) =>
+      server.registerComponent({ name: 'ra', register: registerSuccessorEnrollment, deps: { ...deps, policy: { ...h.policy, 'download-maxReqs': 2 } } }),
+    );
+    try {
+      const c = await completed();
+      const get = async () => fetch(`${tight.url}${SUCCESSOR_ENROLLMENT_PATH}`, { headers: { 'ieee-1609.2.1-authorization': await c.header() } });
+      for (const s of [10, 20]) {
+        clock.set(NOW.getTime() + s * 1000);
+        expect((await get()).status).toBe(200);
+      }
+      clock.set(NOW.getTime() + 30_000);
+      const before = await snapshot();
+      const r = await get();
+      expect(r.status).toBe(429);
+      expect(r.headers.get(ERROR_HEADER)).toBe('429-75');
+      expect(Number(r.headers.get('retry-after'))).toBe(7 * 86_400 - 20 + 1);
+      expect(await snapshot()).toEqual(before);
+    } finally {
+      await tight.close();
+    }
+  });
+});
+
+describe('worker crash after the ECA answered (ECA successor replay)', () => {
+  afterEach(() => clock.set(NOW));
+
+  it('the retried job gets the stored answer: done once, the certificate issued the first time, nothing issued twice', async () => {
+    const ee = await enrolledEe();
+    const { spdu, state } = await successorRequest(ee.enrollment);
+    expect((await post(spdu)).status).toBe(200);
+    const key = toHex(state.requestHash);
+    const issuedBefore = (await ecaStore.certificatesOf(ee.deviceId)).length;
+    let firstAnswer: SuccessorJobResult | undefined;
+    const real = successorJobHandler(inProcessEcaClient(ecaEngine));
+    const crashing = new Worker({
+      jobs,
+      queue: SUCCESSOR_QUEUE,
+      heartbeatMs: 0,
+      handler: async (job, ctx) => {
+        firstAnswer = (await real(job, ctx)) as SuccessorJobResult;
+        throw new Error('crash after the ECA answered');
+      },
+    });
+    while ((await crashing.pollOnce()) > 0) await crashing.drain();
+    expect((await jobs.getByKey(SUCCESSOR_QUEUE, key))?.state).toBe('queued');
+    expect(firstAnswer && 'response' in firstAnswer).toBe(true);
+    expect((await ecaStore.certificatesOf(ee.deviceId)).length).toBe(issuedBefore + 1);
+
+    // The retry, well after eca-minWait and eca-maxAge would have refused a new request.
+    clock.set(NOW.getTime() + (h.policy['eca-maxAge'] + 60) * 1000);
+    await runWorker();
+    const job = await jobs.getByKey(SUCCESSOR_QUEUE, key);
+    expect(job?.state, job?.lastError ?? '').toBe('done');
+    expect(job?.result).toEqual(firstAnswer);
+    expect((await ecaStore.certificatesOf(ee.deviceId)).length).toBe(issuedBefore + 1);
+
+    const filename = successorDownloadFilename(state.requestHash);
+    const ok = await download(await buildDownloadRequest({ filename, enrollment: ee.enrollment, raCertificate: h.ra.cert, clock }), filename);
+    expect(ok.status, await ok.clone().text()).toBe(200);
+    const next = processSuccessorResponse(await bytes(ok), state, { trustAnchors: [h.root.cert], clock });
+    expect(toHex(certificateHashedId8(next.certificate))).toBe((firstAnswer as { certificate: string }).certificate);
   });
 });

@@ -11,7 +11,10 @@ import {
   CompositeCrlSpdu,
   Ieee1609Dot2Data,
   MultiSignedCtlSpdu,
+  SecuredCrl,
 } from '../../../src/codec/index.js';
+import type { IssuedCrl } from '../../../src/engine/crl/store.js';
+import { signCrl } from '../../../src/security/crl.js';
 import { toHex } from '../../../src/crypto/bytes.js';
 import { ERROR_HEADER } from '../../../src/engine/http/index.js';
 import { initTrustDir, openStores } from '../../../src/engine/manager/init.js';
@@ -98,7 +101,7 @@ describe('RA trust distribution routes', () => {
     expect(chain.others.length).toBe(trust.certificates.filter((c) => !['elector', 'root'].includes(c.role)).length);
   });
 
-  it('GET /v3/composite-crl-ctl: CompositeCrlSpdu { crl: [], homeCtl: latest CTL }', async () => {
+  it('GET /v3/composite-crl-ctl: CompositeCrlSpdu { crl: [], homeCtl: latest CTL } (no CRL source)', async () => {
     const r = await get(`/v3/composite-crl-ctl?ctlSeriesId=${series()}`);
     expect(r.status).toBe(200);
     expect(filename(r)).toBe('composite-crl_1.oer');
@@ -201,6 +204,16 @@ describe('RA trust distribution routes', () => {
     }
   });
 
+  it('GET /v3/crl without CRL generation in this process: 400 on bad parameters, else 404', async () => {
+    const craca = toHex(certificateHashedId8(trust.byName.get('ica')!.certificate!));
+    const r = await get(`/v3/crl?craca=${craca}&crlSeries=1`);
+    expect(r.status).toBe(404);
+    expect(r.headers.get(ERROR_HEADER)).toBe('404-99');
+    const bad = await get(`/v3/crl?craca=${craca}&crlSeries=70000`);
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toMatch(/CrlSeries/);
+  });
+
   it('bad query parameters -> 400 with the reason', async () => {
     const cases: [string, RegExp][] = [
       ['/v3/ctl', /ctlSeriesId is required/],
@@ -219,6 +232,82 @@ describe('RA trust distribution routes', () => {
       expect(r.status, p).toBe(400);
       expect(r.headers.get(ERROR_HEADER), p).toBe('400-60');
       expect(await r.text(), p).toMatch(re);
+    }
+  });
+
+  it('with a CRL source: /v3/crl, the composite and the info status follow its version', async () => {
+    const stores = openStores(dir, { passphrase: PASS });
+    const c = trust.byName.get('crl-signer')!;
+    const signer = keyStoreSigner(stores, await stores.open(c.keyUri));
+    const ica = trust.byName.get(c.issuer)!.certificate!;
+    const craca = toHex(certificateHashedId8(ica));
+    const now = dateToTime32(clock.now());
+    const crl = (issueDate: number, kind: 'fullHashCrl' | 'fullLinkedCrl') =>
+      signCrl({
+        contents: {
+          version: 1,
+          crlSeries: 1,
+          crlCraca: certificateHashedId8(ica),
+          issueDate,
+          nextCrl: issueDate + 3600,
+          priorityInfo: {},
+          typeSpecific: kind === 'fullHashCrl' ? { fullHashCrl: { crlSerial: issueDate - now + 1, entries: [] } } : { fullLinkedCrl: { iRev: 5, indexWithinI: issueDate - now, individual: [] } },
+        },
+        signer,
+        certificate: c.certificate!,
+      });
+    const issued = async (issueDate: number): Promise<IssuedCrl[]> => [
+      { craca, series: 1, kind: 'fullHashCrl', serial: 1, issueDate, nextCrl: issueDate + 3600, crl: await crl(issueDate, 'fullHashCrl') },
+      { craca, series: 1, kind: 'fullLinkedCrl', serial: 0, iRev: 5, issueDate, nextCrl: issueDate + 3600, crl: await crl(issueDate, 'fullLinkedCrl') },
+    ];
+    const source = { version: 1, crls: await issued(now) };
+    const db = await openDatabase<any>(`sqlite:${join(base, 'ra-crl.db')}`);
+    const store = new RegistrationStore(db, { clock });
+    await store.migrate();
+    const raSigner = keyStoreSigner(stores, await stores.open(trust.byName.get('ra')!.keyUri));
+    const s2 = await startTestServer((server) =>
+      server.registerComponent({
+        name: 'ra',
+        register: registerRa,
+        deps: { store, operatorToken: undefined, componentToken: undefined, trust, clock, raSigner, crl: { get version() { return source.version; }, current: () => source.crls } },
+      }),
+    );
+    try {
+      const g = (p: string, h: Record<string, string> = {}) => fetch(`${s2.url}${p}`, { headers: h });
+      const linked = await g(`/v3/crl?craca=${craca}&crlSeries=1`);
+      expect(linked.status).toBe(200);
+      expect(filename(linked)).toBe(`crl_${craca}_1.oer`);
+      expect(Buffer.from(await bytes(linked)).equals(Buffer.from(source.crls[1]!.crl))).toBe(true);
+      const hash = await g(`/v3/crl?craca=${craca.toUpperCase()}&crlSeries=1&type=hash`);
+      expect(filename(hash)).toBe(`crl_${craca}_1_hash.oer`);
+      expect(Buffer.from(await bytes(hash)).equals(Buffer.from(source.crls[0]!.crl))).toBe(true);
+
+      const comp1 = await g(`/v3/composite-crl-ctl?ctlSeriesId=${series()}`);
+      expect(filename(comp1)).toBe(`composite-crl_${now.toString(16)}.oer`);
+      const cc = (CompositeCrlSpdu.decode(await bytes(comp1)).content as any).unsecuredData.content.cert.compositeCrl;
+      expect(cc.crl.map((x: unknown) => Buffer.from(SecuredCrl.encode(x as never)).toString('hex'))).toEqual(source.crls.map((x) => Buffer.from(x.crl).toString('hex')));
+      const info1 = await g('/v3/certificate-management-info-status');
+      const st1 = (verifySignedSpdu(await bytes(info1), { resolveSigner: () => trust.byName.get('ra')!.certificate! }) as any).pdu.content.cert.infoStatus;
+      expect(st1.crl).toEqual([{ cracaId: certificateHashedId8(ica), series: 1, issueDate: now }]);
+      // Same version: the same files.
+      expect((await g(`/v3/composite-crl-ctl?ctlSeriesId=${series()}`, { 'if-none-match': comp1.headers.get('etag')! })).status).toBe(304);
+      expect((await g('/v3/certificate-management-info-status', { 'if-none-match': info1.headers.get('etag')! })).status).toBe(304);
+
+      // New CRLs: new composite version and file, new info status.
+      source.crls = await issued(now + 60);
+      source.version++;
+      const comp2 = await g(`/v3/composite-crl-ctl?ctlSeriesId=${series()}`, { 'if-none-match': comp1.headers.get('etag')! });
+      expect(comp2.status).toBe(200);
+      expect(filename(comp2)).toBe(`composite-crl_${(now + 60).toString(16)}.oer`);
+      const info2 = await g('/v3/certificate-management-info-status', { 'if-none-match': info1.headers.get('etag')! });
+      expect(info2.status).toBe(200);
+      const st2 = (verifySignedSpdu(await bytes(info2), { resolveSigner: () => trust.byName.get('ra')!.certificate! }) as any).pdu.content.cert.infoStatus;
+      expect(st2.crl[0].issueDate).toBe(now + 60);
+      expect((await g(`/v3/crl?craca=${craca}&crlSeries=1`, { 'if-none-match': linked.headers.get('etag')! })).status).toBe(200);
+    } finally {
+      await s2.close();
+      await db.destroy();
+      await stores.close();
     }
   });
 });

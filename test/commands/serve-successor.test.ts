@@ -19,6 +19,13 @@ import { bin, startScms, type Started } from './serve-flow-helpers.js';
 const PASS = 'serve successor test: scms passphrase';
 const DEVICE_PASS = 'serve successor test: device passphrase';
 const OPERATOR = 'operator-token-serve-successor-test-01';
+/**
+ * ra-minWait of this test's global policy (the template placeholder raMinWait, default 60): the second run's
+ * authorization request must come at least this long after the first run's, which the test waits out for real.
+ */
+const RA_MIN_WAIT = 3;
+/** eca-minWait (placeholder ecaMinWait, default 10): `ee simulate --successor` waits it out after its enrollment. */
+const ECA_MIN_WAIT = 3;
 
 interface Run {
   status: number | null;
@@ -63,8 +70,11 @@ describe('successor enrollment: scms serve all + ee simulate --successor', () =>
       keyStoreOptions: { passphrase: PASS, scrypt: { N: 1024 } },
       electors: 1,
       quorum: 1,
+      globalPolicyValues: { raMinWait: RA_MIN_WAIT, ecaMinWait: ECA_MIN_WAIT },
       clock: new ManualClock(new Date(Date.now() - 60_000).toISOString()),
     });
+    const policy = loadTrustDir(trustDir).globalPolicy!.json;
+    expect([policy['ra-minWait'], policy['eca-minWait']]).toEqual([RA_MIN_WAIT, ECA_MIN_WAIT]);
     rootHash = toHex(certificateHashedId8(loadTrustDir(trustDir).byName.get('root')!.certificate!));
     server = await startScms(['all', '--trust', trustDir, '--data', join(base, 'data'), '--port', '0', '--host', '127.0.0.1'], {
       ...process.env,
@@ -86,8 +96,8 @@ describe('successor enrollment: scms serve all + ee simulate --successor', () =>
     const url = server!.out.url;
     const state = join(base, 'obu');
     const args = ['ee', 'simulate', '--ra', url, '--trust-root', rootHash, '--type', 'obu', '--cert', 'pseudonym', '--form', 'implicit', '--butterfly', 'unified', '--state', state];
-    const t0 = Date.now();
     const r = await scms([...args, '--successor', '--json'], deviceEnv);
+    const firstDone = Date.now(); // after the first run's authorization request
     expect(r.status, `${r.stdout}\n${r.stderr}\nserver:\n${server!.stderr()}`).toBe(0);
     const first = json(r);
     expect(steps(first)).toEqual(['bootstrap:done', 'register:done', 'enroll:done', 'request:done', 'download:done', 'use:done', 'successor:done']);
@@ -127,8 +137,8 @@ describe('successor enrollment: scms serve all + ee simulate --successor', () =>
     expect(json(s).enrollment.hashedId8).toBe(newEnrollment);
 
     // Second run: a new authorization request signed with the new enrollment certificate, downloaded and used.
-    // The RA counts ra-minWait (60 s in the default policy) per device since the first run's request: wait it out.
-    await new Promise((res) => setTimeout(res, Math.max(0, t0 + 62_000 - Date.now())));
+    // The RA counts ra-minWait (RA_MIN_WAIT s in this policy) per device since the first run's request: wait it out.
+    await new Promise((res) => setTimeout(res, Math.max(0, firstDone + (RA_MIN_WAIT + 1) * 1000 - Date.now())));
     const again = await scms(['ee', 'simulate', '--state', state, '--json', '--verbose'], deviceEnv);
     expect(again.status, `${again.stdout}\n${again.stderr}\nserver:\n${server!.stderr()}`).toBe(0);
     const second = json(again);

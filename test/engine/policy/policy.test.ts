@@ -78,10 +78,12 @@ describe('policy templates', () => {
     expect(canonicalJson(renderGlobal())).toBe(canonicalJson(parseGlobalPolicy(fromCode)));
   });
   it('values chosen at init override template defaults', () => {
-    const g = renderGlobal({ iPeriodLength: 86_400, baseCertNumber: 5, overlapCertNumber: 0, overlap: 0, errorDetail: 'coarse', raMinWait: 5 });
+    const g = renderGlobal({ iPeriodLength: 86_400, baseCertNumber: 5, overlapCertNumber: 0, overlap: 0, errorDetail: 'coarse', raMinWait: 5, ecaMinWait: 2 });
     expect(g['time-iPeriodLength']).toBe(86_400);
     expect(g['ra-minWait']).toBe(5);
     expect(renderGlobal()['ra-minWait']).toBe(60);
+    expect(g['eca-minWait']).toBe(2);
+    expect(renderGlobal()['eca-minWait']).toBe(10);
     expect(g['time-baseCertNumber']).toBe(5);
     expect(g['scmsV3-error']).toBe('coarse');
   });

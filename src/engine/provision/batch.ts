@@ -1,48 +1,52 @@
 /**
  * `scms provision batch`: offline issuing of N device bundles through the same RA / ECA / LA / ACA logic as the
  * online flow (components.ts), so the SCMS records of a provisioned device are those of an online one:
- *   registration (RegistrationStore.register, actor 'provision') -> enrollment (an EeEcaCertRequestSpdu signed
- *   with the canonical key, handled by Eca.handleEnrollmentRequest, which marks the device enrolled) ->
- *   optional pseudonyms (a unified butterfly EeRaCertRequest signed with the enrollment certificate, its request
- *   hash, PseudonymService.processBatch for the first W i-periods, the RA's 'authorization-batch' record).
+ *   registration (the RA's device tables, actor 'provision') -> enrollment through the ECA's factory path
+ *   (eca/factory.ts: the online ECA's checks, an explicit enrollment certificate, the ECA's request and
+ *   certificate records, the RA told 'enrolled') -> optional pseudonyms (a unified butterfly EeRaCertRequest,
+ *   PseudonymService.processBatch for the first W i-periods of many devices at once, shuffled across them; the
+ *   RA's 'authorization-batch' record).
  *
- * Keys: generated here (canonical, enrollment: explicit certificate, butterfly caterpillar + expansion key), or
- * the factory's canonical public keys (`deviceKeys`): then no private key is available, so the tool can only
- * register the devices (enrollment must be signed by the device's canonical key, pseudonym requests by its
- * enrollment key); the bundle holds public data only.
+ * Keys: generated here with node:crypto (canonical, enrollment, butterfly caterpillar + expansion key), or the
+ * factory's public keys (`deviceKeys`): the canonical key (registration), optionally the enrollment public key
+ * (then the ECA issues the enrollment certificate for it) and the butterfly public keys (then pseudonyms are
+ * issued, the bundle holds the ACA responses encrypted to the device). With factory keys no private key exists
+ * outside the device and the bundle holds public material only.
  *
- * Resumability: every step's outcome is recorded in DATA/provision.db keyed by (batch id, device index) before
- * the next step starts; the device's secrets are kept there sealed (state.ts). Every step is idempotent when
- * re-run after a crash: registration by canonical key; enrollment re-sends the recorded request SPDU, and the
- * ECA's replay refusal (60) means it was issued: the certificate is then taken from the ECA's records (explicit
- * certificate: the private key is the recorded enrollment key); pseudonym responses are keyed (request hash, i,
- * j) and never stored twice; the bundle is renamed into place as the last step. A finished batch re-run changes
- * nothing.
+ * Work in chunks of devices (default 500, 25 with pseudonyms): each step of a chunk is one transaction in each
+ * database it touches (prepared statements), and the chunk's progress is recorded in DATA/provision.db after the
+ * step. Every step is idempotent when re-run after a crash at any point: registration by canonical key; factory
+ * enrollment by request octets (recorded in the state before the ECA sees them: a replay returns the recorded
+ * certificate); pseudonyms are requested only for devices whose responses are not stored, and stored responses
+ * are keyed (request hash, i, j); bundles are written to a temporary directory and renamed into place, the file
+ * system is synced once per chunk (bundle.ts syncPaths), and only then is the chunk recorded done (secrets
+ * dropped from the state). A finished batch re-run changes nothing.
  */
-import { createHash } from 'node:crypto';
+import { createECDH, createHash, ECDH, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Certificate as CertificateCodec, Ieee1609Dot2Data as Ieee1609Dot2DataCodec, type Certificate } from '../../codec/index.js';
+import { Certificate as CertificateCodec, Ieee1609Dot2Data as Ieee1609Dot2DataCodec, type Certificate, type EeEcaCertRequest, type ToBeSignedCertificate } from '../../codec/index.js';
+import { EeEcaCertRequest as EeEcaCertRequestCodec } from '../../codec/gen/Ieee1609Dot2Dot1EcaEeInterface.js';
 import { EeRaCertRequest as EeRaCertRequestCodec, type EeRaCertRequest } from '../../codec/gen/Ieee1609Dot2Dot1EeRaInterface.js';
-import { bigIntToBytes, fromHex, toHex } from '../../crypto/bytes.js';
+import { SymmetricEncryptionKey as SymmetricEncryptionKeyCodec } from '../../codec/gen/Ieee1609Dot2BaseTypes.js';
+import { bigIntToBytes, bytesToBigInt, fromHex, toHex } from '../../crypto/bytes.js';
 import type { ButterflyPrivateParams } from '../../crypto/butterfly.js';
+import { sha256 } from '../../crypto/hash.js';
 import type { KeyStores } from '../../hsm/index.js';
-import { certificateHashedId8, certificateKeyPairMatches, encodeCertificate, publicVerificationKey } from '../../security/certificate.js';
+import { buildTbsCertificate, certificateHashedId8, encodeCertificate, fromPublicVerificationKey, publicVerificationKey } from '../../security/certificate.js';
+import { verifyCertificateChain } from '../../security/chain.js';
 import { encryptData, rekRecipientId, type EciesPublicKey } from '../../security/encryption.js';
 import { dateToTime32, iPeriodOf, iPeriodStart, nowTime32, time32ToDate, validityPeriodEnd, type Clock, type ValidityPeriod } from '../../security/time.js';
 import { processAuthorizationResponse } from '../ee/authorization.js';
 import { buildAuthorizationRequest } from '../ee/authorization-client.js';
 import { createButterflyRequest, type ButterflySecrets } from '../ee/butterfly.js';
-import { buildEnrollmentRequest, processEnrollmentResponse, type Enrollment, type EnrollmentState } from '../ee/enroll.js';
-import { generateKeyPair, keyPairFromPrivate, keyPairSigner } from '../ee/keys.js';
-import { hashedId8, sha256 } from '../../crypto/hash.js';
-import { decodePoint } from '../../crypto/curves.js';
-import type { StoredResponse } from '../ra/pseudonym.js';
+import { keyPairFromPrivate, keyPairSigner } from '../ee/keys.js';
+import { EcaLimitCode } from '../eca/eca.js';
 import type { TrustDir } from '../manager/trust-dir.js';
-import { iPeriodParamsOf } from '../policy/index.js';
-import { canonicalKeyFromBytes, type CanonicalKey } from '../ra/registration.js';
-import { openDatabase } from '../store/index.js';
-import { readBundleManifest, writeBatchManifest, writeBundle, type BatchManifest, type BundleCertificate, type BundleManifest, type BundleSecrets } from './bundle.js';
+import { iPeriodParamsOf, type GlobalPolicy } from '../policy/index.js';
+import type { StoredResponse } from '../ra/pseudonym.js';
+import { canonicalIdOf, canonicalKeyFromBytes, type CanonicalKey, type RegisteredDevice } from '../ra/registration.js';
+import { encodeChain, syncPaths, writeBatchManifest, writeBundle, type BatchManifest, type BundleCertificate, type BundleManifest, type BundleSecrets } from './bundle.js';
 import { openComponents, type ProvisionComponents } from './components.js';
 import { ProvisionState, secretsFromBytes, secretsToBytes, type DeviceRow, type StateCipher } from './state.js';
 
@@ -50,10 +54,12 @@ export class ProvisionError extends Error {
   override readonly name = 'ProvisionError';
 }
 
-/** A factory-supplied device key: the canonical public key (hex, compressed or uncompressed). */
+/** A factory-supplied device: public keys only (hex points, compressed or uncompressed). */
 export interface FactoryDeviceKey {
   canonicalPublicKey: string;
   curve?: 'nistP256' | 'brainpoolP256r1';
+  /** The device's enrollment public key (P-256): the ECA issues an explicit enrollment certificate for it. */
+  enrollmentPublicKey?: string;
   /**
    * The device's unified butterfly keys (public caterpillar key, hex point; AES-128 expansion key, hex): with them
    * the tool also has pseudonyms issued; the bundle then holds the encrypted ACA responses (only the device can
@@ -78,15 +84,17 @@ export interface ProvisionBatchOptions {
   /** PSIDs for the enrollment and pseudonym certificates (default: the policy's lists for the device type). */
   psids?: number[];
   pseudonymWeeks: number;
-  /** ECIES recipient of the generated private keys (required unless deviceKeys). */
+  /** ECIES recipient of the batch transport key (required unless deviceKeys). */
   transportKey?: EciesPublicKey;
   /** Factory keys, one per device (count = length). */
   deviceKeys?: FactoryDeviceKey[];
   /** Seals the device secrets in the batch state (required unless deviceKeys). */
   statePassphrase?: string;
+  /** Devices per chunk (default 500; 25 with pseudonyms). */
+  chunkSize?: number;
   clock: Clock;
   env?: NodeJS.ProcessEnv;
-  onProgress?: (p: { index: number; completed: number; total: number; resumed: boolean }) => void;
+  onProgress?: (p: { completed: number; total: number; issued: number }) => void;
   /** Test hook. */
   hook?: (point: ProvisionHookPoint, index: number) => void | Promise<void>;
 }
@@ -105,15 +113,15 @@ export interface ProvisionSummary {
   outDir: string;
 }
 
+/** Sealed in the state between steps (hex strings; butterfly secrets as secretsToBytes writes them). */
 interface GeneratedSecrets {
-  canonical: bigint;
-  enrollment: bigint;
+  canonical: string;
+  enrollment: string;
   butterfly?: ButterflySecrets;
-  /** COER EeRaCertRequest made with the butterfly secrets. */
-  butterflyRequest?: Uint8Array;
 }
 
 const ACTOR = 'provision';
+const STATE_FORMAT = 2;
 
 /** The batch id: a digest of what defines the batch (same command = same id). */
 export function batchIdOf(params: unknown): string {
@@ -122,6 +130,56 @@ export function batchIdOf(params: unknown): string {
 
 const iso = (t: number) => time32ToDate(Math.floor(t)).toISOString();
 const validity = (vp: ValidityPeriod) => ({ validFrom: iso(vp.start), validUntil: iso(validityPeriodEnd(vp)) });
+const unhex = (s: string) => fromHex(s.replace(/^0x/i, ''));
+
+/** A P-256 key pair from OpenSSL: 32-octet private key, 65-octet uncompressed public key. */
+function nativeKeyPair(): { d: Uint8Array; publicKey: Uint8Array } {
+  const e = createECDH('prime256v1');
+  const publicKey = new Uint8Array(e.generateKeys());
+  return { d: new Uint8Array(e.getPrivateKey()), publicKey };
+}
+
+/** SEC 1 compressed form of an uncompressed point (no arithmetic: the parity of y). */
+function compress(uncompressed: Uint8Array): Uint8Array {
+  const out = new Uint8Array(33);
+  out[0] = 2 + (uncompressed[64]! & 1);
+  out.set(uncompressed.subarray(1, 33), 1);
+  return out;
+}
+
+/** A P-256 public key from the factory, checked to be on the curve (OpenSSL) and compressed. */
+function factoryP256(hex: string, what: string): Uint8Array {
+  let b: Uint8Array;
+  try {
+    b = unhex(hex);
+  } catch {
+    throw new ProvisionError(`${what}: not hex`);
+  }
+  if (!((b.length === 33 && (b[0] === 2 || b[0] === 3)) || (b.length === 65 && b[0] === 4))) throw new ProvisionError(`${what}: not an encoded P-256 point`);
+  try {
+    // OpenSSL decodes the point (checking that it is on the curve) and re-encodes it compressed.
+    return new Uint8Array(ECDH.convertKey(b, 'prime256v1', undefined, undefined, 'compressed') as Buffer);
+  } catch {
+    throw new ProvisionError(`${what}: not a point on P-256`);
+  }
+}
+
+/** Region / PSID choices refused up front (nothing registered or issued) when outside the policy. */
+export function checkRequestedPermissions(policy: GlobalPolicy, deviceType: 'obu' | 'rsu', o: { region?: number[]; psids?: number[]; pseudonymWeeks: number }): void {
+  const dt = deviceType === 'obu' ? 'OBU' : 'RSU';
+  const perms = policy.deviceTypes[dt];
+  for (const r of o.region ?? []) {
+    if (!policy.regions.includes(r)) throw new ProvisionError(`region ${r} is not in the policy regions (${policy.regions.join(', ')}): nothing issued`);
+  }
+  const enroll = perms.enrollment.map((p) => p.psid);
+  const pseudo = perms.pseudonym.map((p) => p.psid);
+  for (const p of o.psids ?? []) {
+    if (!enroll.includes(p)) throw new ProvisionError(`psid ${p} is not in the policy's enrollment PSIDs for ${dt} devices (${enroll.join(', ') || 'none'}): nothing issued`);
+    if (o.pseudonymWeeks > 0 && !pseudo.includes(p)) {
+      throw new ProvisionError(`psid ${p} is not in the policy's pseudonym PSIDs for ${dt} devices (${pseudo.join(', ') || 'none'}): nothing issued`);
+    }
+  }
+}
 
 export async function provisionBatch(o: ProvisionBatchOptions): Promise<ProvisionSummary> {
   const started = performance.now();
@@ -131,21 +189,27 @@ export async function provisionBatch(o: ProvisionBatchOptions): Promise<Provisio
   if (!Number.isInteger(o.pseudonymWeeks) || o.pseudonymWeeks < 0) throw new ProvisionError('pseudonyms-weeks must be an integer >= 0');
   if (factory && o.pseudonymWeeks > 0 && o.deviceKeys!.some((k) => !k.caterpillarPublicKey || !k.expansionKey)) {
     throw new ProvisionError(
-      'with factory keys the tool can only register the devices, and issue pseudonyms if each device key comes with its caterpillarPublicKey and expansionKey (see README "Provisioning bundles")',
+      'with factory keys, pseudonyms need each device key to come with its caterpillarPublicKey and expansionKey (see README "Provisioning bundles")',
     );
   }
   if (!factory && !o.transportKey) throw new ProvisionError('generated keys need a transport key (--transport-key)');
   if (!factory && !o.statePassphrase) throw new ProvisionError('generated keys need a state passphrase (SCMS_PROVISION_PASSPHRASE or SCMS_KEYSTORE_PASSPHRASE)');
   const policy = o.trust.globalPolicy?.json;
   if (!policy) throw new ProvisionError(`${o.trust.dir}: no global policy`);
+  checkRequestedPermissions(policy, o.deviceType, o);
   const perms = policy.deviceTypes[o.deviceType === 'obu' ? 'OBU' : 'RSU'];
   const enrollPsids = o.psids ?? perms.enrollment.map((p) => p.psid);
   const pseudoPsids = o.psids ?? perms.pseudonym.map((p) => p.psid);
-  if (o.pseudonymWeeks > 0 && pseudoPsids.length === 0) throw new ProvisionError(`the policy grants ${o.deviceType} devices no pseudonym PSIDs (give --psid)`);
+  if (o.pseudonymWeeks > 0 && pseudoPsids.length === 0) throw new ProvisionError(`the policy grants ${o.deviceType} devices no pseudonym PSIDs: nothing issued`);
   const region = o.region ?? policy.regions;
+  const chunkSize = o.chunkSize ?? (o.pseudonymWeeks > 0 ? 25 : 500);
+  if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new ProvisionError('chunk size must be a positive integer');
+  // Factory keys are checked before anything is recorded.
+  const factoryKeys = factory ? o.deviceKeys!.map((k, n) => parseFactoryKey(k, n)) : undefined;
 
   const outDir = resolve(o.outDir);
   const params = {
+    format: STATE_FORMAT,
     trust: o.trust.manifest.ctlSeriesId,
     deviceType: o.deviceType,
     count,
@@ -161,57 +225,111 @@ export async function provisionBatch(o: ProvisionBatchOptions): Promise<Provisio
   mkdirSync(o.dataDir, { recursive: true });
 
   const unlock = lockBatch(outDir, batchId);
-  const stateDb = await openDatabase<any>(`sqlite:${join(o.dataDir, 'provision.db')}`);
+  let state: ProvisionState | undefined;
   let c: ProvisionComponents | undefined;
   try {
-    const state = new ProvisionState(stateDb);
-    await state.migrate();
+    state = await ProvisionState.open(join(o.dataDir, 'provision.db'));
     const now = () => o.clock.now().getTime();
-    const cipher = await state.openBatch(batchId, params, o.statePassphrase ?? '', now());
-    const rows = await state.devices(batchId);
+    const opened = state.openBatch(batchId, params, o.statePassphrase ?? '', now(), factory ? undefined : () => makeTransportKey(o.transportKey!));
+    const rows = state.devices(batchId);
     const alreadyDone = [...rows.values()].filter((r) => r.step === 'done').length;
-    let completed = alreadyDone;
     let issued = 0;
     if (alreadyDone < count) {
       c = await openComponents({ trust: o.trust, stores: o.stores, dataDir: o.dataDir, clock: o.clock, env: o.env ?? process.env, pseudonyms: o.pseudonymWeeks > 0 });
-      const ctx: DeviceContext = { o, c, state, cipher, batchId, outDir, factory, enrollPsids, pseudoPsids, region, now };
-      for (let index = 0; index < count; index++) {
-        const row = rows.get(index);
-        if (row?.step === 'done') continue;
-        await provisionDevice(ctx, index, row);
-        issued++;
-        completed++;
-        o.onProgress?.({ index, completed, total: count, resumed: false });
+      const ecaCheck = verifyCertificateChain(c.ecaChain, { trustAnchors: c.roots, clock: o.clock });
+      if (!ecaCheck.ok) throw new ProvisionError(`the ECA chain does not verify: ${ecaCheck.errors.map((e) => e.reason).join('; ')}`);
+      const x: Ctx = {
+        o,
+        c,
+        state,
+        cipher: opened.cipher,
+        ...(opened.transport ? { transport: opened.transport } : {}),
+        batchId,
+        outDir,
+        factory,
+        ...(factoryKeys ? { factoryKeys } : {}),
+        enrollPsids,
+        pseudoPsids,
+        region,
+        now,
+        ecaChainBytes: encodeChain(c.ecaChain),
+        ...(c.pseudonyms ? { acaChainBytes: encodeChain(c.pseudonyms.acaChain) } : {}),
+      };
+      const todo: number[] = [];
+      for (let index = 0; index < count; index++) if (rows.get(index)?.step !== 'done') todo.push(index);
+      for (let n = 0; n < todo.length; n += chunkSize) {
+        const indices = todo.slice(n, n + chunkSize);
+        await provisionChunk(x, indices.map((i) => rows.get(i) ?? i));
+        issued += indices.length;
+        o.onProgress?.({ completed: alreadyDone + issued, total: count, issued });
       }
     }
 
-    // The batch manifest, from the state and the bundles on disk.
-    const final = await state.devices(batchId);
+    // The batch manifest, from the state.
+    const final = state.devices(batchId);
     const devices: BatchManifest['devices'] = [];
     let certificates = 0;
     for (let index = 0; index < count; index++) {
       const r = final.get(index)!;
-      const m = readBundleManifest(join(outDir, r.deviceId!));
-      certificates += m.certificates.length;
-      devices.push({ index, deviceId: m.deviceId, canonicalId: m.canonicalId, dir: m.deviceId, certificates: m.certificates.length });
+      const n = Number(r.data.certificates ?? 0);
+      certificates += n;
+      devices.push({ index, deviceId: r.deviceId!, canonicalId: r.canonicalId, dir: r.deviceId!, certificates: n });
     }
-    const batchManifest = writeBatchManifest(outDir, {
+    const batchManifest = await writeBatchManifest(outDir, {
       format: 'scms-provision-batch',
-      version: 1,
+      version: 2,
       batchId,
       deviceType: o.deviceType,
       count,
       keys: factory ? 'factory' : 'generated',
       pseudonymWeeks: o.pseudonymWeeks,
+      region,
+      psids: o.psids ?? [...new Set([...enrollPsids, ...(o.pseudonymWeeks > 0 ? pseudoPsids : [])])],
       devices,
     });
     const seconds = (performance.now() - started) / 1000;
     return { batchId, total: count, issued, alreadyDone, certificates, seconds, devicesPerSecond: seconds > 0 ? issued / seconds : 0, batchManifest, outDir };
   } finally {
     await c?.close();
-    await stateDb.destroy();
+    state?.close();
     unlock();
   }
+}
+
+/** The batch transport key (AES-128) and its wrap: ECIES (rekRecipInfo) to the factory key, 1609.2 6.3.30. */
+function makeTransportKey(to: EciesPublicKey): { key: Uint8Array; wrap: Uint8Array } {
+  const key = new Uint8Array(randomBytes(16));
+  const data = encryptData({ plaintext: SymmetricEncryptionKeyCodec.encode({ aes128Ccm: key }), recipients: [{ kind: 'rek', publicKey: to }] });
+  return { key, wrap: Ieee1609Dot2DataCodec.encode(data) };
+}
+
+interface ParsedFactoryKey {
+  key: CanonicalKey;
+  enrollment?: Uint8Array;
+  caterpillar?: Uint8Array;
+  expansion?: Uint8Array;
+}
+
+function parseFactoryKey(k: FactoryDeviceKey, n: number): ParsedFactoryKey {
+  const where = `device key ${n}`;
+  let key: CanonicalKey;
+  const curve = k.curve ?? 'nistP256';
+  if (curve === 'nistP256') {
+    const compressed = factoryP256(k.canonicalPublicKey, `${where}: canonicalPublicKey`);
+    key = { curve, compressed, canonicalId: canonicalIdOf(compressed) };
+  } else {
+    key = canonicalKeyFromBytes(unhex(k.canonicalPublicKey), curve, `${where}: canonicalPublicKey`);
+  }
+  const out: ParsedFactoryKey = { key };
+  if (k.enrollmentPublicKey !== undefined) out.enrollment = factoryP256(k.enrollmentPublicKey, `${where}: enrollmentPublicKey`);
+  if (k.caterpillarPublicKey !== undefined) out.caterpillar = factoryP256(k.caterpillarPublicKey, `${where}: caterpillarPublicKey`);
+  if (k.expansionKey !== undefined) {
+    const e = unhex(k.expansionKey);
+    if (e.length !== 16) throw new ProvisionError(`${where}: expansionKey: 16 octets (AES-128) expected`);
+    out.expansion = e;
+  }
+  if (out.enrollment && toHex(out.enrollment) === toHex(key.compressed)) throw new ProvisionError(`${where}: the enrollment key must not be the canonical key`);
+  return out;
 }
 
 /**
@@ -243,171 +361,352 @@ function lockBatch(outDir: string, batchId: string): () => void {
   throw new ProvisionError(`cannot lock batch ${batchId} (${path})`);
 }
 
-interface DeviceContext {
+interface Ctx {
   o: ProvisionBatchOptions;
   c: ProvisionComponents;
   state: ProvisionState;
   cipher: StateCipher;
+  transport?: { key: Uint8Array; wrap: Uint8Array };
   batchId: string;
   outDir: string;
   factory: boolean;
+  factoryKeys?: ParsedFactoryKey[];
   enrollPsids: number[];
   pseudoPsids: number[];
   region: number[];
   now: () => number;
+  ecaChainBytes: Uint8Array;
+  acaChainBytes?: Uint8Array;
 }
 
-async function provisionDevice(x: DeviceContext, index: number, existing: DeviceRow | undefined): Promise<void> {
-  const { o, c, state, cipher, batchId } = x;
-  const hook = async (p: ProvisionHookPoint) => o.hook?.(p, index);
-  let row = existing;
-  let secrets: GeneratedSecrets | undefined;
-  let key: CanonicalKey;
+/** A device during a chunk: its state row and what the steps produce. */
+interface Dev {
+  row: DeviceRow;
+  secrets?: GeneratedSecrets;
+  device?: RegisteredDevice;
+  enrollment?: Certificate;
+  pseudonyms: Array<{ i: number; j: number; certificate: Certificate; privateKey: bigint }>;
+  responses: StoredResponse[];
+}
 
-  // 1. Keys (generated ones sealed into the state before anything else happens).
-  if (!row) {
+const hookAll = async (x: Ctx, point: ProvisionHookPoint, devs: readonly Dev[]) => {
+  if (x.o.hook) for (const d of devs) await x.o.hook(point, d.row.index);
+};
+
+async function provisionChunk(x: Ctx, items: ReadonlyArray<DeviceRow | number>): Promise<void> {
+  const { o, c, state, batchId } = x;
+
+  // 1. Keys (generated ones sealed into the state before anything refers to them) and the enrollment request.
+  const fresh: DeviceRow[] = [];
+  const template = enrollmentTemplate(x);
+  const devs: Dev[] = items.map((it) => {
+    if (typeof it !== 'number') {
+      const secrets = it.secrets ? secretsFromBytes<GeneratedSecrets>(x.cipher.open(it.secrets)) : undefined;
+      return { row: it, ...(secrets ? { secrets } : {}), pseudonyms: [], responses: [] };
+    }
+    const index = it;
+    let row: DeviceRow;
+    let secrets: GeneratedSecrets | undefined;
     if (x.factory) {
-      const f = o.deviceKeys![index]!;
-      key = canonicalKeyFromBytes(fromHex(f.canonicalPublicKey.replace(/^0x/i, '')), f.curve ?? 'nistP256', `device key ${index}`);
+      const f = x.factoryKeys![index]!;
+      row = { index, step: 'keys', canonicalId: f.key.canonicalId, canonicalKey: toHex(f.key.compressed), data: { curve: f.key.curve } };
+      if (f.enrollment) row.data.enrollRequest = toHex(enrollmentRequest(template, f.enrollment, f.key.canonicalId));
+      if (f.caterpillar && o.pseudonymWeeks > 0) row.data.authzRequest = toHex(EeRaCertRequestCodec.encode(factoryButterflyRequest(x, f.caterpillar, f.expansion!)));
     } else {
-      secrets = generateSecrets(x);
-      key = canonicalKeyFromBytes(keyPairFromPrivate('nistP256', secrets.canonical).publicKey);
-    }
-    row = { index, step: 'keys', canonicalId: key.canonicalId, canonicalKey: toHex(key.compressed), data: { curve: key.curve }, ...(secrets ? { secrets: cipher.seal(secretsToBytes(secrets)) } : {}) };
-    await state.insert(batchId, row, x.now());
-  } else {
-    key = canonicalKeyFromBytes(fromHex(row.canonicalKey), (row.data.curve as CanonicalKey['curve'] | undefined) ?? 'nistP256');
-    if (row.secrets) secrets = secretsFromBytes<GeneratedSecrets>(cipher.open(row.secrets));
-  }
-
-  // 2. Registration (idempotent by canonical key).
-  if (row.step === 'keys') {
-    const r = await c.registration.register({ deviceType: o.deviceType, key, region: x.region }, ACTOR);
-    await state.advance(batchId, row, 'registered', { deviceId: r.device.deviceId }, x.now());
-    await hook('registered');
-  }
-  const deviceId = row.deviceId!;
-
-  let enrollment: Enrollment | undefined;
-  const pseudonyms: Array<{ i: number; j: number; certificate: Certificate; privateKey: bigint }> = [];
-  if (secrets) {
-    // 3. Enrollment.
-    enrollment = await enroll(x, row, secrets, deviceId);
-    if (row.step === 'registered') {
-      await state.advance(batchId, row, 'enrolled', {}, x.now());
-    }
-    // 4. Pseudonyms.
-    if (o.pseudonymWeeks > 0) {
-      const request = EeRaCertRequestCodec.decode(secrets.butterflyRequest!);
-      // The request hash an online EE's EeRaCertRequestSpdu would have (signed with the enrollment certificate).
-      const hashOf = async () =>
-        (await buildAuthorizationRequest({ request, enrollment: { certificate: enrollment!.certificate, signer: enrollment!.signer }, raCertificate: c.raCertificate })).requestHash;
-      const responses = await issuePseudonyms(x, row, request, hashOf, deviceId);
-      for (const r of responses) {
-        pseudonyms.push(
-          await processAuthorizationResponse({
-            secrets: secrets.butterfly!,
-            i: r.i,
-            j: r.j,
-            kind: r.kind as 'private' | 'cubk',
-            response: r.response,
-            acaChain: c.pseudonyms!.acaChain,
-            trustAnchors: c.roots,
-            clock: o.clock,
-          }),
-        );
+      const canonical = nativeKeyPair();
+      const enrollment = nativeKeyPair();
+      const compressed = compress(canonical.publicKey);
+      const canonicalId = canonicalIdOf(compressed);
+      secrets = { canonical: toHex(canonical.d), enrollment: toHex(enrollment.d) };
+      row = { index, step: 'keys', canonicalId, canonicalKey: toHex(compressed), data: { curve: 'nistP256', enrollRequest: toHex(enrollmentRequest(template, compress(enrollment.publicKey), canonicalId)) } };
+      if (o.pseudonymWeeks > 0) {
+        const { request, secrets: bf } = createButterflyRequest({
+          variant: 'unified',
+          type: 'implicit',
+          tbsCert: { validityPeriod: pseudonymValidity(x), region: regionOf(x), appPermissions: x.pseudoPsids.map((psid) => ({ psid: BigInt(psid) })) },
+          clock: o.clock,
+        });
+        secrets.butterfly = bf;
+        row.data.authzRequest = toHex(EeRaCertRequestCodec.encode(request));
       }
-      pseudonyms.sort((a, b) => a.i - b.i || a.j - b.j);
+      row.secrets = x.cipher.seal(secretsToBytes(secrets));
     }
+    fresh.push(row);
+    return { row, ...(secrets ? { secrets } : {}), pseudonyms: [], responses: [] };
+  });
+  if (fresh.length) state.insert(batchId, fresh, x.now());
+
+  // 2. Registration (idempotent by canonical key): one RA transaction for the chunk.
+  const registered = c.registrationBatch.registerMany(
+    devs.map((d) => ({ deviceType: o.deviceType, key: keyOf(d.row), region: x.region })),
+    ACTOR,
+  );
+  const changed: DeviceRow[] = [];
+  devs.forEach((d, n) => {
+    const dev = registered[n]!.device;
+    if (dev.deviceType !== o.deviceType) throw new ProvisionError(`device ${d.row.index}: its canonical key is registered as ${dev.deviceType}`);
+    d.device = dev;
+    if (d.row.deviceId && d.row.deviceId !== dev.deviceId) throw new ProvisionError(`device ${d.row.index}: registered as ${dev.deviceId}, the state says ${d.row.deviceId}`);
+    if (d.row.step === 'keys') {
+      d.row.deviceId = dev.deviceId;
+      d.row.step = 'registered';
+      changed.push(d.row);
+    }
+  });
+  if (changed.length) state.save(batchId, changed, x.now());
+  await hookAll(x, 'registered', devs);
+
+  // 3. Enrollment through the ECA's factory path (one ECA transaction, one RA transaction).
+  const toEnroll = devs.filter((d) => d.row.data.enrollRequest && !d.row.data.enrollCert);
+  if (toEnroll.length) await enroll(x, toEnroll);
+  for (const d of devs) {
+    if (d.row.data.enrollCert) d.enrollment = CertificateCodec.decode(fromHex(d.row.data.enrollCert));
   }
-  let encryptedResponses: StoredResponse[] = [];
-  if (x.factory && o.pseudonymWeeks > 0) {
-    // No enrollment certificate (the device must sign for it): the request hash is HashedId8 of the COER EeRaCertRequest.
-    const request = row.data.authzRequest ? EeRaCertRequestCodec.decode(fromHex(row.data.authzRequest)) : factoryButterflyRequest(x, o.deviceKeys![index]!);
-    const coer = EeRaCertRequestCodec.encode(request);
-    if (!row.data.authzRequest) await state.advance(batchId, row, row.step, { data: { authzRequest: toHex(coer) } }, x.now());
-    encryptedResponses = await issuePseudonyms(x, row, request, async () => sha256(coer).slice(-8), deviceId);
+  await hookAll(x, 'enrollment-issued', toEnroll);
+  if (toEnroll.length) state.save(batchId, toEnroll.map((d) => d.row), x.now());
+
+  // 4. Pseudonyms: one PseudonymService batch for every device of the chunk that has no stored responses yet.
+  if (o.pseudonymWeeks > 0) await pseudonyms(x, devs);
+
+  // 5. Bundles, one file-system sync, then the chunk is done.
+  for (const d of devs) {
+    d.row.data.certificates = String(writeDeviceBundle(x, d));
+    await x.o.hook?.('bundle-written', d.row.index);
+  }
+  await syncPaths(x.outDir, devs.map((d) => join(x.outDir, d.row.deviceId!)));
+  for (const d of devs) d.row.step = 'done';
+  state.save(batchId, devs.map((d) => d.row), x.now());
+  await hookAll(x, 'done', devs);
+}
+
+function keyOf(row: DeviceRow): CanonicalKey {
+  return { curve: (row.data.curve as CanonicalKey['curve'] | undefined) ?? 'nistP256', compressed: fromHex(row.canonicalKey), canonicalId: row.canonicalId };
+}
+
+/** The EeEcaCertRequest fields every device of the batch shares (its verification key and canonicalId differ). */
+function enrollmentTemplate(x: Ctx): { request: Omit<EeEcaCertRequest, 'canonicalId'>; tbs: ToBeSignedCertificate } {
+  const generationTime = nowTime32(x.o.clock);
+  // at most the policy's enrollmentValidity, and not beyond the ECA certificate
+  const seconds = enrollmentSeconds(x.c.policy.enrollmentValidity, x.c.ecaChain[0]!.toBeSigned.validityPeriod, generationTime);
+  const tbs = buildTbsCertificate({
+    id: 'none',
+    validity: { start: time32ToDate(generationTime), durationSeconds: seconds },
+    region: { countries: x.region },
+    certRequestPermissions: [{ psids: x.enrollPsids.map((p) => BigInt(p)), eeType: { app: true, enrol: true } }],
+    canRequestRollover: false,
+  });
+  return { request: { version: 2, generationTime, type: 'explicit', tbsCert: tbs as EeEcaCertRequest['tbsCert'] }, tbs };
+}
+
+/** COER EeEcaCertRequest for one device (1609.2.1 EcaEeInterface): the factory request (eca/factory.ts). */
+function enrollmentRequest(t: ReturnType<typeof enrollmentTemplate>, enrollmentKey: Uint8Array, canonicalId: string): Uint8Array {
+  const tbsCert = { ...t.tbs, verifyKeyIndicator: { verificationKey: publicVerificationKey('nistP256', enrollmentKey) } } as EeEcaCertRequest['tbsCert'];
+  return EeEcaCertRequestCodec.encode({ ...t.request, tbsCert, canonicalId });
+}
+
+async function enroll(x: Ctx, devs: Dev[]): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const results = await x.c.ecaFactory.enroll(devs.map((d) => ({ device: d.device!, request: fromHex(d.row.data.enrollRequest!) })));
+    const stale: Dev[] = [];
+    for (const [n, r] of results.entries()) {
+      const d = devs[n]!;
+      if (!r.ok) {
+        // A request recorded long ago (a batch resumed after eca-maxAge): a fresh one, as an EE would send.
+        if (r.code === EcaLimitCode.maxAge && attempt === 0) {
+          stale.push(d);
+          continue;
+        }
+        throw new ProvisionError(`device ${d.row.index}: enrollment refused by the ECA (${r.status}-${r.code}): ${r.reason}`);
+      }
+      // The certificate must carry the requested key (the EE's check; explicit certificate).
+      const req = EeEcaCertRequestCodec.decode(fromHex(d.row.data.enrollRequest!));
+      const want = fromPublicVerificationKey(req.tbsCert.verifyKeyIndicator.verificationKey);
+      const vki = r.certificate.toBeSigned.verifyKeyIndicator;
+      const got = 'verificationKey' in vki ? fromPublicVerificationKey(vki.verificationKey) : undefined;
+      if (!got || toHex(got.publicKey) !== toHex(want.publicKey)) throw new ProvisionError(`device ${d.row.index}: the enrollment certificate does not carry the requested key`);
+      d.row.data.enrollCert = toHex(r.bytes);
+      d.row.data.enrollHash = r.requestHash;
+    }
+    if (!stale.length) break;
+    const t = enrollmentTemplate(x);
+    for (const d of stale) {
+      const req = EeEcaCertRequestCodec.decode(fromHex(d.row.data.enrollRequest!));
+      const key = fromPublicVerificationKey(req.tbsCert.verifyKeyIndicator.verificationKey).publicKey;
+      d.row.data.enrollRequest = toHex(enrollmentRequest(t, key, d.row.canonicalId));
+    }
+    x.state.save(x.batchId, stale.map((d) => d.row), x.now()); // recorded before the ECA sees it
+    devs = stale;
+  }
+  // One signature check per chunk with the ECA chain (the rest: the requested key, above).
+  const first = devs.find((d) => d.row.data.enrollCert);
+  if (first) {
+    const v = verifyCertificateChain([CertificateCodec.decode(fromHex(first.row.data.enrollCert!)), ...x.c.ecaChain], { trustAnchors: x.c.roots, clock: x.o.clock, skipCurrentValidity: true });
+    if (!v.ok) throw new ProvisionError(`device ${first.row.index}: the enrollment certificate does not verify: ${v.errors.map((e) => e.reason).join('; ')}`);
+  }
+}
+
+/** At most `max` seconds, ending before the ECA certificate, in whole hours (a Duration in hours is exact). */
+function enrollmentSeconds(max: number, eca: ValidityPeriod, now: number): number {
+  const s = Math.min(max, Math.floor(validityPeriodEnd(eca)) - now - 3600);
+  return Math.max(3600, Math.floor(s / 3600) * 3600);
+}
+
+/** The requested region as a 1609.2 GeographicRegion (identifiedRegion of CountryOnly). */
+const regionOf = (x: Ctx) => ({ identifiedRegion: x.region.map((c) => ({ countryOnly: c })) });
+
+function pseudonymValidity(x: Ctx): ValidityPeriod {
+  const ip = iPeriodParamsOf(x.c.policy);
+  const i0 = iPeriodOf(ip, dateToTime32(x.o.clock.now()));
+  return { start: iPeriodStart(ip, i0), duration: { hours: Math.min(65535, x.o.pseudonymWeeks * 7 * 24) } };
+}
+
+function factoryButterflyRequest(x: Ctx, caterpillar: Uint8Array, expansion: Uint8Array): EeRaCertRequest {
+  return {
+    version: 2,
+    generationTime: nowTime32(x.o.clock),
+    type: 'implicit',
+    tbsCert: {
+      id: { none: null },
+      cracaId: new Uint8Array(3),
+      crlSeries: 0,
+      validityPeriod: pseudonymValidity(x),
+      region: regionOf(x),
+      appPermissions: x.pseudoPsids.map((psid) => ({ psid: BigInt(psid) })),
+      verifyKeyIndicator: { verificationKey: publicVerificationKey('nistP256', caterpillar) },
+    },
+    additionalParams: { unified: { aes128: expansion } },
+  };
+}
+
+/** The RA pseudonym pipeline for the first W i-periods of the chunk's devices (idempotent). */
+async function pseudonyms(x: Ctx, devs: Dev[]): Promise<void> {
+  const { o, c, state, batchId } = x;
+  const p = c.pseudonyms!;
+  const ip = iPeriodParamsOf(c.policy);
+  const withRequest = devs.filter((d) => d.row.data.authzRequest);
+  // The request hash: generated keys, that of the EeRaCertRequestSpdu an online EE would send (signed with its
+  // enrollment certificate, encrypted to the RA); factory keys (no enrollment key here), HashedId8 of the COER
+  // EeRaCertRequest. Recorded before the RA issues anything.
+  const hashed: Dev[] = [];
+  for (const d of withRequest) {
+    if (d.row.data.authzHash) continue;
+    const request = EeRaCertRequestCodec.decode(fromHex(d.row.data.authzRequest!));
+    let hash: Uint8Array;
+    if (d.secrets && d.enrollment) {
+      const kp = keyPairFromPrivate('nistP256', bytesToBigInt(fromHex(d.secrets.enrollment)));
+      hash = (await buildAuthorizationRequest({ request, enrollment: { certificate: d.enrollment, signer: keyPairSigner(kp) }, raCertificate: c.raCertificate })).requestHash;
+    } else hash = sha256(fromHex(d.row.data.authzRequest!)).slice(-8);
+    d.row.data.authzHash = toHex(hash);
+    d.row.data.iFirst = String(iPeriodOf(ip, request.tbsCert.validityPeriod.start));
+    hashed.push(d);
+  }
+  if (hashed.length) state.save(batchId, hashed.map((d) => d.row), x.now());
+
+  const pending = withRequest.filter((d) => d.row.step !== 'authorized');
+  const jobs = [];
+  for (const d of pending) {
+    const stored = await p.service.download(fromHex(d.row.data.authzHash!));
+    if (stored.length) continue; // issued by an interrupted run (responses of one batch are stored together)
+    const first = Number(d.row.data.iFirst);
+    jobs.push({ requestHash: fromHex(d.row.data.authzHash!), request: EeRaCertRequestCodec.decode(fromHex(d.row.data.authzRequest!)), chainKey: d.row.deviceId!, iRange: { first, last: first + o.pseudonymWeeks - 1 } });
+  }
+  if (jobs.length) {
+    const report = await p.service.processBatch(jobs);
+    if (report.failed.length) throw new ProvisionError(`${report.failed.length} pseudonym certificates failed: ${report.failed[0]!.error}`);
+  }
+  await hookAll(x, 'pseudonyms-issued', pending);
+  if (pending.length) {
+    c.registrationBatch.recordCertificateMany(
+      pending.map((d) => ({ deviceId: d.row.deviceId!, certificate: { kind: 'authorization-batch', hashedId8: d.row.data.authzHash!, issuer: 'ra' } })),
+      'ra',
+    );
+    for (const d of pending) d.row.step = 'authorized';
+    state.save(batchId, pending.map((d) => d.row), x.now());
   }
 
-  // 5. The bundle.
+  // The EE side: generated keys open their responses (certificates + private keys for the bundle); factory keys
+  // get the encrypted responses as they are.
+  for (const d of withRequest) {
+    d.responses = await p.service.download(fromHex(d.row.data.authzHash!));
+    if (!d.secrets?.butterfly) continue;
+    for (const r of d.responses) {
+      d.pseudonyms.push(
+        await processAuthorizationResponse({
+          secrets: d.secrets.butterfly,
+          i: r.i,
+          j: r.j,
+          kind: r.kind as 'private' | 'cubk',
+          response: r.response,
+          acaChain: p.acaChain,
+          trustAnchors: c.roots,
+          clock: o.clock,
+        }),
+      );
+    }
+  }
+}
+
+/** Writes the device's bundle; returns the number of certificates in it. */
+function writeDeviceBundle(x: Ctx, d: Dev): number {
+  const { o } = x;
   const files: Record<string, Uint8Array> = {};
   const certs: BundleCertificate[] = [];
   const steps: BundleManifest['steps'] = ['registered'];
   const responses: NonNullable<BundleManifest['pseudonymResponses']> = [];
-  if (enrollment) {
+  if (d.enrollment) {
     steps.push('enrolled');
-    files['enrollment.oer'] = encodeCertificate(enrollment.certificate);
-    certs.push({ file: 'enrollment.oer', kind: 'enrollment', hashedId8: toHex(certificateHashedId8(enrollment.certificate)), ...validity(enrollment.certificate.toBeSigned.validityPeriod) });
-    c.ecaChain.forEach((cc, n) => (files[`chain/eca-${n}.oer`] = encodeCertificate(cc)));
+    const bytes = fromHex(d.row.data.enrollCert!);
+    files['enrollment.oer'] = bytes;
+    files['eca-chain.oer'] = x.ecaChainBytes;
+    certs.push({ file: 'enrollment.oer', kind: 'enrollment', hashedId8: toHex(certificateHashedId8(bytes)), ...validity(d.enrollment.toBeSigned.validityPeriod) });
   }
-  if (pseudonyms.length) {
+  if (d.pseudonyms.length || d.responses.length) {
     steps.push('pseudonyms');
-    c.pseudonyms!.acaChain.forEach((cc, n) => (files[`chain/aca-${n}.oer`] = encodeCertificate(cc)));
-    for (const p of pseudonyms) {
-      const file = `pseudonyms/${p.i}_${p.j}.oer`;
-      files[file] = encodeCertificate(p.certificate);
-      certs.push({ file, kind: 'pseudonym', hashedId8: toHex(certificateHashedId8(p.certificate)), ...validity(p.certificate.toBeSigned.validityPeriod), i: p.i, j: p.j });
-    }
+    files['aca-chain.oer'] = x.acaChainBytes!;
   }
-  if (encryptedResponses.length) {
-    steps.push('pseudonyms');
-    c.pseudonyms!.acaChain.forEach((cc, n) => (files[`chain/aca-${n}.oer`] = encodeCertificate(cc)));
-    for (const r of [...encryptedResponses].sort((a, b) => a.i - b.i || a.j - b.j)) {
+  for (const p of [...d.pseudonyms].sort((a, b) => a.i - b.i || a.j - b.j)) {
+    const file = `pseudonyms/${p.i}_${p.j}.oer`;
+    const bytes = encodeCertificate(p.certificate);
+    files[file] = bytes;
+    certs.push({ file, kind: 'pseudonym', hashedId8: toHex(certificateHashedId8(bytes)), ...validity(p.certificate.toBeSigned.validityPeriod), i: p.i, j: p.j });
+  }
+  if (!d.secrets) {
+    for (const r of [...d.responses].sort((a, b) => a.i - b.i || a.j - b.j)) {
       const file = `responses/${r.i}_${r.j}.oer`;
       files[file] = r.response;
       responses.push({ file, i: r.i, j: r.j, kind: r.kind });
     }
   }
-  if (secrets && enrollment) {
+  if (d.secrets) {
     const plain: BundleSecrets = {
-      canonicalPrivateKey: toHex(bigIntToBytes(secrets.canonical, 32)),
-      enrollmentPrivateKey: toHex(bigIntToBytes(enrollment.privateKey, 32)),
-      pseudonyms: pseudonyms.map((p) => ({ i: p.i, j: p.j, privateKey: toHex(bigIntToBytes(p.privateKey, 32)) })),
-      ...(secrets.butterfly ? { butterfly: butterflyHex(secrets.butterfly) } : {}),
+      canonicalPrivateKey: d.secrets.canonical,
+      enrollmentPrivateKey: d.secrets.enrollment,
+      pseudonyms: [...d.pseudonyms].sort((a, b) => a.i - b.i || a.j - b.j).map((p) => ({ i: p.i, j: p.j, privateKey: toHex(bigIntToBytes(p.privateKey, 32)) })),
+      ...(d.secrets.butterfly ? { butterfly: butterflyHex(d.secrets.butterfly) } : {}),
     };
-    const data = encryptData({ plaintext: new TextEncoder().encode(JSON.stringify(plain)), recipients: [{ kind: 'rek', publicKey: o.transportKey! }] });
+    const data = encryptData({ plaintext: new TextEncoder().encode(JSON.stringify(plain)), recipients: [{ kind: 'symmetric', key: x.transport!.key }] });
     files['keys.oer'] = Ieee1609Dot2DataCodec.encode(data);
+    files['transport-key.oer'] = x.transport!.wrap;
   }
   const manifest: BundleManifest = {
     format: 'scms-provision-bundle',
-    version: 1,
-    batchId,
-    index,
-    deviceId,
-    canonicalId: row.canonicalId,
-    canonicalPublicKey: row.canonicalKey,
+    version: 2,
+    batchId: x.batchId,
+    index: d.row.index,
+    deviceId: d.row.deviceId!,
+    canonicalId: d.row.canonicalId,
+    canonicalPublicKey: d.row.canonicalKey,
     deviceType: o.deviceType,
     keys: x.factory ? 'factory' : 'generated',
     steps,
     certificates: certs,
     ...(responses.length ? { pseudonymResponses: responses } : {}),
-    ...(secrets ? { transportKeyId: toHex(rekRecipientId(o.transportKey!)) } : {}),
-    ...(row.data.authzHash ? { authorizationRequestHash: row.data.authzHash } : {}),
+    ...(d.secrets ? { transportKeyId: toHex(rekRecipientId(o.transportKey!)) } : {}),
+    ...(d.row.data.enrollHash ? { enrollmentRequestHash: d.row.data.enrollHash } : {}),
+    ...(d.row.data.authzHash ? { authorizationRequestHash: d.row.data.authzHash } : {}),
   };
-  writeBundle(x.outDir, batchId, manifest, files); // false: renamed into place by an interrupted run already
-  await hook('bundle-written');
-  await state.advance(batchId, row, 'done', {}, x.now());
-  await hook('done');
-}
-
-function generateSecrets(x: DeviceContext): GeneratedSecrets {
-  const s: GeneratedSecrets = { canonical: generateKeyPair('nistP256').privateKey, enrollment: generateKeyPair('nistP256').privateKey };
-  if (x.o.pseudonymWeeks > 0) {
-    const ip = iPeriodParamsOf(x.c.policy);
-    const i0 = iPeriodOf(ip, dateToTime32(x.o.clock.now()));
-    const { request, secrets } = createButterflyRequest({
-      variant: 'unified',
-      type: 'implicit',
-      tbsCert: {
-        validityPeriod: pseudonymValidity(x, ip, i0),
-        appPermissions: x.pseudoPsids.map((psid) => ({ psid: BigInt(psid) })),
-      },
-      clock: x.o.clock,
-    });
-    s.butterfly = secrets;
-    s.butterflyRequest = EeRaCertRequestCodec.encode(request);
-  }
-  return s;
+  writeBundle(x.outDir, x.batchId, manifest, files);
+  return certs.length;
 }
 
 function butterflyHex(b: ButterflySecrets): Record<string, string> {
@@ -417,124 +716,3 @@ function butterflyHex(b: ButterflySecrets): Record<string, string> {
   }
   return out;
 }
-
-/** Enrollment: issued now, recovered from the state, or (after a crash between issuance and record) from the ECA's records. */
-async function enroll(x: DeviceContext, row: DeviceRow, s: GeneratedSecrets, deviceId: string): Promise<Enrollment> {
-  const { o, c, state, batchId } = x;
-  const keyPair = keyPairFromPrivate('nistP256', s.enrollment);
-  const canonical = keyPairFromPrivate('nistP256', s.canonical);
-  const opts = { trustAnchors: c.roots, clock: o.clock };
-  const stateOf = (spdu: Uint8Array, generationTime: number): EnrollmentState => ({ type: 'explicit', keyPair, requestHash: hashedId8(spdu), generationTime });
-  if (row.data.enrollCert) {
-    const certificate = CertificateCodec.decode(fromHex(row.data.enrollCert));
-    return enrollmentOf(certificate, keyPair.privateKey, c.ecaChain);
-  }
-  if (row.data.enrollResponse) return processEnrollmentResponse(fromHex(row.data.enrollResponse), stateOf(fromHex(row.data.enrollRequest!), Number(row.data.enrollTime)), opts);
-
-  let spdu: Uint8Array;
-  let generationTime: number;
-  if (row.data.enrollRequest) {
-    spdu = fromHex(row.data.enrollRequest);
-    generationTime = Number(row.data.enrollTime);
-  } else {
-    const built = await buildEnrollmentRequest({
-      canonicalKey: keyPairSigner(canonical),
-      enrollmentKeyPair: keyPair,
-      type: 'explicit',
-      psids: x.enrollPsids.map((p) => BigInt(p)),
-      region: x.region,
-      // at most the policy's enrollmentValidity, and not beyond the ECA certificate
-      validity: { durationSeconds: enrollmentSeconds(c.policy.enrollmentValidity, c.ecaChain[0]!.toBeSigned.validityPeriod, dateToTime32(o.clock.now())) },
-      clock: o.clock,
-    });
-    spdu = built.spdu;
-    generationTime = built.state.generationTime;
-    await state.advance(batchId, row, row.step, { data: { enrollRequest: toHex(spdu), enrollTime: String(generationTime) } }, x.now());
-  }
-  const res = await c.eca.handleEnrollmentRequest(spdu);
-  if (res.status === 200) {
-    await o.hook?.('enrollment-issued', row.index); // issued by the ECA, not yet in the batch state
-    const e = processEnrollmentResponse(res.body, stateOf(spdu, generationTime), opts);
-    await state.advance(batchId, row, row.step, { data: { enrollResponse: toHex(res.body) } }, x.now());
-    return e;
-  }
-  if (res.code === 60) {
-    // Issued by an interrupted run: the ECA's record of this request.
-    const rh = toHex(hashedId8(spdu));
-    const rec = (await c.ecaStore.certificatesOf(deviceId)).find((r) => r.requestHash === rh);
-    if (!rec) throw new ProvisionError(`device ${row.index}: the ECA reports the enrollment request as a replay but has no certificate for it`);
-    const e = enrollmentOf(CertificateCodec.decode(rec.certificate), keyPair.privateKey, c.ecaChain);
-    await state.advance(batchId, row, row.step, { data: { enrollCert: toHex(rec.certificate) } }, x.now());
-    return e;
-  }
-  throw new ProvisionError(`device ${row.index}: enrollment refused (${res.status}-${res.code}): ${res.reason}`);
-}
-
-/** At most `max` seconds, ending before the ECA certificate, in whole hours (a Duration in hours is exact). */
-function enrollmentSeconds(max: number, eca: ValidityPeriod, now: number): number {
-  const s = Math.min(max, Math.floor(validityPeriodEnd(eca)) - now - 3600);
-  return Math.max(3600, Math.floor(s / 3600) * 3600);
-}
-
-function enrollmentOf(certificate: Certificate, d: bigint, ecaChain: Certificate[]): Enrollment {
-  if (!certificateKeyPairMatches(certificate, d, ecaChain)) throw new ProvisionError('the recorded enrollment certificate does not match the enrollment key');
-  const kp = keyPairFromPrivate('nistP256', d);
-  return { certificate, privateKey: d, publicKey: kp.publicKey, curve: 'nistP256', chain: ecaChain, signer: keyPairSigner(kp) };
-}
-
-function factoryButterflyRequest(x: DeviceContext, k: FactoryDeviceKey): EeRaCertRequest {
-  const ip = iPeriodParamsOf(x.c.policy);
-  const i0 = iPeriodOf(ip, dateToTime32(x.o.clock.now()));
-  const caterpillar = fromHex(k.caterpillarPublicKey!.replace(/^0x/i, ''));
-  const expansion = fromHex(k.expansionKey!.replace(/^0x/i, ''));
-  try {
-    decodePoint('nistP256', caterpillar);
-  } catch {
-    throw new ProvisionError('caterpillarPublicKey: not a P-256 point');
-  }
-  if (expansion.length !== 16) throw new ProvisionError('expansionKey: 16 octets (AES-128) expected');
-  return {
-    version: 2,
-    generationTime: nowTime32(x.o.clock),
-    type: 'implicit',
-    tbsCert: {
-      id: { none: null },
-      cracaId: new Uint8Array(3),
-      crlSeries: 0,
-      validityPeriod: pseudonymValidity(x, ip, i0),
-      appPermissions: x.pseudoPsids.map((psid) => ({ psid: BigInt(psid) })),
-      verifyKeyIndicator: { verificationKey: publicVerificationKey('nistP256', caterpillar) },
-    },
-    additionalParams: { unified: { aes128: expansion } },
-  };
-}
-
-function pseudonymValidity(x: DeviceContext, ip: ReturnType<typeof iPeriodParamsOf>, i0: number): ValidityPeriod {
-  return { start: iPeriodStart(ip, i0), duration: { hours: Math.min(65535, x.o.pseudonymWeeks * 7 * 24) } };
-}
-
-/** The RA pseudonym pipeline for the first W i-periods (idempotent); returns the stored (encrypted) responses. */
-async function issuePseudonyms(x: DeviceContext, row: DeviceRow, request: EeRaCertRequest, hashOf: () => Promise<Uint8Array>, deviceId: string): Promise<StoredResponse[]> {
-  const { o, c, state, batchId } = x;
-  const p = c.pseudonyms!;
-  const ip = iPeriodParamsOf(c.policy);
-  if (!row.data.authzHash) {
-    const first = iPeriodOf(ip, request.tbsCert.validityPeriod.start);
-    await state.advance(batchId, row, row.step, { data: { authzHash: toHex(await hashOf()), iFirst: String(first) } }, x.now());
-  }
-  const requestHash = fromHex(row.data.authzHash!);
-  const first = Number(row.data.iFirst);
-  if (row.step === 'enrolled' || row.step === 'registered') {
-    const report = await p.service.processBatch([{ requestHash, request, chainKey: deviceId, iRange: { first, last: first + o.pseudonymWeeks - 1 } }]);
-    if (report.failed.length) throw new ProvisionError(`device ${row.index}: ${report.failed.length} pseudonym certificates failed: ${report.failed[0]!.error}`);
-    await c.registration.recordCertificate(deviceId, { kind: 'authorization-batch', hashedId8: row.data.authzHash!, issuer: 'ra' }, 'ra');
-    await hook(x, 'pseudonyms-issued', row.index);
-    await state.advance(batchId, row, 'authorized', {}, x.now());
-  }
-  return p.service.download(requestHash);
-}
-
-async function hook(x: DeviceContext, p: ProvisionHookPoint, index: number) {
-  await x.o.hook?.(p, index);
-}
-

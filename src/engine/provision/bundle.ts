@@ -1,20 +1,27 @@
-// Device bundle layout (defined here: the `scms ee simulate --state` layout had not landed when this was written).
+// Device bundle layout (README "Provisioning bundles"):
 //
 //   OUT/<deviceId>/
 //     manifest.json            BundleManifest below (public data only)
 //     enrollment.oer           enrollment certificate (COER), when enrolled
-//     chain/eca-<n>.oer        the ECA's certificate chain, ECA first, root last
-//     chain/aca-<n>.oer        the ACA's certificate chain, when pseudonyms were issued
-//     pseudonyms/<i>_<j>.oer   pseudonym certificates
+//     eca-chain.oer            SequenceOfCertificate (1609.2): the ECA certificate, its issuers, the root last
+//     aca-chain.oer            SequenceOfCertificate: the ACA's chain, when pseudonyms were issued
+//     pseudonyms/<i>_<j>.oer   generated keys: pseudonym certificates
 //     responses/<i>_<j>.oer    factory keys with butterfly keys: the ACA responses (AcaEeCertResponse*Spdu,
-//                              encrypted to the device's cocoon keys)
-//     keys.oer                 generated keys only: Ieee1609Dot2Data encryptedData (rekRecipInfo, ECIES to the
-//                              transport key) of the UTF-8 JSON BundleSecrets
+//                              encrypted to the device's cocoon keys), opened on the device
+//     keys.oer                 generated keys only: Ieee1609Dot2Data encryptedData of the UTF-8 JSON BundleSecrets,
+//                              symmRecipInfo: its AES-128-CCM data key wrapped under the batch transport key
+//     transport-key.oer        generated keys only: Ieee1609Dot2Data encryptedData, rekRecipInfo (ECIES to the
+//                              factory's --transport-key), of the COER SymmetricEncryptionKey { aes128Ccm: the
+//                              batch transport key }; the same file in every bundle of the batch
 //   OUT/batch-<batchId>.json   BatchManifest
 //
-// A bundle is written into OUT/.tmp-<batchId>-<index> and renamed into place: it exists whole or not at all.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+// A bundle is written into OUT/.tmp-<batchId>-<index> and renamed into place: it exists whole or not at all. Files
+// are not fsync'ed one by one: the batch syncs the file system once per chunk before it records the chunk done.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { SequenceOfCertificate as SequenceOfCertificateCodec, type Certificate } from '../../codec/gen/Ieee1609Dot2.js';
 
 export const BUNDLE_FORMAT = 'scms-provision-bundle';
 export const BATCH_FORMAT = 'scms-provision-batch';
@@ -32,7 +39,7 @@ export interface BundleCertificate {
 
 export interface BundleManifest {
   format: typeof BUNDLE_FORMAT;
-  version: 1;
+  version: 2;
   batchId: string;
   index: number;
   deviceId: string;
@@ -47,10 +54,12 @@ export interface BundleManifest {
   certificates: BundleCertificate[];
   /** Factory keys with butterfly keys: the ACA responses (encrypted to the device), to be opened on the device. */
   pseudonymResponses?: Array<{ file: string; i: number; j: number; kind: string }>;
-  /** HashedId8 of the transport key's PublicEncryptionKey (the keys.oer recipient), hex. */
+  /** HashedId8 of the transport key's PublicEncryptionKey (the transport-key.oer recipient), hex. */
   transportKeyId?: string;
   /** Request hash of the authorization (pseudonym) batch, hex, as the RA records it. */
   authorizationRequestHash?: string;
+  /** Request hash (HashedId8 of the COER EeEcaCertRequest) of the enrollment, hex, as the ECA records it. */
+  enrollmentRequestHash?: string;
 }
 
 /** Decrypted content of keys.oer (hex scalars). */
@@ -64,46 +73,87 @@ export interface BundleSecrets {
 
 export interface BatchManifest {
   format: typeof BATCH_FORMAT;
-  version: 1;
+  version: 2;
   batchId: string;
   deviceType: 'obu' | 'rsu';
   count: number;
   keys: 'generated' | 'factory';
   pseudonymWeeks: number;
+  region: number[];
+  psids: number[];
   devices: Array<{ index: number; deviceId: string; canonicalId: string; dir: string; certificates: number }>;
 }
 
-function writeSynced(path: string, data: Uint8Array | string): void {
-  writeFileSync(path, data, { mode: 0o644 });
-  const fd = openSync(path, 'r');
+export const encodeChain = (chain: readonly Certificate[]): Uint8Array => SequenceOfCertificateCodec.encode([...chain]);
+export const decodeChain = (bytes: Uint8Array): Certificate[] => SequenceOfCertificateCodec.decode(bytes);
+
+/**
+ * Writes a bundle atomically (temporary directory renamed into place). An existing OUT/<deviceId> of a device
+ * the batch state does not record as done (an interrupted run) is replaced.
+ */
+export function writeBundle(outDir: string, batchId: string, manifest: BundleManifest, files: Record<string, Uint8Array>): void {
+  const final = join(outDir, manifest.deviceId);
+  const tmp = join(outDir, `.tmp-${batchId}-${manifest.index}`);
   try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    mkdirSync(tmp);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp);
+  }
+  const dirs = new Set<string>();
+  for (const [rel, bytes] of Object.entries(files)) {
+    const slash = rel.lastIndexOf('/');
+    if (slash > 0) {
+      const d = rel.slice(0, slash);
+      if (!dirs.has(d)) {
+        mkdirSync(join(tmp, d), { recursive: true });
+        dirs.add(d);
+      }
+    }
+    writeFileSync(join(tmp, rel), bytes);
+  }
+  writeFileSync(join(tmp, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  try {
+    renameSync(tmp, final);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
+    rmSync(final, { recursive: true, force: true });
+    renameSync(tmp, final);
   }
 }
 
-/** Writes a bundle atomically; returns false (writing nothing) when OUT/<deviceId> already exists. */
-export function writeBundle(outDir: string, batchId: string, manifest: BundleManifest, files: Record<string, Uint8Array>): boolean {
-  const final = join(outDir, manifest.deviceId);
-  if (existsSync(final)) return false;
-  const tmp = join(outDir, `.tmp-${batchId}-${manifest.index}`);
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  for (const [rel, bytes] of Object.entries(files)) {
-    const p = join(tmp, ...rel.split('/'));
-    mkdirSync(join(p, '..'), { recursive: true });
-    writeSynced(p, bytes);
-  }
-  writeSynced(join(tmp, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  renameSync(tmp, final);
-  const fd = openSync(outDir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  return true;
+/**
+ * Makes everything written under `dir` durable: syncfs(2) of its file system through `sync -f` (coreutils), one
+ * call for a whole chunk of bundles; where that is not available, fsync of every file and directory under the
+ * given paths (in parallel).
+ */
+export async function syncPaths(dir: string, paths: readonly string[]): Promise<void> {
+  const r = spawnSync('sync', ['-f', dir], { stdio: 'ignore' });
+  if (r.status === 0) return;
+  const all: string[] = [dir];
+  const walk = (p: string) => {
+    all.push(p);
+    let names: string[] = [];
+    try {
+      names = readdirSync(p);
+    } catch {
+      return; // a file
+    }
+    for (const n of names) walk(join(p, n));
+  };
+  for (const p of paths) walk(p);
+  await Promise.all(
+    all.map(async (p) => {
+      const h = await open(p, 'r');
+      try {
+        await h.sync();
+      } finally {
+        await h.close();
+      }
+    }),
+  );
 }
 
 export function readBundleManifest(dir: string): BundleManifest {
@@ -111,12 +161,13 @@ export function readBundleManifest(dir: string): BundleManifest {
 }
 
 /** Writes the batch manifest if its content changed (a finished batch re-run leaves the file untouched). */
-export function writeBatchManifest(outDir: string, m: BatchManifest): string {
+export async function writeBatchManifest(outDir: string, m: BatchManifest): Promise<string> {
   const path = join(outDir, `batch-${m.batchId}.json`);
   const text = `${JSON.stringify(m, null, 2)}\n`;
   if (existsSync(path) && readFileSync(path, 'utf8') === text) return path;
   const tmp = `${path}.tmp`;
-  writeSynced(tmp, text);
+  writeFileSync(tmp, text);
   renameSync(tmp, path);
+  await syncPaths(outDir, [path]);
   return path;
 }

@@ -7,7 +7,13 @@
 // LA master secrets: la/master-secret.ts, the same derivation `scms serve` uses, so the served LAs continue the
 // linkage chains of provisioned devices. Never written.
 // The ACA decrypts through the keystore (ECDH), its private scalar is needed only for implicit certificates.
+//
+// The batch's hot path (registration, factory enrollment, records of authorization batches) goes through
+// RegistrationBatch (ra/registration-batch.ts) and EcaFactory (eca/factory.ts): prepared statements on their own
+// connections to ra.db and eca.db, many devices per transaction. Every database is opened with synchronous=FULL:
+// a recorded step survives power loss, so the batch state never runs ahead of the SCMS records.
 import { mkdirSync } from 'node:fs';
+import type BetterSqlite3 from 'better-sqlite3';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import type { Certificate } from '../../codec/index.js';
@@ -16,6 +22,7 @@ import { keyStoreSigner, type Signer } from '../../security/signer.js';
 import type { Clock } from '../../security/time.js';
 import { AcaService } from '../aca/aca.js';
 import { Eca } from '../eca/eca.js';
+import { EcaFactory } from '../eca/factory.js';
 import { EcaStore } from '../eca/store.js';
 import { LaService, LaStore } from '../la/la.js';
 import { laMasterSecret } from '../la/master-secret.js';
@@ -24,8 +31,10 @@ import type { TrustDir } from '../manager/trust-dir.js';
 import { iPeriodParamsOf, type GlobalPolicy } from '../policy/index.js';
 import { PseudonymService, PseudonymStore } from '../ra/pseudonym.js';
 import { InProcessDeviceRegistry } from '../ra/registration-registry.js';
+import { RegistrationBatch } from '../ra/registration-batch.js';
 import { RegistrationStore } from '../ra/registration-store.js';
 import { openDatabase } from '../store/index.js';
+import { openRawSqlite } from './state.js';
 
 export class ProvisionSetupError extends Error {
   override readonly name = 'ProvisionSetupError';
@@ -34,7 +43,11 @@ export class ProvisionSetupError extends Error {
 export interface ProvisionComponents {
   policy: GlobalPolicy;
   registration: RegistrationStore;
+  /** Many-device registration and certificate records (prepared statements on ra.db). */
+  registrationBatch: RegistrationBatch;
   eca: Eca;
+  /** The ECA's factory enrollment path (eca/factory.ts). */
+  ecaFactory: EcaFactory;
   ecaStore: EcaStore;
   /** [ECA, ICA..., root] as the ECA sends it. */
   ecaChain: Certificate[];
@@ -97,12 +110,19 @@ export async function openComponents(o: OpenComponentsOptions): Promise<Provisio
   if (!policy) throw new ProvisionSetupError(`${trust.dir}: no global policy`);
   mkdirSync(o.dataDir, { recursive: true });
   const dbs: Kysely<any>[] = [];
+  const raws: BetterSqlite3.Database[] = [];
   const db = async (name: string) => {
-    const d = await openDatabase<any>(`sqlite:${join(o.dataDir, `${name}.db`)}`);
+    const d = await openDatabase<any>(`sqlite:${join(o.dataDir, `${name}.db`)}?synchronous=full`);
     dbs.push(d);
     return d;
   };
+  const raw = (name: string) => {
+    const d = openRawSqlite(join(o.dataDir, `${name}.db`));
+    raws.push(d);
+    return d;
+  };
   const close = async () => {
+    for (const d of raws.splice(0)) d.close();
     for (const d of dbs.splice(0)) await d.destroy();
   };
   try {
@@ -114,16 +134,26 @@ export async function openComponents(o: OpenComponentsOptions): Promise<Provisio
     const ecaChain = chainOf(trust, 'eca');
     const ecaEntry = trust.byName.get('eca')!;
     const privateScalar = await stores.exportPrivateScalar(ecaEntry.keyUri).catch(() => undefined);
+    const identity = { certificate: ecaChain[0]!, chain: ecaChain.slice(1), signer: await signerOf(trust, stores, 'eca'), ...(privateScalar !== undefined ? { privateScalar } : {}) };
     const eca = new Eca({
-      eca: { certificate: ecaChain[0]!, chain: ecaChain.slice(1), signer: await signerOf(trust, stores, 'eca'), ...(privateScalar !== undefined ? { privateScalar } : {}) },
+      eca: identity,
       registry: new InProcessDeviceRegistry(registration, { actor: 'eca' }),
       policy,
       clock,
       store: ecaStore,
     });
+    const registrationBatch = new RegistrationBatch(raw('ra'), clock);
+    const ecaFactory = new EcaFactory({
+      eca,
+      identity,
+      db: raw('eca'),
+      registry: { markEnrolledMany: (items) => registrationBatch.markEnrolledMany(items, 'eca') },
+      policy,
+      clock,
+    });
     const roots = trust.roots.map((r) => r.certificate).filter((c): c is Certificate => c !== undefined);
     const raCertificate = cert(trust, 'ra');
-    const out: ProvisionComponents = { policy, registration, eca, ecaStore, ecaChain, roots, raCertificate, close };
+    const out: ProvisionComponents = { policy, registration, registrationBatch, eca, ecaFactory, ecaStore, ecaChain, roots, raCertificate, close };
     if (!o.pseudonyms) return out;
 
     const las: LaService[] = [];

@@ -1,38 +1,18 @@
 // Batch state of `scms provision batch`, in DATA/provision.db (SQLite), keyed by (batch id, device index).
 // A device's secrets (generated private keys, butterfly secrets) are kept between steps only encrypted:
-// AES-256-GCM under scrypt(passphrase, per-batch salt); the passphrase comes from the environment.
+// AES-256-GCM under scrypt(passphrase, per-batch salt); the passphrase comes from the environment. The batch's
+// transport key (the AES-128 key the bundles' keys.oer are encrypted under) is sealed the same way.
+//
+// Progress is recorded per chunk of devices: one transaction per step of a chunk (prepared statements, better-
+// sqlite3, synchronous=FULL so that a recorded step survives power loss as the component databases' records do).
 import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
-import type { Kysely } from 'kysely';
-import { columnTypes, fromBytes, migrate, toBytesParam, type Migration } from '../store/index.js';
+import BetterSqlite3 from 'better-sqlite3';
+import { columnTypes, migrate, openDatabase, type Migration } from '../store/index.js';
 import { fromHex, toHex } from '../../crypto/bytes.js';
 
 export const PROVISION_COMPONENT = 'provision';
 
 export type DeviceStep = 'keys' | 'registered' | 'enrolled' | 'authorized' | 'done';
-
-interface BatchesTable {
-  batch_id: string;
-  params: string;
-  salt: Uint8Array;
-  check_value: Uint8Array;
-  created_at: number;
-}
-interface DevicesTable {
-  batch_id: string;
-  device_index: number;
-  step: string;
-  canonical_id: string;
-  canonical_key: string;
-  device_id: string | null;
-  secrets: Uint8Array | null;
-  /** Small public values between steps (enrollment request / response, authorization request). */
-  data: string;
-  updated_at: number;
-}
-interface Tables {
-  provision_batches: BatchesTable;
-  provision_devices: DevicesTable;
-}
 
 const migrations: Migration[] = [
   {
@@ -60,6 +40,15 @@ const migrations: Migration[] = [
         .addColumn('updated_at', 'bigint', (c) => c.notNull())
         .addPrimaryKeyConstraint('provision_devices_pk', ['batch_id', 'device_index'])
         .execute();
+    },
+  },
+  {
+    name: '0002_transport_key',
+    async up(db, dialect) {
+      const t = columnTypes(dialect);
+      // The batch transport key (sealed) and its ECIES wrap to the factory key (the bundles' transport-key.oer).
+      await db.schema.alterTable('provision_batches').addColumn('transport_key', t.bytes).execute();
+      await db.schema.alterTable('provision_batches').addColumn('transport_wrap', t.bytes).execute();
     },
   },
 ];
@@ -100,84 +89,131 @@ export class ProvisionStateError extends Error {
   override readonly name = 'ProvisionStateError';
 }
 
+interface RawDevice {
+  device_index: number;
+  step: string;
+  canonical_id: string;
+  canonical_key: string;
+  device_id: string | null;
+  secrets: Buffer | null;
+  data: string;
+}
+
+/** Opens a SQLite file for the batch hot path: WAL, synchronous=FULL (a commit is on disk), busy timeout. */
+export function openRawSqlite(path: string): BetterSqlite3.Database {
+  const db = new BetterSqlite3(path);
+  try {
+    db.pragma('busy_timeout = 5000');
+    const mode = db.pragma('journal_mode = WAL', { simple: true });
+    if (String(mode).toLowerCase() !== 'wal') throw new Error(`could not enable WAL on ${path} (got ${String(mode)})`);
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+  return db;
+}
+
 export class ProvisionState {
-  readonly db: Kysely<Tables>;
-  constructor(db: Kysely<any>) {
-    this.db = db as Kysely<Tables>;
+  readonly #db: BetterSqlite3.Database;
+  readonly #ins: BetterSqlite3.Statement;
+  readonly #upd: BetterSqlite3.Statement;
+
+  private constructor(db: BetterSqlite3.Database) {
+    this.#db = db;
+    this.#ins = db.prepare(
+      'insert into provision_devices (batch_id, device_index, step, canonical_id, canonical_key, device_id, secrets, data, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    this.#upd = db.prepare('update provision_devices set step = ?, device_id = ?, data = ?, secrets = ?, updated_at = ? where batch_id = ? and device_index = ?');
   }
 
-  async migrate(): Promise<void> {
-    await migrate(this.db, { component: PROVISION_COMPONENT, migrations });
+  /** Opens DATA/provision.db (migrating it). */
+  static async open(path: string): Promise<ProvisionState> {
+    const k = await openDatabase<any>(`sqlite:${path}`);
+    try {
+      await migrate(k, { component: PROVISION_COMPONENT, migrations });
+    } finally {
+      await k.destroy();
+    }
+    return new ProvisionState(openRawSqlite(path));
   }
 
-  /** Opens (or creates) a batch; the same id with other parameters or another passphrase is refused. */
-  async openBatch(batchId: string, params: unknown, passphrase: string, now: number): Promise<StateCipher> {
+  close(): void {
+    this.#db.close();
+  }
+
+  /**
+   * Opens (or creates) a batch; the same id with other parameters or another passphrase is refused. `transport`
+   * makes the batch transport key on creation (key + its wrap); it is returned (opened) on every call.
+   */
+  openBatch(
+    batchId: string,
+    params: unknown,
+    passphrase: string,
+    now: number,
+    transport?: () => { key: Uint8Array; wrap: Uint8Array },
+  ): { cipher: StateCipher; transport?: { key: Uint8Array; wrap: Uint8Array } } {
     const json = JSON.stringify(params);
-    const row = await this.db.selectFrom('provision_batches').selectAll().where('batch_id', '=', batchId).executeTakeFirst();
+    const row = this.#db.prepare('select params, salt, check_value, transport_key, transport_wrap from provision_batches where batch_id = ?').get(batchId) as
+      | { params: string; salt: Buffer; check_value: Buffer; transport_key: Buffer | null; transport_wrap: Buffer | null }
+      | undefined;
     if (row) {
       if (row.params !== json) throw new ProvisionStateError(`batch ${batchId} exists with other parameters`);
-      const cipher = new StateCipher(passphrase, fromBytes(row.salt));
+      const cipher = new StateCipher(passphrase, row.salt);
       try {
-        cipher.open(fromBytes(row.check_value));
+        cipher.open(row.check_value);
       } catch {
         throw new ProvisionStateError(`batch ${batchId}: the state passphrase differs from the one the batch was started with`);
       }
-      return cipher;
+      return { cipher, ...(row.transport_key && row.transport_wrap ? { transport: { key: cipher.open(row.transport_key), wrap: new Uint8Array(row.transport_wrap) } } : {}) };
     }
     const salt = new Uint8Array(randomBytes(16));
     const cipher = new StateCipher(passphrase, salt);
-    await this.db
-      .insertInto('provision_batches')
-      .values({ batch_id: batchId, params: json, salt: toBytesParam(salt), check_value: toBytesParam(cipher.seal(CHECK)), created_at: now })
-      .execute();
-    return cipher;
+    const t = transport?.();
+    this.#db
+      .prepare('insert into provision_batches (batch_id, params, salt, check_value, created_at, transport_key, transport_wrap) values (?, ?, ?, ?, ?, ?, ?)')
+      .run(batchId, json, Buffer.from(salt), Buffer.from(cipher.seal(CHECK)), now, t ? Buffer.from(cipher.seal(t.key)) : null, t ? Buffer.from(t.wrap) : null);
+    return { cipher, ...(t ? { transport: t } : {}) };
   }
 
-  async devices(batchId: string): Promise<Map<number, DeviceRow>> {
-    const rows = await this.db.selectFrom('provision_devices').selectAll().where('batch_id', '=', batchId).execute();
+  devices(batchId: string): Map<number, DeviceRow> {
+    const rows = this.#db.prepare('select device_index, step, canonical_id, canonical_key, device_id, secrets, data from provision_devices where batch_id = ?').all(batchId) as RawDevice[];
     return new Map(rows.map((r) => [Number(r.device_index), toRow(r)]));
   }
 
-  async insert(batchId: string, d: DeviceRow, now: number): Promise<void> {
-    await this.db
-      .insertInto('provision_devices')
-      .values({
-        batch_id: batchId,
-        device_index: d.index,
-        step: d.step,
-        canonical_id: d.canonicalId,
-        canonical_key: d.canonicalKey,
-        device_id: d.deviceId ?? null,
-        secrets: d.secrets ? toBytesParam(d.secrets) : null,
-        data: JSON.stringify(d.data),
-        updated_at: now,
+  /** Inserts the devices in one transaction. */
+  insert(batchId: string, rows: readonly DeviceRow[], now: number): void {
+    this.#db
+      .transaction(() => {
+        for (const d of rows) {
+          this.#ins.run(batchId, d.index, d.step, d.canonicalId, d.canonicalKey, d.deviceId ?? null, d.secrets ? Buffer.from(d.secrets) : null, JSON.stringify(d.data), now);
+        }
       })
-      .execute();
+      .immediate();
   }
 
-  /** Moves a device to `step`, merging `data` (secrets are dropped at 'done'). */
-  async advance(batchId: string, d: DeviceRow, step: DeviceStep, patch: { deviceId?: string; data?: Record<string, string> }, now: number): Promise<void> {
-    d.step = step;
-    if (patch.deviceId) d.deviceId = patch.deviceId;
-    if (patch.data) Object.assign(d.data, patch.data);
-    if (step === 'done') delete d.secrets;
-    await this.db
-      .updateTable('provision_devices')
-      .set({ step, device_id: d.deviceId ?? null, data: JSON.stringify(d.data), updated_at: now, ...(step === 'done' ? { secrets: null } : {}) })
-      .where('batch_id', '=', batchId)
-      .where('device_index', '=', d.index)
-      .execute();
+  /** Records the rows as they are now (step, device id, data; secrets dropped at 'done') in one transaction. */
+  save(batchId: string, rows: readonly DeviceRow[], now: number): void {
+    this.#db
+      .transaction(() => {
+        for (const d of rows) {
+          if (d.step === 'done') delete d.secrets;
+          this.#upd.run(d.step, d.deviceId ?? null, JSON.stringify(d.data), d.secrets ? Buffer.from(d.secrets) : null, now, batchId, d.index);
+        }
+      })
+      .immediate();
   }
 }
 
-function toRow(r: DevicesTable): DeviceRow {
+function toRow(r: RawDevice): DeviceRow {
   return {
     index: Number(r.device_index),
     step: r.step as DeviceStep,
     canonicalId: r.canonical_id,
     canonicalKey: r.canonical_key,
     ...(r.device_id ? { deviceId: r.device_id } : {}),
-    ...(r.secrets ? { secrets: fromBytes(r.secrets) } : {}),
+    ...(r.secrets ? { secrets: new Uint8Array(r.secrets) } : {}),
     data: JSON.parse(r.data) as Record<string, string>,
   };
 }

@@ -1,17 +1,18 @@
 // Brings a provisioned device (a generated-key bundle, bundle.ts) into the `scms ee simulate --state DIR` layout
-// (src/engine/ee/state.ts), so the simulator can take the device online: keys.oer is opened with the factory's
-// transport private key and every private key goes straight into the state's encrypted keystore; certificates
+// (src/engine/ee/state.ts), so the simulator can take the device online: transport-key.oer is opened with the
+// factory's transport private key, keys.oer with the batch transport key inside it, and every private key goes straight into the state's encrypted keystore; certificates
 // are copied to the simulator's paths; state.json records canonical key, registration and enrollment as done,
 // and the pseudonym certificates.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bytesToBigInt, fromHex, toHex } from '../../crypto/bytes.js';
-import { certificateHashedId8, certificateKeyPairMatches, decodeCertificate } from '../../security/certificate.js';
+import { SymmetricEncryptionKey as SymmetricEncryptionKeyCodec } from '../../codec/gen/Ieee1609Dot2BaseTypes.js';
+import { certificateHashedId8, certificateKeyPairMatches, decodeCertificate, encodeCertificate } from '../../security/certificate.js';
 import { decryptData, type EciesPublicKey } from '../../security/encryption.js';
 import type { Clock } from '../../security/time.js';
 import { certificateSummary } from '../ee/simulate.js';
 import { newState, type EeState, type EeStateDir } from '../ee/state.js';
-import { readBundleManifest, type BundleSecrets } from './bundle.js';
+import { decodeChain, readBundleManifest, type BundleSecrets } from './bundle.js';
 import { ProvisionError } from './batch.js';
 
 export interface UnpackOptions {
@@ -32,18 +33,18 @@ export async function unpackBundle(o: UnpackOptions): Promise<EeState> {
   const read = (rel: string) => new Uint8Array(readFileSync(join(o.bundleDir, ...rel.split('/'))));
   let secrets: BundleSecrets;
   try {
-    const plain = await decryptData(read('keys.oer'), [{ kind: 'rek', publicKey: o.transport.publicKey, privateKey: o.transport.privateKey }]);
+    // transport-key.oer: the batch transport key, ECIES to the factory key; keys.oer: under that key (symmRecipInfo).
+    const wrapped = await decryptData(read('transport-key.oer'), [{ kind: 'rek', publicKey: o.transport.publicKey, privateKey: o.transport.privateKey }]);
+    const sk = SymmetricEncryptionKeyCodec.decode(wrapped) as { aes128Ccm?: Uint8Array };
+    if (!sk.aes128Ccm) throw new Error('transport-key.oer holds no AES-128-CCM key');
+    const plain = await decryptData(read('keys.oer'), [{ kind: 'symmetric', key: sk.aes128Ccm }]);
     secrets = JSON.parse(new TextDecoder().decode(plain)) as BundleSecrets;
   } catch (e) {
-    throw new ProvisionError(`${o.bundleDir}/keys.oer: cannot be opened with this transport key (${(e as Error).message})`);
+    throw new ProvisionError(`${o.bundleDir}: keys.oer cannot be opened with this transport key (${(e as Error).message})`);
   }
   const scalar = (hex: string) => bytesToBigInt(fromHex(hex));
-  const chainFiles = (prefix: string) =>
-    readdirSync(join(o.bundleDir, 'chain'))
-      .filter((n) => n.startsWith(`${prefix}-`))
-      .sort((a, b) => Number(a.slice(prefix.length + 1, -4)) - Number(b.slice(prefix.length + 1, -4)))
-      .map((n) => read(`chain/${n}`));
-  const ecaChain = chainFiles('eca');
+  const chainFile = (name: string) => decodeChain(read(name)).map((c) => encodeCertificate(c));
+  const ecaChain = chainFile('eca-chain.oer');
   const root = ecaChain[ecaChain.length - 1]!;
   const at = o.clock.now().toISOString();
   const sd = o.state;
@@ -79,7 +80,7 @@ export async function unpackBundle(o: UnpackOptions): Promise<EeState> {
     at,
   };
 
-  const acaChain = m.steps.includes('pseudonyms') ? chainFiles('aca') : [];
+  const acaChain = m.steps.includes('pseudonyms') ? chainFile('aca-chain.oer') : [];
   for (const [k, b] of acaChain.entries()) await sd.writeFile(`certs/aca-chain-${k}.oer`, b);
   const acaCerts = acaChain.map((b) => decodeCertificate(b));
   for (const c of m.certificates.filter((x) => x.kind === 'pseudonym')) {

@@ -11,8 +11,9 @@ import { openComponents } from '../../../src/engine/provision/components.js';
 import { provisionBatch } from '../../../src/engine/provision/batch.js';
 import { unpackBundle } from '../../../src/engine/provision/unpack.js';
 import { EeStateDir } from '../../../src/engine/ee/state.js';
-import type { BatchManifest, BundleManifest, BundleSecrets } from '../../../src/engine/provision/bundle.js';
-import { canonicalIdOf } from '../../../src/engine/ee/keys.js';
+import { decodeChain, type BatchManifest, type BundleManifest, type BundleSecrets } from '../../../src/engine/provision/bundle.js';
+import { SymmetricEncryptionKey as SymmetricEncryptionKeyCodec } from '../../../src/codec/gen/Ieee1609Dot2BaseTypes.js';
+import { canonicalIdOf, compressedPublicKey } from '../../../src/engine/ee/keys.js';
 import { processAuthorizationResponse } from '../../../src/engine/ee/authorization.js';
 import type { ButterflySecrets } from '../../../src/engine/ee/butterfly.js';
 import { generateKeyPair, keyPairFromPrivate } from '../../../src/engine/ee/keys.js';
@@ -30,6 +31,17 @@ beforeAll(async () => {
 afterAll(() => f?.cleanup());
 
 const certAt = (dir: string, file: string): Certificate => CertificateCodec.decode(new Uint8Array(readFileSync(join(dir, file))));
+const chainAt = (dir: string, file: string): Certificate[] => decodeChain(new Uint8Array(readFileSync(join(dir, file))));
+
+/** keys.oer opened as the factory does: transport-key.oer with the transport private key, then keys.oer. */
+async function openKeys(dir: string): Promise<BundleSecrets> {
+  const wrapped = await decryptData(new Uint8Array(readFileSync(join(dir, 'transport-key.oer'))), [
+    { kind: 'rek', publicKey: { curve: 'nistP256', publicKey: f.transport.publicKey }, privateKey: f.transport.privateKey },
+  ]);
+  const key = (SymmetricEncryptionKeyCodec.decode(wrapped) as { aes128Ccm: Uint8Array }).aes128Ccm;
+  const plain = await decryptData(new Uint8Array(readFileSync(join(dir, 'keys.oer'))), [{ kind: 'symmetric', key }]);
+  return JSON.parse(new TextDecoder().decode(plain)) as BundleSecrets;
+}
 
 describe('provisionBatch, generated keys', () => {
   it('5 OBUs with 1 week of pseudonyms: bundles verify, keys decrypt and match, linkage values from the LA seeds, RA records', async () => {
@@ -44,6 +56,7 @@ describe('provisionBatch, generated keys', () => {
       count: 5,
       deviceType: 'obu' as const,
       pseudonymWeeks: 1,
+      chunkSize: 2, // three chunks: one PseudonymService batch per chunk
       transportKey: { curve: 'nistP256' as const, publicKey: f.transport.publicKey },
       statePassphrase: PASS,
       clock,
@@ -65,21 +78,19 @@ describe('provisionBatch, generated keys', () => {
         const m = readJson<BundleManifest>(join(dir, 'manifest.json'));
         expect(m.keys).toBe('generated');
         expect(m.steps).toEqual(['registered', 'enrolled', 'pseudonyms']);
-        const ecaChain = readdirSync(join(dir, 'chain')).filter((n) => n.startsWith('eca-')).sort().map((n) => certAt(dir, `chain/${n}`));
-        const acaChain = readdirSync(join(dir, 'chain')).filter((n) => n.startsWith('aca-')).sort().map((n) => certAt(dir, `chain/${n}`));
+        expect(readdirSync(dir).sort()).toEqual(['aca-chain.oer', 'eca-chain.oer', 'enrollment.oer', 'keys.oer', 'manifest.json', 'pseudonyms', 'transport-key.oer']);
+        const ecaChain = chainAt(dir, 'eca-chain.oer');
+        const acaChain = chainAt(dir, 'aca-chain.oer');
         const enrollment = certAt(dir, 'enrollment.oer');
         // chains to the CTL root
         expect(verifyCertificateChain([enrollment, ...ecaChain], { trustAnchors: c.roots, clock }).ok).toBe(true);
 
         // keys: decrypt with the transport private key; each matches its certificate
-        const plain = await decryptData(new Uint8Array(readFileSync(join(dir, 'keys.oer'))), [
-          { kind: 'rek', publicKey: { curve: 'nistP256', publicKey: f.transport.publicKey }, privateKey: f.transport.privateKey },
-        ]);
-        const secrets = JSON.parse(new TextDecoder().decode(plain)) as BundleSecrets;
+        const secrets = await openKeys(dir);
         expect(canonicalIdOf('nistP256', keyPairFromPrivate('nistP256', bytesToBigInt(fromHex(secrets.canonicalPrivateKey))).publicKey)).toBe(m.canonicalId);
         expect(certificateKeyPairMatches(enrollment, bytesToBigInt(fromHex(secrets.enrollmentPrivateKey)), ecaChain)).toBe(true);
         // no private key in clear anywhere in the bundle
-        for (const file of ['manifest.json', 'enrollment.oer']) {
+        for (const file of ['manifest.json', 'enrollment.oer', 'keys.oer', 'transport-key.oer']) {
           expect(toHex(new Uint8Array(readFileSync(join(dir, file))))).not.toContain(secrets.enrollmentPrivateKey);
         }
 
@@ -110,6 +121,10 @@ describe('provisionBatch, generated keys', () => {
         expect(recs.map((r) => r.kind).sort()).toEqual(['authorization-batch', 'enrollment']);
         expect(recs.find((r) => r.kind === 'enrollment')!.hashedId8).toBe(toHex(certificateHashedId8(enrollment)));
         expect(recs.find((r) => r.kind === 'authorization-batch')!.hashedId8).toBe(m.authorizationRequestHash);
+        // recorded like an online enrollment: the ECA's request and certificate rows, the RA's events
+        const issued = await c.ecaStore.certificatesOf(d.deviceId);
+        expect(issued.map((r) => [r.hashedId8, r.requestHash, r.type])).toEqual([[toHex(certificateHashedId8(enrollment)), m.enrollmentRequestHash, 'explicit']]);
+        expect((await c.registration.events(d.deviceId)).map((e) => `${e.kind}/${e.actor}`)).toEqual(['registered/provision', 'enrolled/eca', 'certificate/ra']);
       }
       expect(hashes.size).toBe(batch.devices.reduce((n, d) => n + d.certificates - 1, 0));
       expect((await c.ecaStore.counts()).certificates).toBe(5);
@@ -219,8 +234,8 @@ describe('provisionBatch, factory keys with butterfly keys', () => {
         const m = readJson<BundleManifest>(join(dir, 'manifest.json'));
         expect(m.keys).toBe('factory');
         expect(m.steps).toEqual(['registered', 'pseudonyms']);
-        expect(readdirSync(dir).sort()).toEqual(['chain', 'manifest.json', 'responses']);
-        const acaChain = readdirSync(join(dir, 'chain')).sort().map((x) => certAt(dir, `chain/${x}`));
+        expect(readdirSync(dir).sort()).toEqual(['aca-chain.oer', 'manifest.json', 'responses']);
+        const acaChain = chainAt(dir, 'aca-chain.oer');
         const responses = m.pseudonymResponses!;
         expect(responses.length).toBeGreaterThan(0);
         const secrets: ButterflySecrets = {
@@ -255,6 +270,139 @@ describe('provisionBatch, factory keys with butterfly keys', () => {
       await c.close();
     }
   }, 120_000);
+});
+
+describe('provisionBatch, factory keys with enrollment public keys', () => {
+  it('the ECA issues explicit enrollment certificates for the devices\' own keys through the factory path, recorded like online enrollments; bundles hold public material only', async () => {
+    const data = join(f.base, 'data-factory-enrol');
+    const out = join(f.base, 'out-factory-enrol');
+    const env = { SCMS_KEYSTORE_PASSPHRASE: PASS };
+    const devices = [0, 1, 2].map(() => ({ canonical: generateKeyPair('nistP256'), enrollment: generateKeyPair('nistP256') }));
+    const deviceKeys = devices.map((d, n) => ({
+      // compressed and uncompressed encodings are both accepted
+      canonicalPublicKey: toHex(n % 2 ? d.canonical.publicKey : compressedPublicKey('nistP256', d.canonical.publicKey)),
+      enrollmentPublicKey: toHex(d.enrollment.publicKey),
+    }));
+    const opts = { trust: f.trust, stores: stores(f.trustDir), dataDir: data, outDir: out, count: 3, deviceType: 'obu' as const, pseudonymWeeks: 0, deviceKeys, clock, env };
+    const summary = await provisionBatch(opts);
+    expect(summary.issued).toBe(3);
+    expect(summary.certificates).toBe(3);
+    const c = await openComponents({ trust: f.trust, stores: stores(f.trustDir), dataDir: data, clock, env, pseudonyms: false });
+    try {
+      const batch = readJson<BatchManifest>(summary.batchManifest);
+      for (const [n, d] of batch.devices.entries()) {
+        const dir = join(out, d.dir);
+        expect(readdirSync(dir).sort()).toEqual(['eca-chain.oer', 'enrollment.oer', 'manifest.json']);
+        const m = readJson<BundleManifest>(join(dir, 'manifest.json'));
+        expect(m.keys).toBe('factory');
+        expect(m.steps).toEqual(['registered', 'enrolled']);
+        expect(m.canonicalId).toBe(canonicalIdOf('nistP256', devices[n]!.canonical.publicKey));
+        const enrollment = certAt(dir, 'enrollment.oer');
+        const ecaChain = chainAt(dir, 'eca-chain.oer');
+        expect(verifyCertificateChain([enrollment, ...ecaChain], { trustAnchors: c.roots, clock }).ok).toBe(true);
+        // the certificate is for the device's own enrollment key: the device's private key matches it
+        expect(certificateKeyPairMatches(enrollment, devices[n]!.enrollment.privateKey, ecaChain)).toBe(true);
+        expect(certificateKeyPairMatches(enrollment, devices[n]!.canonical.privateKey, ecaChain)).toBe(false);
+        const dev = (await c.registration.get(d.deviceId))!;
+        expect(dev.state).toBe('enrolled');
+        expect((await c.registration.events(d.deviceId)).map((e) => `${e.kind}/${e.actor}`)).toEqual(['registered/provision', 'enrolled/eca']);
+        const issued = await c.ecaStore.certificatesOf(d.deviceId);
+        expect(issued.map((r) => [r.hashedId8, r.requestHash])).toEqual([[toHex(certificateHashedId8(enrollment)), m.enrollmentRequestHash]]);
+      }
+      expect(await c.ecaStore.counts()).toEqual({ requests: 3, certificates: 3 });
+    } finally {
+      await c.close();
+    }
+    // a finished batch re-run issues nothing
+    const again = await provisionBatch({ ...opts, stores: stores(f.trustDir) });
+    expect(again).toMatchObject({ issued: 0, alreadyDone: 3 });
+
+    // a bad factory key is refused before anything is recorded
+    await expect(
+      provisionBatch({ ...opts, stores: stores(f.trustDir), outDir: join(f.base, 'out-factory-bad'), deviceKeys: [{ canonicalPublicKey: `04${'11'.repeat(64)}`, enrollmentPublicKey: deviceKeys[0]!.enrollmentPublicKey }] }),
+    ).rejects.toThrow(/device key 0: canonicalPublicKey: not a point on P-256/);
+  }, 120_000);
+});
+
+describe('provisionBatch, --region and --psid', () => {
+  it('certificates carry exactly the requested region and PSIDs (enrollment and pseudonyms)', async () => {
+    const policy = f.trust.globalPolicy!.json;
+    expect(policy.regions).toEqual([840, 124]);
+    expect(policy.deviceTypes.OBU.pseudonym.map((p) => p.psid)).toEqual([32, 38]);
+    const data = join(f.base, 'data-region');
+    const out = join(f.base, 'out-region');
+    const env = { SCMS_KEYSTORE_PASSPHRASE: PASS };
+    const summary = await provisionBatch({
+      trust: f.trust,
+      stores: stores(f.trustDir),
+      dataDir: data,
+      outDir: out,
+      count: 2,
+      deviceType: 'obu',
+      region: [124],
+      psids: [38],
+      pseudonymWeeks: 1,
+      transportKey: { curve: 'nistP256', publicKey: f.transport.publicKey },
+      statePassphrase: PASS,
+      clock,
+      env,
+    });
+    const batch = readJson<BatchManifest>(summary.batchManifest);
+    expect(batch.region).toEqual([124]);
+    expect(batch.psids).toEqual([38]);
+    const c = await openComponents({ trust: f.trust, stores: stores(f.trustDir), dataDir: data, clock, env, pseudonyms: false });
+    try {
+      for (const d of batch.devices) {
+        const dir = join(out, d.dir);
+        const m = readJson<BundleManifest>(join(dir, 'manifest.json'));
+        const enrollment = certAt(dir, 'enrollment.oer');
+        expect(enrollment.toBeSigned.region).toEqual({ identifiedRegion: [{ countryOnly: 124 }] });
+        const groups = enrollment.toBeSigned.certRequestPermissions!;
+        expect(groups.map((g) => (g.subjectPermissions as { explicit: Array<{ psid: bigint }> }).explicit.map((p) => p.psid))).toEqual([[38n]]);
+        const pseudos = m.certificates.filter((x) => x.kind === 'pseudonym');
+        expect(pseudos.length).toBeGreaterThan(0);
+        for (const p of pseudos) {
+          const cert = certAt(dir, p.file);
+          expect(cert.toBeSigned.region).toEqual({ identifiedRegion: [{ countryOnly: 124 }] });
+          expect(cert.toBeSigned.appPermissions!.map((a) => a.psid)).toEqual([38n]);
+        }
+        expect((await c.registration.get(d.deviceId))!.region).toEqual([124]);
+      }
+    } finally {
+      await c.close();
+    }
+  }, 120_000);
+
+  it('a region or PSID outside the policy is refused with a clear error and nothing is issued', async () => {
+    const data = join(f.base, 'data-refused');
+    const out = join(f.base, 'out-refused');
+    const base = {
+      trust: f.trust,
+      stores: stores(f.trustDir),
+      dataDir: data,
+      outDir: out,
+      count: 2,
+      deviceType: 'obu' as const,
+      pseudonymWeeks: 0,
+      transportKey: { curve: 'nistP256' as const, publicKey: f.transport.publicKey },
+      statePassphrase: PASS,
+      clock,
+      env: { SCMS_KEYSTORE_PASSPHRASE: PASS },
+    };
+    await expect(provisionBatch({ ...base, region: [840, 250] })).rejects.toThrow('region 250 is not in the policy regions (840, 124): nothing issued');
+    // 130 is an RSU PSID (identification), not an OBU one
+    await expect(provisionBatch({ ...base, psids: [32, 130] })).rejects.toThrow("psid 130 is not in the policy's enrollment PSIDs for OBU devices (32, 38): nothing issued");
+    await expect(provisionBatch({ ...base, deviceType: 'rsu', psids: [130], pseudonymWeeks: 1 })).rejects.toThrow(/psid 130 is not in the policy's pseudonym PSIDs for RSU devices \(none\)/);
+    // nothing registered, enrolled or written
+    const c = await openComponents({ trust: f.trust, stores: stores(f.trustDir), dataDir: data, clock, env: base.env, pseudonyms: false });
+    try {
+      expect(await c.registration.list()).toEqual([]);
+      expect(await c.ecaStore.counts()).toEqual({ requests: 0, certificates: 0 });
+    } finally {
+      await c.close();
+    }
+    expect(existsSync(out) ? readdirSync(out) : []).toEqual([]);
+  }, 60_000);
 });
 
 describe('LA master secrets', () => {

@@ -27,6 +27,7 @@ export async function provisionFixture(clock: ManualClock): Promise<ProvisionFix
     keyStoreOptions: { passphrase: PASS, scrypt: { N: 1024 } },
     electors: 1,
     quorum: 1,
+    regions: [840, 124],
     clock: new ManualClock(new Date(clock.now().getTime() - 3_600_000).toISOString()),
   });
   const transport = generateKeyPair('nistP256');

@@ -115,6 +115,8 @@ export interface EnrollmentRefused {
   /** 1609.2.1 error code (Ieee-1609.2.1-Error: <status>-<code>). */
   code: number;
   reason: string;
+  /** Seconds after which a rate refusal (429) would not recur: the HTTP route's Retry-After. */
+  retryAfter?: number;
 }
 
 export type EnrollmentResult = EnrollmentIssued | EnrollmentRefused;
@@ -124,14 +126,17 @@ class Refusal extends Error {
     readonly status: EnrollmentRefused['status'],
     readonly code: number,
     readonly reason: string,
+    readonly retryAfter?: number,
   ) {
     super(reason);
   }
 }
 
-const refuse = (status: EnrollmentRefused['status'], code: number, reason: string): never => {
-  throw new Refusal(status, code, reason);
+const refuse = (status: EnrollmentRefused['status'], code: number, reason: string, retryAfter?: number): never => {
+  throw new Refusal(status, code, reason, retryAfter);
 };
+
+const refusedOf = (e: Refusal): EnrollmentRefused => ({ status: e.status, code: e.code, reason: e.reason, ...(e.retryAfter === undefined ? {} : { retryAfter: e.retryAfter }) });
 
 const EE_TYPE_ALLOWED = /^[01]{2}0*$/; // only app (bit 0) and enrol (bit 1) of EndEntityType (1609.2 6.4.31)
 
@@ -154,7 +159,7 @@ export class Eca {
     try {
       return await this.#handle(bytes, successor);
     } catch (e) {
-      if (e instanceof Refusal) return { status: e.status, code: e.code, reason: e.reason };
+      if (e instanceof Refusal) return refusedOf(e);
       throw e;
     }
   }
@@ -386,10 +391,12 @@ export class Eca {
     if (await tx.hasRequest(requestDigest)) refuse(400, Code.invalidContent, 'replayed request: this EeEcaCertRequestSpdu was accepted before');
     const h = await tx.history(deviceId, generationTime - WEEK_SECONDS);
     if (h.countSince >= policy['eca-maxReqs']) {
-      refuse(429, EcaLimitCode.maxReqs, `eca-maxReqs: ${h.countSince} enrollment requests in the last 7 x 24 h (limit ${policy['eca-maxReqs']})`);
+      // Retry-After: at least until the window can have moved past one request (the oldest is not tracked: eca-minWait).
+      refuse(429, EcaLimitCode.maxReqs, `eca-maxReqs: ${h.countSince} enrollment requests in the last 7 x 24 h (limit ${policy['eca-maxReqs']})`, Math.max(1, policy['eca-minWait']));
     }
     if (h.latestGenerationTime !== undefined && generationTime - h.latestGenerationTime < policy['eca-minWait']) {
-      refuse(429, EcaLimitCode.minWait, `eca-minWait: ${generationTime - h.latestGenerationTime} s since the previous request (minimum ${policy['eca-minWait']} s)`);
+      const left = policy['eca-minWait'] - (generationTime - h.latestGenerationTime);
+      refuse(429, EcaLimitCode.minWait, `eca-minWait: ${generationTime - h.latestGenerationTime} s since the previous request (minimum ${policy['eca-minWait']} s)`, Math.max(1, left));
     }
   }
 

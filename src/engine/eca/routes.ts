@@ -13,12 +13,12 @@ export const ENROLLMENT_CERTIFICATE_PATH = '/v3/enrollment-certificate';
 /** Mounts the ECA's EE-facing routes; pass an Eca or its deps. */
 export async function registerEca(app: FastifyInstance, deps: EcaDeps | { eca: Eca }): Promise<void> {
   const eca = deps.eca instanceof Eca ? deps.eca : new Eca(deps as EcaDeps);
-  const minWait = 'policy' in deps ? deps.policy['eca-minWait'] : undefined;
   app.post(ENROLLMENT_CERTIFICATE_PATH, { config: { errorFormat: 'text' } }, async (request, reply) => {
     const body = octetStreamBody(request);
     const res = await eca.handleEnrollmentRequest(body);
     if (res.status !== 200) {
-      const headers: Record<string, string> = res.status === 429 && minWait !== undefined ? { 'retry-after': String(minWait) } : {};
+      // Retry-After on the rate refusals (eca-minWait: the seconds left; eca-maxReqs: eca-minWait).
+      const headers: Record<string, string> = res.status === 429 && res.retryAfter !== undefined ? { 'retry-after': String(res.retryAfter) } : {};
       throw new ScmsHttpError(res.status, res.code, res.reason, { headers });
     }
     audit(request.log, 'eca.enrollment', { actor: `device:${res.deviceId}`, requestId: request.id, deviceId: res.deviceId, hashedId8: res.hashedId8, type: String(res.certificate.type) });

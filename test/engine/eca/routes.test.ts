@@ -50,6 +50,19 @@ describe('POST /v3/enrollment-certificate', () => {
     expect(await env.snapshot()).toEqual(before);
   });
 
+  it('eca-minWait -> 429-73 with Retry-After = the seconds left; nothing stored', async () => {
+    const { canonical } = await env.register('obu');
+    const req = () => buildEnrollmentRequest({ canonicalKey: keyPairSigner(canonical), type: 'implicit', psids: [32], validity: { durationSeconds: YEAR }, clock: env.clock });
+    expect((await post(srv.url, (await req()).spdu)).status).toBe(200);
+    env.clock.advance((env.policy['eca-minWait'] - 3) * 1000);
+    const before = await env.snapshot();
+    const res = await post(srv.url, (await req()).spdu);
+    expect(res.status).toBe(429);
+    expect(res.headers.get('ieee-1609.2.1-error')).toBe('429-73');
+    expect(res.headers.get('retry-after')).toBe('3');
+    expect(await env.snapshot()).toEqual(before);
+  });
+
   it('a body that is not application/octet-stream -> 415', async () => {
     const res = await post(srv.url, new TextEncoder().encode('{}'), 'application/json');
     expect(res.status).toBe(415);

@@ -62,13 +62,13 @@ async function issue(role: Role, policy: GlobalPolicy, issuer: Entity | 'self', 
   return { d: k.d, signer: k.signer, cert, ...(enc ? { encD: enc.d } : {}) };
 }
 
-interface Setup {
+export interface Setup {
   ra: PseudonymService;
   jobs: (variant: ButterflyVariant, type: 'explicit' | 'implicit') => PseudonymJob[];
   close(): Promise<void>;
 }
 
-async function setup(): Promise<Setup> {
+export async function setup(): Promise<Setup> {
   const policy: GlobalPolicy = {
     ...defaultGlobalPolicy({ policyId: 'bench', issueTime: START.toISOString(), regions: [840], iPeriodEpoch: '2025-01-06T00:00:00Z' }),
     'time-baseCertNumber': J,
@@ -121,7 +121,7 @@ async function setup(): Promise<Setup> {
  * Certificates per second for one variant: one warm-up batch, then batches for about `ms` (at least 5); the
  * median batch time counts (the host is shared and noisy).
  */
-async function certsPerSecond(s: Setup, variant: ButterflyVariant, type: 'explicit' | 'implicit', ms: number): Promise<{ wall: number; cpu: number }> {
+export async function certsPerSecond(s: Setup, variant: ButterflyVariant, type: 'explicit' | 'implicit', ms: number): Promise<{ wall: number; cpu: number }> {
   let cpu = 0;
   const run = async () => {
     const jobs = s.jobs(variant, type); // EE-side request creation is not timed

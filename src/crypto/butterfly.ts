@@ -15,7 +15,18 @@
 // ACA (implicit certificates): ECQV with R_U = B; EE key e*b + s (see ecqv.ts).
 import { createCipheriv } from 'node:crypto';
 import { bigIntToBytes, bytesToBigInt, concat, uint32 } from './bytes.js';
-import { curve, decodePoint, encodeMany, mulBasePoint, type CurveName, type Point } from './curves.js';
+import {
+  addAffineMany,
+  curve,
+  decodeAffine,
+  decodePoint,
+  encodeAffine,
+  mulBaseAffine,
+  mulBasePoint,
+  type AffinePoint,
+  type CurveName,
+  type Point,
+} from './curves.js';
 import { randomScalar } from './random.js';
 
 export type ButterflyVariant = 'original' | 'unified' | 'compactUnified';
@@ -97,9 +108,14 @@ function toScalar(name: CurveName, d: bigint | Uint8Array): bigint {
 
 // ---------------------------------------------------------------- RA side (public expansion)
 
+function asAffine(name: CurveName, P: Point | Uint8Array): AffinePoint {
+  return P instanceof Uint8Array ? decodeAffine(name, P) : P.toAffine();
+}
+
 /**
- * Cocoon public keys X + f_k(x(kind, i, j))*G for many (i, j): one AES call, fixed-base f*G by OpenSSL,
- * one shared inversion for the encodings. Returns uncompressed 04||x||y points in the order of `ijs`.
+ * Cocoon public keys X + f_k(x(kind, i, j))*G for many (i, j): one AES call, fixed-base f*G by OpenSSL, the sums
+ * in affine coordinates with one shared inversion (curves.ts addAffineMany). Returns uncompressed 04||x||y points
+ * in the order of `ijs`.
  */
 export function cocoonPublicKeys(
   name: ButterflyCurve,
@@ -108,9 +124,16 @@ export function cocoonPublicKeys(
   kind: ExpansionKind,
   ijs: readonly IJ[],
 ): Uint8Array[] {
-  const X = asPoint(name, caterpillar);
+  const X = asAffine(name, caterpillar);
   const fs = expansionFunctionMany(name, expansionKey, ijs.map(({ i, j }) => expansionInput(kind, i, j)));
-  return encodeMany(name, fs.map((f) => X.add(mulBasePoint(name, f))));
+  // f = 0 (probability ~2^-256) has no OpenSSL multiple: X + 0*G = X.
+  const fG = fs.map((f) => (f === 0n ? undefined : mulBaseAffine(name, f)));
+  const sums = addAffineMany(name, fG.map(() => X), fG.map((P) => P ?? X));
+  return sums.map((S, n) => {
+    if (fG[n] === undefined) return encodeAffine(name, X);
+    if (S === undefined) throw new Error('cocoon key is the identity');
+    return encodeAffine(name, S);
+  });
 }
 
 /** What the EE sent the RA (1609.2.1 AdditionalParams + tbsCert.verifyKeyIndicator), public parts only. */
@@ -157,6 +180,22 @@ export function acaExplicitKey(name: ButterflyCurve, signingCocoon: Point | Uint
     if (!P.is0()) return { c: cc, verificationKey: P };
     if (c !== undefined) throw new Error('B + c*G is the identity');
   }
+}
+
+/**
+ * acaExplicitKey for many signing cocoons B (valid points, e.g. from decodeAffine) with fresh random c each:
+ * c*G by OpenSSL, B + c*G in affine coordinates with one shared inversion. Returns c and the key compressed
+ * (02/03||x, what the certificate carries), in the order given. Batch API for ACA-side issuance.
+ */
+export function acaExplicitKeys(name: ButterflyCurve, signingCocoons: readonly AffinePoint[]): { c: bigint; verificationKey: Uint8Array }[] {
+  const cs = signingCocoons.map(() => randomScalar(name));
+  const sums = addAffineMany(name, signingCocoons, cs.map((c) => mulBaseAffine(name, c)));
+  return sums.map((S, n) => {
+    if (S !== undefined) return { c: cs[n]!, verificationKey: encodeAffine(name, S, true) };
+    // B = -c*G (probability ~2^-256): draw again for this one.
+    const { c, verificationKey } = acaExplicitKey(name, decodePoint(name, encodeAffine(name, signingCocoons[n]!)));
+    return { c, verificationKey: verificationKey.toBytes(true) };
+  });
 }
 
 // ---------------------------------------------------------------- EE side

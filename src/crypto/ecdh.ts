@@ -1,12 +1,12 @@
 // Elliptic-curve Diffie-Hellman (ECSVDP-DH, IEEE 1363; as used by ECIES in 1609.2 5.3.5) through node:crypto.
 import { createECDH } from 'node:crypto';
 import { bigIntToBytes } from './bytes.js';
-import { curve, mulBase, scalarFromBytes, type CurveName } from './curves.js';
+import { curve, mulBase, nodeEcdh, scalarFromBytes, type CurveName } from './curves.js';
 
 /** Shared secret Z = x-coordinate of d*P (fixed length). Throws if P is not a valid point on the curve. */
 export function ecdhSharedSecret(name: CurveName, privateKey: Uint8Array, peerPublicKey: Uint8Array): Uint8Array {
   scalarFromBytes(name, privateKey);
-  const e = createECDH(curve(name).nodeName);
+  const e = nodeEcdh(name);
   e.setPrivateKey(privateKey);
   return new Uint8Array(e.computeSecret(peerPublicKey));
 }

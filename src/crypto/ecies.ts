@@ -8,9 +8,8 @@
 //   signedDataRecipInfo - SHA-256 hash of the Ieee1609Dot2Data (signedData) that carried the response encryption key
 //   rekRecipInfo        - hash of the empty string
 // (pskRecipInfo / symmRecipInfo do not use ECIES.)
-import { createECDH } from 'node:crypto';
 import { constantTimeEqual, wipe, xor } from './bytes.js';
-import { curve, scalarFromBytes, type CurveName } from './curves.js';
+import { nodeEcdh, scalarFromBytes, type CurveName } from './curves.js';
 import { kdf2Sha256 } from './kdf2.js';
 import { mac1 } from './mac1.js';
 import { aesCcmDecrypt, aesCcmEncrypt } from './aesccm.js';
@@ -62,14 +61,17 @@ export function eciesEncryptKey(
 ): EciesEncryptedKey {
   checkCurve(name);
   if (symmetricKey.length !== KEY_LENGTH) throw new RangeError('symmetric key must be 16 octets');
-  const e = createECDH(curve(name).nodeName);
+  const e = nodeEcdh(name); // reused OpenSSL object (curves.ts): fresh key set here, used in this tick only
+  const form = options.uncompressedV ? 'uncompressed' : 'compressed';
+  let v: Uint8Array;
   if (options.ephemeralPrivateKey) {
     scalarFromBytes(name, options.ephemeralPrivateKey);
     e.setPrivateKey(options.ephemeralPrivateKey);
+    v = new Uint8Array(e.getPublicKey(null, form));
   } else {
-    e.generateKeys();
+    // generateKeys(encoding, format) returns the public key in that format (one conversion instead of two)
+    v = new Uint8Array((e.generateKeys as unknown as (enc: undefined, f: string) => Buffer)(undefined, form));
   }
-  const v = new Uint8Array(e.getPublicKey(null, options.uncompressedV ? 'uncompressed' : 'compressed'));
   const z = e.computeSecret(recipientPublicKey); // validates R
   const k = kdf2Sha256(z, p1, KEY_LENGTH + MAC_KEY_LENGTH);
   z.fill(0);
@@ -109,7 +111,7 @@ export function eciesDecryptKey(
     z = recipient(enc.v);
   } else {
     scalarFromBytes(name, recipient);
-    const e = createECDH(curve(name).nodeName);
+    const e = nodeEcdh(name);
     e.setPrivateKey(recipient);
     z = new Uint8Array(e.computeSecret(enc.v)); // validates V
   }

@@ -8,7 +8,20 @@
 // (what deployed SCMS data uses; see test/vectors/SOURCES.md). SEC 4's generic rule truncates the hash to the
 // leftmost floor(log2 n) bits (for P-256: H >> 1), which CAMP's implicit.txt uses; ecqvHashSec4 implements that.
 import { bytesToBigInt, concat } from './bytes.js';
-import { curve, decodePoint, encodeMany, mulBase, mulBasePoint, mulPointPublic, type CurveName, type Point } from './curves.js';
+import {
+  addAffineMany,
+  curve,
+  decodeAffine,
+  decodePoint,
+  encodeAffine,
+  mulBase,
+  mulBaseAffine,
+  mulBasePoint,
+  mulPointPublic,
+  type AffinePoint,
+  type CurveName,
+  type Point,
+} from './curves.js';
 import { hash, type HashAlgorithm } from './hash.js';
 import { randomScalar } from './random.js';
 
@@ -70,11 +83,17 @@ export function ecqvReconstructionValue(name: CurveName, requestPublicKey: Point
  */
 export function ecqvReconstructionValues(
   name: CurveName,
-  requestPublicKeys: readonly (Point | Uint8Array)[],
+  requestPublicKeys: readonly (Point | Uint8Array | AffinePoint)[],
 ): { k: bigint; reconstructionValue: Uint8Array }[] {
-  const rs = requestPublicKeys.map((R) => ecqvReconstructionValue(name, R));
-  const enc = encodeMany(name, rs.map((r) => r.reconstructionValue), true);
-  return rs.map((r, n) => ({ k: r.k, reconstructionValue: enc[n]! }));
+  const RU = requestPublicKeys.map((R) => (R instanceof Uint8Array ? decodeAffine(name, R) : 'toAffine' in R ? R.toAffine() : R));
+  const ks = RU.map(() => randomScalar(name));
+  // P_U = R_U + k*G in affine coordinates, one shared inversion for the batch (curves.ts addAffineMany).
+  const sums = addAffineMany(name, RU, ks.map((k) => mulBaseAffine(name, k)));
+  return sums.map((P, n) => {
+    if (P !== undefined) return { k: ks[n]!, reconstructionValue: encodeAffine(name, P, true) };
+    const r = ecqvReconstructionValue(name, encodeAffine(name, RU[n]!)); // R_U = -k*G (~2^-256): draw again
+    return { k: r.k, reconstructionValue: r.reconstructionValue.toBytes(true) };
+  });
 }
 
 /** CA side, step 2: s = e*k + d_CA mod n. */

@@ -33,13 +33,14 @@ import type {
   SymmAlgorithm,
 } from '../codec/gen/Ieee1609Dot2BaseTypes.js';
 import { bigIntToBytes, bytesToBigInt, concat } from '../crypto/bytes.js';
-import { curve, decodePoint, mulBasePoint, mulPointPublic, type CurveName, type Point } from '../crypto/curves.js';
+import { curve, decodeAffine, decodePoint, mulBasePoint, mulPointPublic, type AffinePoint, type CurveName, type Point } from '../crypto/curves.js';
 import { ecdsaVerify, signatureInput1609Dot2, verificationKey, type EcdsaSignature, type RForm } from '../crypto/ecdsa.js';
 import {
   ecqvCheckKeyPair,
   ecqvHash1609Dot2FromIssuerHash,
   ecqvPrivateKeyContribution,
   ecqvReconstructionValue,
+  ecqvReconstructionValues,
   ecqvReconstructPrivateKey,
   ecqvReconstructPublicKey,
 } from '../crypto/ecqv.js';
@@ -252,15 +253,85 @@ export function canonicalCertificate(cert: Certificate): Certificate {
 // Certificate values are treated as immutable: the canonical encoding of an object is computed once (CA
 // certificates are encoded for every certificate they issue or verify).
 const encodings = new WeakMap<Certificate, Uint8Array>();
+// Whole-certificate hashes of certificate objects, computed once (CA certificates are hashed for every certificate
+// they issue and every SPDU they sign or verify); callers get a copy.
+const hashes = new WeakMap<Certificate, Uint8Array>();
 
 /** Canonical COER encoding of a certificate (the input of every whole-certificate hash). */
 export function encodeCertificate(cert: Certificate): Uint8Array {
   let bytes = encodings.get(cert);
   if (!bytes) {
-    bytes = Certificate.encode(canonicalCertificate(cert));
+    const twin = knownTwin(cert);
+    if (twin) {
+      bytes = encodings.get(twin)!;
+      const h = hashes.get(twin);
+      if (h) hashes.set(cert, h);
+    } else {
+      bytes = Certificate.encode(canonicalCertificate(cert));
+      remember(cert);
+    }
     encodings.set(cert, bytes);
   }
   return bytes;
+}
+
+// Every SPDU a CA or RA signs carries its certificate, so the same certificate arrives decoded again and again as
+// a new object. Recently encoded certificates are kept by a fingerprint (the sSig or reconstruction value octets);
+// a new object equal in value to one of them has the same COER, so its encoding and hash are reused instead of
+// being recomputed (a value comparison costs a fraction of an encoding). Bounded; public data only.
+const KNOWN_CERTIFICATES = 256;
+const known = new Map<string, Certificate>();
+
+function fingerprint(cert: Certificate): string | undefined {
+  const sig = cert.signature as Record<string, { sSig?: unknown }> | undefined;
+  if (sig) {
+    const v = Object.values(sig)[0];
+    return v && v.sSig instanceof Uint8Array ? `s:${Buffer.from(v.sSig.buffer, v.sSig.byteOffset, v.sSig.length).toString('hex')}` : undefined;
+  }
+  const vki = cert.toBeSigned?.verifyKeyIndicator as Record<string, unknown> | undefined;
+  const rv = vki && (vki.reconstructionValue as Record<string, unknown> | undefined);
+  const x = rv && Object.values(rv)[0];
+  return x instanceof Uint8Array ? `r:${Buffer.from(x.buffer, x.byteOffset, x.length).toString('hex')}` : undefined;
+}
+
+function remember(cert: Certificate): void {
+  const f = fingerprint(cert);
+  if (f === undefined) return;
+  if (known.size >= KNOWN_CERTIFICATES) known.delete(known.keys().next().value as string);
+  known.set(f, cert);
+}
+
+function knownTwin(cert: Certificate): Certificate | undefined {
+  const f = fingerprint(cert);
+  const twin = f === undefined ? undefined : known.get(f);
+  return twin && encodings.has(twin) && sameValue(twin, cert) ? twin : undefined;
+}
+
+/** Structural equality of codec values (objects, arrays, octet strings, bigints, strings, numbers, null). */
+export function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (a instanceof Uint8Array || b instanceof Uint8Array) {
+    if (!(a instanceof Uint8Array && b instanceof Uint8Array) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+    return true;
+  }
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!(Array.isArray(a) && Array.isArray(b)) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameValue(a[i], b[i])) return false;
+    return true;
+  }
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  let na = 0;
+  for (const k in ra) {
+    if (ra[k] === undefined) continue;
+    na++;
+    if (!sameValue(ra[k], rb[k])) return false;
+  }
+  let nb = 0;
+  for (const k in rb) if (rb[k] !== undefined) nb++;
+  return na === nb;
 }
 
 /** Strict COER decoding of a certificate. */
@@ -315,8 +386,17 @@ function certAndBytes(cert: Certificate | Uint8Array): { cert: Certificate; byte
   return { cert, bytes: encodeCertificate(cert) };
 }
 
+
 /** Whole-certificate hash (SHA-256 or SHA-384, see certificateHashAlgorithm) of the canonical COER encoding. */
 export function certificateHash(cert: Certificate | Uint8Array): Uint8Array {
+  if (!(cert instanceof Uint8Array)) {
+    let h = hashes.get(cert);
+    if (!h) {
+      h = hash(certificateHashAlgorithm(cert), encodeCertificate(cert));
+      hashes.set(cert, h);
+    }
+    return h.slice();
+  }
   const { cert: c, bytes } = certAndBytes(cert);
   return hash(certificateHashAlgorithm(c), bytes);
 }
@@ -428,6 +508,9 @@ export function verify1609Dot2Signature(opts: {
 // Explicit certificates (6.4.3, 5.3.1)
 // ---------------------------------------------------------------------------------------------
 
+/** Issuer certificate -> the signer public key (object) already checked against its verification key. */
+const checkedIssuerSigners = new WeakMap<Certificate, Uint8Array>();
+
 function sameKey(curveName: CurveName, a: Uint8Array, b: Uint8Array): boolean {
   const pa = decodePoint(curveName, a);
   const pb = decodePoint(curveName, b);
@@ -460,11 +543,12 @@ export async function issueExplicitCertificate(opts: {
     }
     issuerId = { self: alg };
   } else {
-    if (issuer.type === 'explicit') {
+    if (issuer.type === 'explicit' && checkedIssuerSigners.get(issuer) !== signer.publicKey) {
       const ik = fromPublicVerificationKey((issuer.toBeSigned.verifyKeyIndicator as { verificationKey: PublicVerificationKey }).verificationKey);
       if (ik.curve !== signer.curve || !sameKey(ik.curve, ik.publicKey, signer.publicKey)) {
         fail('the signer key is not the issuer certificate verification key');
       }
+      checkedIssuerSigners.set(issuer, signer.publicKey); // checked once per (issuer, signer key) object pair
     }
     const id = certificateHashedId8(issuer);
     issuerId = alg === 'sha256' ? { sha256AndDigest: id } : { sha384AndDigest: id };
@@ -632,6 +716,51 @@ function issuerCurve(issuer: Certificate, fallback: CurveName | undefined): Curv
 
 const checkedIssuerScalars = new WeakMap<Certificate, bigint>();
 
+/** The curve of an implicit issuer and the checks of its scalar (once per issuer certificate object and scalar). */
+function implicitIssuer(issuer: Certificate, d: bigint, fallback: CurveName | undefined): CurveName {
+  const c = issuerCurve(issuer, fallback);
+  if (curve(c).size !== 32) fail(`implicit certificates need a 256-bit issuer curve, not ${c}`);
+  if (d <= 0n || d >= curve(c).n) fail('issuer private scalar out of range');
+  if (issuer.type === 'explicit' && checkedIssuerScalars.get(issuer) !== d) {
+    const ik = certificatePublicKey(issuer);
+    if (!mulBasePoint(c, d).equals(decodePoint(c, ik.publicKey))) fail('issuerPrivateScalar is not the issuer certificate key');
+    checkedIssuerScalars.set(issuer, d);
+  }
+  return c;
+}
+
+/** The implicit certificate for a computed reconstruction value P_U (compressed) and its ECQV k: e, then s. */
+function finishImplicit(
+  c: CurveName,
+  issuer: Certificate,
+  d: bigint,
+  tbs: ToBeSignedCertificate,
+  k: bigint,
+  reconstructionValue: Uint8Array,
+): { certificate: Certificate; privateKeyContribution: bigint } {
+  const toBeSigned = canonicalTbsCertificate({
+    ...tbs,
+    verifyKeyIndicator: { reconstructionValue: eccPointFromBytes(reconstructionValue) as EccP256CurvePoint },
+  });
+  const alg = curve(c).hash;
+  const issuerHash = certificateHash(issuer);
+  const id = issuerHash.slice(-8);
+  const certificate: Certificate = {
+    version: 3,
+    type: 'implicit',
+    issuer: alg === 'sha256' ? { sha256AndDigest: id } : { sha384AndDigest: id },
+    toBeSigned,
+  };
+  const bytes = Certificate.encode(certificate); // type check; canonical by construction
+  encodings.set(certificate, bytes);
+  // COER of CertificateBase without signature: preamble, version, type, issuer (sha256AndDigest: tag + 8 octets) =
+  // 12 octets, then the toBeSigned: its COER is the rest (no second encoding for e, 1609.2 5.3.2).
+  const tbsBytes = 'sha256AndDigest' in certificate.issuer ? bytes.subarray(12) : ToBeSignedCertificate.encode(toBeSigned);
+  const e = ecqvHash1609Dot2FromIssuerHash(c, tbsBytes, issuerHash, alg);
+  const privateKeyContribution = ecqvPrivateKeyContribution(c, e, k, d);
+  return { certificate, privateKeyContribution };
+}
+
 /**
  * Issues an implicit certificate (5.3.2, 6.4.3): P_U = R_U + k*G goes in verifyKeyIndicator.reconstructionValue
  * (compressed), the issuer field is sha256AndDigest: HashedId8(issuer), e = H(H(tbs COER) || H(issuer COER))
@@ -646,16 +775,14 @@ export function issueImplicitCertificate(opts: {
   k?: bigint;
   curve?: CurveName;
 }): { certificate: Certificate; privateKeyContribution: bigint } {
-  const { issuer } = opts;
-  const c = issuerCurve(issuer, opts.curve);
-  if (curve(c).size !== 32) fail(`implicit certificates need a 256-bit issuer curve, not ${c}`);
-  const d = opts.issuerPrivateScalar;
-  if (d <= 0n || d >= curve(c).n) fail('issuer private scalar out of range');
-  if (issuer.type === 'explicit' && checkedIssuerScalars.get(issuer) !== d) {
-    const ik = certificatePublicKey(issuer);
-    if (!mulBasePoint(c, d).equals(decodePoint(c, ik.publicKey))) fail('issuerPrivateScalar is not the issuer certificate key');
-    checkedIssuerScalars.set(issuer, d);
+  if (opts.k === undefined) {
+    const [r] = issueImplicitCertificates({ issuer: opts.issuer, issuerPrivateScalar: opts.issuerPrivateScalar, ...(opts.curve ? { curve: opts.curve } : {}), requests: [opts] });
+    if (r instanceof Error) throw r;
+    return r!;
   }
+  const { issuer } = opts;
+  const d = opts.issuerPrivateScalar;
+  const c = implicitIssuer(issuer, d, opts.curve);
   let RU: Point;
   try {
     RU = decodePoint(c, opts.requestPublicKey);
@@ -663,22 +790,42 @@ export function issueImplicitCertificate(opts: {
     return fail(`requestPublicKey is not a valid ${c} point`);
   }
   const { k, reconstructionValue } = ecqvReconstructionValue(c, RU, opts.k);
-  const toBeSigned = canonicalTbsCertificate({
-    ...opts.tbs,
-    verifyKeyIndicator: { reconstructionValue: eccPointFromBytes(reconstructionValue.toBytes(true)) as EccP256CurvePoint },
+  return finishImplicit(c, issuer, d, opts.tbs, k, reconstructionValue.toBytes(true));
+}
+
+/**
+ * Batch form of issueImplicitCertificate for many requests to one issuer (what an ACA does per batch): fresh k per
+ * request, all P_U = R_U + k*G with one shared field inversion (crypto/ecqv ecqvReconstructionValues). One result
+ * per request, in order: the certificate and s, or the CertificateError of that request (bad request key). Issuer
+ * problems (wrong scalar, curve) throw.
+ */
+export function issueImplicitCertificates(opts: {
+  issuer: Certificate;
+  issuerPrivateScalar: bigint;
+  curve?: CurveName;
+  requests: readonly { tbs: ToBeSignedCertificate; requestPublicKey: Uint8Array }[];
+}): Array<{ certificate: Certificate; privateKeyContribution: bigint } | CertificateError> {
+  const { issuer } = opts;
+  const d = opts.issuerPrivateScalar;
+  const c = implicitIssuer(issuer, d, opts.curve);
+  const out = new Array<{ certificate: Certificate; privateKeyContribution: bigint } | CertificateError>(opts.requests.length);
+  const valid: { n: number; RU: AffinePoint }[] = [];
+  opts.requests.forEach((r, n) => {
+    try {
+      valid.push({ n, RU: decodeAffine(c, r.requestPublicKey) });
+    } catch {
+      out[n] = new CertificateError(`requestPublicKey is not a valid ${c} point`);
+    }
   });
-  const alg = curve(c).hash;
-  const id = certificateHashedId8(issuer);
-  const certificate: Certificate = {
-    version: 3,
-    type: 'implicit',
-    issuer: alg === 'sha256' ? { sha256AndDigest: id } : { sha384AndDigest: id },
-    toBeSigned,
-  };
-  const e = ecqvHash1609Dot2FromIssuerHash(c, ToBeSignedCertificate.encode(toBeSigned), certificateHash(issuer), alg);
-  const privateKeyContribution = ecqvPrivateKeyContribution(c, e, k, d);
-  encodings.set(certificate, Certificate.encode(certificate)); // type check; canonical by construction
-  return { certificate, privateKeyContribution };
+  const pu = ecqvReconstructionValues(c, valid.map((v) => v.RU));
+  valid.forEach((v, m) => {
+    try {
+      out[v.n] = finishImplicit(c, issuer, d, opts.requests[v.n]!.tbs, pu[m]!.k, pu[m]!.reconstructionValue);
+    } catch (e) {
+      out[v.n] = e instanceof CertificateError ? e : new CertificateError((e as Error).message);
+    }
+  });
+  return out;
 }
 
 /**

@@ -24,17 +24,17 @@
  * AcaRaCertResponseSpdu. The ACA sees the RA, never the EE: requests carry no EE identifier.
  */
 import {
-  AcaEeCertResponseCubkSpdu as AcaEeCertResponseCubkSpduCodec,
   AcaEeCertResponsePlainSpdu as AcaEeCertResponsePlainSpduCodec,
-  AcaEeCertResponsePrivateSpdu as AcaEeCertResponsePrivateSpduCodec,
   Ieee1609Dot2Data as Ieee1609Dot2DataCodec,
   ScmsPdu as ScmsPduCodec,
   SecurityMgmtSsp as SecurityMgmtSspCodec,
   SymmetricEncryptionKey as SymmetricEncryptionKeyCodec,
+  type AcaEeCertResponsePrivateSpdu,
   type Certificate,
   type Ieee1609Dot2Data,
   type PublicEncryptionKey,
   type ScmsPdu,
+  type SignedData,
   type SignerIdentifier,
   type SymmetricCiphertext,
   type ToBeSignedCertificate,
@@ -42,8 +42,8 @@ import {
 import type { AcaResponse, EncryptedIndividualPLV, RaAcaCertRequest } from '../../codec/gen/Ieee1609Dot2Dot1AcaRaInterface.js';
 import { aesCcmDecrypt } from '../../crypto/aesccm.js';
 import { bigIntToBytes, toHex, wipe } from '../../crypto/bytes.js';
-import { acaExplicitKey, type ButterflyCurve } from '../../crypto/butterfly.js';
-import { curve, type CurveName } from '../../crypto/curves.js';
+import { acaExplicitKeys, type ButterflyCurve } from '../../crypto/butterfly.js';
+import { curve, decodeAffine, type AffinePoint, type CurveName } from '../../crypto/curves.js';
 import { sha256 } from '../../crypto/hash.js';
 import { linkageValue } from '../../crypto/linkage.js';
 import {
@@ -53,14 +53,14 @@ import {
   eccPointToBytes,
   fromPublicVerificationKey,
   issueExplicitCertificate,
-  issueImplicitCertificate,
+  issueImplicitCertificates,
   verificationKeyIndicator,
   type EccCurvePoint,
 } from '../../security/certificate.js';
 import { decryptDataDetailed, encryptData, symmetricKeyId, type EciesPrivate } from '../../security/encryption.js';
-import { encryptedSignedSpdu, scmsPdu, SECURITY_MGMT_PSID, signedSpdu, unsecuredSpdu } from '../../security/scms-pdu.js';
+import { scmsPdu, SECURITY_MGMT_PSID, signedSpdu, unsecuredSpdu } from '../../security/scms-pdu.js';
 import type { Signer } from '../../security/signer.js';
-import { verifyCertificateRequest, verifySignedData, type ResolvedSigner } from '../../security/spdu.js';
+import { signData, verifyCertificateRequest, verifySignedData, type ResolvedSigner } from '../../security/spdu.js';
 import { nowTime32, systemClock, type Clock } from '../../security/time.js';
 import type { LaKeyClient } from '../la/la.js';
 
@@ -136,6 +136,23 @@ function withKey(c: Certificate): ResolvedSigner {
   }
 }
 
+/** A verified request, ready for issuance (AcaService #prepare). */
+interface Prepared {
+  readonly requestSpdu: Uint8Array;
+  readonly req: RaAcaCertRequest;
+  /** The tbs to certify: request tbs with cracaId / crlSeries replaced and the linkage value in place. */
+  readonly tbs: ToBeSignedCertificate;
+  /** B (uncompressed between our components) or the EE's own key. */
+  readonly requestKey: Uint8Array;
+  readonly butterflyExplicit: boolean;
+  readonly cubk: boolean;
+}
+
+/** The key work of one request: an implicit certificate with s, or the explicit key (and c) to certify. */
+type IssuedKey =
+  | { kind: 'implicit'; certificate: Certificate; privateKeyContribution: bigint }
+  | { kind: 'explicit'; key: Uint8Array; privateKeyInfo?: Uint8Array };
+
 const FLAG_BUTTERFLY_EXPLICIT = 0;
 const FLAG_CUBK = 1;
 const bit = (flags: string, n: number): boolean => flags[n] === '1';
@@ -188,30 +205,166 @@ export class AcaService implements AcaClient {
     this.#usesCubk = opts.certificate.toBeSigned.flags?.[0] === '1';
   }
 
-  /** Processes a batch of RaAcaCertRequestSpdus (COER); one result per request, in order. */
+  /**
+   * Processes a batch of RaAcaCertRequestSpdus (COER); one result per request, in order. The key arithmetic of the
+   * batch is shared (one field inversion for all ECQV reconstruction values / butterfly keys B + c*G), so callers
+   * (RA, provisioning) should pass many requests per call.
+   */
   async issue(requests: readonly Uint8Array[]): Promise<AcaIssueResult[]> {
-    const out: AcaIssueResult[] = [];
-    for (const r of requests) {
+    const results = await this.#issueBatch(requests);
+    return results.map((r): AcaIssueResult => {
+      if (r instanceof AcaError) return { ok: false, code: r.code, error: r.message };
       try {
-        out.push({ ok: true, response: Ieee1609Dot2DataCodec.encode(await this.issueOne(r)) });
+        return { ok: true, response: Ieee1609Dot2DataCodec.encode(r) };
       } catch (e) {
-        if (e instanceof AcaError) out.push({ ok: false, code: e.code, error: e.message });
-        else out.push({ ok: false, code: 'issuance', error: (e as Error).message });
+        return { ok: false, code: 'issuance', error: (e as Error).message };
+      }
+    });
+  }
+
+  /** One RaAcaCertRequestSpdu (COER) -> the AcaRaCertResponseSpdu (signed Ieee1609Dot2Data). AcaError on refusal. */
+  async issueOne(requestSpdu: Uint8Array): Promise<Ieee1609Dot2Data> {
+    const [r] = await this.#issueBatch([requestSpdu]);
+    if (r instanceof AcaError) throw r;
+    return r!;
+  }
+
+  /** Verify and prepare every request, issue the certificates with batched key work, then answer each. */
+  async #issueBatch(requests: readonly Uint8Array[]): Promise<Array<Ieee1609Dot2Data | AcaError>> {
+    const out = new Array<Ieee1609Dot2Data | AcaError>(requests.length);
+    const asAcaError = (e: unknown): AcaError => (e instanceof AcaError ? e : new AcaError('issuance', (e as Error).message));
+    const prepared: { n: number; p: Prepared }[] = [];
+    for (let n = 0; n < requests.length; n++) {
+      try {
+        prepared.push({ n, p: await this.#prepare(requests[n]!) });
+      } catch (e) {
+        out[n] = asAcaError(e);
+      }
+    }
+    const keys = this.#batchKeys(prepared.map((x) => x.p));
+    for (let m = 0; m < prepared.length; m++) {
+      const { n, p } = prepared[m]!;
+      try {
+        const k = keys[m]!;
+        if (k instanceof AcaError) throw k;
+        out[n] = await this.#answer(p, await this.#certificate(p, k));
+      } catch (e) {
+        out[n] = asAcaError(e);
       }
     }
     return out;
   }
 
-  /** One RaAcaCertRequestSpdu (COER) -> the AcaRaCertResponseSpdu (signed Ieee1609Dot2Data). AcaError on refusal. */
-  async issueOne(requestSpdu: Uint8Array): Promise<Ieee1609Dot2Data> {
+  /** RaAcaCertRequestSpdu -> checked request, tbs with linkage value, request key (see #prepare's comments). */
+  async #prepare(requestSpdu: Uint8Array): Promise<Prepared> {
     const req = this.#verifyRequest(requestSpdu);
-    const acaResponse = await this.#respond(req);
+    const butterflyExplicit = bit(req.flags, FLAG_BUTTERFLY_EXPLICIT);
+    const cubk = bit(req.flags, FLAG_CUBK);
+    // RaAcaCertRequest flags / type / certEncKey rules (AcaRaInterface comments).
+    if (butterflyExplicit && req.type !== 'explicit') throw new AcaError('invalid-request', 'butterflyExplicit needs type explicit');
+    if (cubk && req.certEncKey) throw new AcaError('invalid-request', 'cubk needs certEncKey absent');
+    if (cubk && req.type !== 'implicit') throw new AcaError('invalid-request', 'compact unified butterfly keys are implicit only');
+    if (cubk && !this.#usesCubk) throw new AcaError('invalid-request', 'cubk request but the ACA certificate lacks flags usesCubk');
+    const vki = req.tbsCert.verifyKeyIndicator as Record<string, unknown>;
+    let requestKey: Uint8Array;
+    if (req.type === 'explicit') {
+      if (!('verificationKey' in vki)) throw new AcaError('invalid-request', 'explicit request without verificationKey');
+      const k = fromPublicVerificationKey(vki.verificationKey as never);
+      if (k.curve !== this.#curve) throw new AcaError('invalid-request', `request key on ${k.curve}, ACA on ${this.#curve}`);
+      requestKey = k.publicKey;
+    } else if (req.type === 'implicit') {
+      if (!('reconstructionValue' in vki)) throw new AcaError('invalid-request', 'implicit request without reconstructionValue');
+      requestKey = eccPointToBytes(vki.reconstructionValue as EccCurvePoint);
+    } else throw new AcaError('invalid-request', `unsupported certificate type ${String(req.type)}`);
+
+    // Linkage value (1609.2.1 Annex D): lv = plv1 XOR plv2, LinkageData.iCert as requested.
+    const { cracaId: _c, crlSeries: _s, ...rest } = req.tbsCert;
+    const tbs: ToBeSignedCertificate = { ...rest, cracaId: this.#cracaId, crlSeries: this.#crlSeries } as ToBeSignedCertificate;
+    if (!req.linkageInfo && 'linkageData' in (req.tbsCert.id as Record<string, unknown>)) {
+      // The LinkageData the RA sends is random filler (RaAcaCertRequest linkageInfo comment): never certify it.
+      throw new AcaError('invalid-request', 'tbsCert.id is linkageData but linkageInfo is absent');
+    }
+    if (req.linkageInfo) {
+      const id = req.tbsCert.id as Record<string, unknown>;
+      if (!('linkageData' in id)) throw new AcaError('invalid-request', 'linkageInfo present but tbsCert.id is not linkageData');
+      const { encPlv1, encPlv2 } = req.linkageInfo;
+      if (toHex(encPlv1.laId) === toHex(encPlv2.laId)) throw new AcaError('linkage', 'encPlv1 and encPlv2 come from the same LA');
+      const plv1 = await this.#decryptPlv(encPlv1);
+      const plv2 = await this.#decryptPlv(encPlv2);
+      const lv = linkageValue(plv1, plv2);
+      wipe(plv1);
+      wipe(plv2);
+      tbs.id = { linkageData: { iCert: (id.linkageData as { iCert: number }).iCert, 'linkage-value': lv } };
+    }
+    return { requestSpdu, req, tbs, requestKey, butterflyExplicit, cubk };
+  }
+
+  /**
+   * The key work of a batch, shared: implicit requests get ECQV reconstruction values (issueImplicitCertificates),
+   * butterfly explicit requests B + c*G (acaExplicitKeys), each batch with one field inversion.
+   */
+  #batchKeys(ps: readonly Prepared[]): Array<IssuedKey | AcaError> {
+    const out = new Array<IssuedKey | AcaError>(ps.length);
+    const implicit: number[] = [];
+    const butterfly: { n: number; B: AffinePoint }[] = [];
+    ps.forEach((p, n) => {
+      if (p.req.type === 'implicit') implicit.push(n);
+      else if (p.butterflyExplicit) {
+        try {
+          butterfly.push({ n, B: decodeAffine(this.#curve, p.requestKey) });
+        } catch (e) {
+          out[n] = new AcaError('issuance', `issuance failed: ${(e as Error).message}`);
+        }
+      } else out[n] = { kind: 'explicit', key: p.requestKey };
+    });
+    if (implicit.length > 0) {
+      if (this.#d === undefined) {
+        for (const n of implicit) out[n] = new AcaError('issuance', 'this ACA has no private scalar for implicit certificates');
+      } else {
+        try {
+          const rs = issueImplicitCertificates({
+            issuer: this.certificate,
+            issuerPrivateScalar: this.#d,
+            requests: implicit.map((n) => ({ tbs: ps[n]!.tbs, requestPublicKey: ps[n]!.requestKey })),
+          });
+          rs.forEach((r, m) => {
+            out[implicit[m]!] = r instanceof Error ? new AcaError('issuance', `issuance failed: ${r.message}`) : { kind: 'implicit', ...r };
+          });
+        } catch (e) {
+          for (const n of implicit) out[n] = new AcaError('issuance', `issuance failed: ${(e as Error).message}`);
+        }
+      }
+    }
+    if (butterfly.length > 0) {
+      const size = curve(this.#curve).size;
+      acaExplicitKeys(this.#curve, butterfly.map((b) => b.B)).forEach((k, m) => {
+        out[butterfly[m]!.n] = { kind: 'explicit', key: k.verificationKey, privateKeyInfo: bigIntToBytes(k.c, size) };
+      });
+    }
+    return out;
+  }
+
+  /** The certificate of a prepared request: the implicit one as issued, an explicit one signed here. */
+  async #certificate(p: Prepared, k: IssuedKey): Promise<{ certificate: Certificate; privateKeyInfo?: Uint8Array }> {
+    if (k.kind === 'implicit') return { certificate: k.certificate, privateKeyInfo: bigIntToBytes(k.privateKeyContribution, curve(this.#curve).size) };
+    try {
+      const tbs = { ...p.tbs, verifyKeyIndicator: verificationKeyIndicator(this.#curve as CurveName, k.key) };
+      const certificate = await issueExplicitCertificate({ tbs, issuer: this.certificate, signer: this.#signer });
+      return k.privateKeyInfo ? { certificate, privateKeyInfo: k.privateKeyInfo } : { certificate };
+    } catch (e) {
+      throw new AcaError('issuance', `issuance failed: ${(e as Error).message}`);
+    }
+  }
+
+  /** The AcaEeCertResponse in its SPDU (see the module comment), inside the signed AcaRaCertResponseSpdu. */
+  async #answer(p: Prepared, issued: { certificate: Certificate; privateKeyInfo?: Uint8Array }): Promise<Ieee1609Dot2Data> {
+    const acaResponse = await this.#respond(p, issued);
     const pdu = scmsPdu({
       'aca-ra': {
         acaRaCertResponse: {
           version: 2,
           generationTime: nowTime32(this.#clock),
-          requestHash: sha256(requestSpdu).slice(-8),
+          requestHash: sha256(p.requestSpdu).slice(-8),
           acaResponse,
         },
       },
@@ -297,70 +450,9 @@ export class AcaService implements AcaClient {
     }
   }
 
-  async #respond(req: RaAcaCertRequest): Promise<AcaResponse> {
-    const butterflyExplicit = bit(req.flags, FLAG_BUTTERFLY_EXPLICIT);
-    const cubk = bit(req.flags, FLAG_CUBK);
-    // RaAcaCertRequest flags / type / certEncKey rules (AcaRaInterface comments).
-    if (butterflyExplicit && req.type !== 'explicit') throw new AcaError('invalid-request', 'butterflyExplicit needs type explicit');
-    if (cubk && req.certEncKey) throw new AcaError('invalid-request', 'cubk needs certEncKey absent');
-    if (cubk && req.type !== 'implicit') throw new AcaError('invalid-request', 'compact unified butterfly keys are implicit only');
-    if (cubk && !this.#usesCubk) throw new AcaError('invalid-request', 'cubk request but the ACA certificate lacks flags usesCubk');
-    const vki = req.tbsCert.verifyKeyIndicator as Record<string, unknown>;
-    let requestKey: Uint8Array;
-    if (req.type === 'explicit') {
-      if (!('verificationKey' in vki)) throw new AcaError('invalid-request', 'explicit request without verificationKey');
-      const k = fromPublicVerificationKey(vki.verificationKey as never);
-      if (k.curve !== this.#curve) throw new AcaError('invalid-request', `request key on ${k.curve}, ACA on ${this.#curve}`);
-      requestKey = k.publicKey;
-    } else if (req.type === 'implicit') {
-      if (!('reconstructionValue' in vki)) throw new AcaError('invalid-request', 'implicit request without reconstructionValue');
-      requestKey = eccPointToBytes(vki.reconstructionValue as EccCurvePoint);
-    } else throw new AcaError('invalid-request', `unsupported certificate type ${String(req.type)}`);
-
-    // Linkage value (1609.2.1 Annex D): lv = plv1 XOR plv2, LinkageData.iCert as requested.
-    const { cracaId: _c, crlSeries: _s, ...rest } = req.tbsCert;
-    const tbs: ToBeSignedCertificate = { ...rest, cracaId: this.#cracaId, crlSeries: this.#crlSeries } as ToBeSignedCertificate;
-    if (!req.linkageInfo && 'linkageData' in (req.tbsCert.id as Record<string, unknown>)) {
-      // The LinkageData the RA sends is random filler (RaAcaCertRequest linkageInfo comment): never certify it.
-      throw new AcaError('invalid-request', 'tbsCert.id is linkageData but linkageInfo is absent');
-    }
-    if (req.linkageInfo) {
-      const id = req.tbsCert.id as Record<string, unknown>;
-      if (!('linkageData' in id)) throw new AcaError('invalid-request', 'linkageInfo present but tbsCert.id is not linkageData');
-      const { encPlv1, encPlv2 } = req.linkageInfo;
-      if (toHex(encPlv1.laId) === toHex(encPlv2.laId)) throw new AcaError('linkage', 'encPlv1 and encPlv2 come from the same LA');
-      const plv1 = await this.#decryptPlv(encPlv1);
-      const plv2 = await this.#decryptPlv(encPlv2);
-      const lv = linkageValue(plv1, plv2);
-      wipe(plv1);
-      wipe(plv2);
-      tbs.id = { linkageData: { iCert: (id.linkageData as { iCert: number }).iCert, 'linkage-value': lv } };
-    }
-
-    let certificate: Certificate;
-    let privateKeyInfo: Uint8Array | undefined;
-    const size = curve(this.#curve).size;
-    try {
-      if (req.type === 'explicit') {
-        let key = requestKey;
-        if (butterflyExplicit) {
-          const { c, verificationKey } = acaExplicitKey(this.#curve, requestKey);
-          key = verificationKey.toBytes(true);
-          privateKeyInfo = bigIntToBytes(c, size);
-        }
-        tbs.verifyKeyIndicator = verificationKeyIndicator(this.#curve as CurveName, key);
-        certificate = await issueExplicitCertificate({ tbs, issuer: this.certificate, signer: this.#signer });
-      } else {
-        if (this.#d === undefined) throw new AcaError('issuance', 'this ACA has no private scalar for implicit certificates');
-        const r = issueImplicitCertificate({ tbs, issuer: this.certificate, issuerPrivateScalar: this.#d, requestPublicKey: requestKey });
-        certificate = r.certificate;
-        privateKeyInfo = bigIntToBytes(r.privateKeyContribution, size);
-      }
-    } catch (e) {
-      if (e instanceof AcaError) throw e;
-      throw new AcaError('issuance', `issuance failed: ${(e as Error).message}`);
-    }
-
+  async #respond(p: Prepared, issued: { certificate: Certificate; privateKeyInfo?: Uint8Array }): Promise<AcaResponse> {
+    const { req, cubk, requestKey } = p;
+    const { certificate, privateKeyInfo } = issued;
     const pdu: ScmsPdu = scmsPdu({
       'aca-ee': {
         acaEeCertResponse: {
@@ -376,20 +468,30 @@ export class AcaService implements AcaClient {
     if (req.certEncKey) {
       const ek = publicEncryptionKeyPoint(req.certEncKey);
       if (ek.curve !== this.#curve) throw new AcaError('invalid-request', `certEncKey on ${ek.curve}, ACA on ${this.#curve}`);
-      const spdu = await encryptedSignedSpdu({
-        pdu,
+      // Ieee1609Dot2Data-EncryptedSigned (scms-pdu encryptedSignedSpdu): the signed payload is unsecuredData holding
+      // the COER of the encrypted data; the typed form carries that encrypted value itself (no encode/decode trip).
+      const encrypted = encryptData({ plaintext: ScmsPduCodec.encode(pdu), recipients: [{ kind: 'rek', publicKey: ek }] });
+      const signed = await signData({
+        payload: Ieee1609Dot2DataCodec.encode(encrypted),
+        psid: SECURITY_MGMT_PSID,
         signer: this.#signer,
-        certificate: this.certificate,
-        recipients: [{ kind: 'rek', publicKey: ek }],
+        signerId: { certificate: this.certificate },
       });
-      return { private: typed(AcaEeCertResponsePrivateSpduCodec, spdu) };
+      const sd = (signed.content as { signedData: SignedData }).signedData;
+      const spdu = {
+        protocolVersion: signed.protocolVersion,
+        content: { signedData: { ...sd, tbsData: { ...sd.tbsData, payload: { data: { ...sd.tbsData.payload.data!, content: { unsecuredData: encrypted } } } } } },
+      };
+      return { private: spdu as unknown as AcaEeCertResponsePrivateSpdu };
     }
     if (cubk) {
+      // Ieee1609Dot2Data-Encrypted: the generic value has the typed shape (encryptedData holds no typed payload).
       const spdu = encryptData({
         plaintext: ScmsPduCodec.encode(pdu),
         recipients: [{ kind: 'rek', publicKey: { curve: this.#curve, publicKey: requestKey } }],
       });
-      return { cubk: typed(AcaEeCertResponseCubkSpduCodec, spdu) };
+      if (!('encryptedData' in spdu.content)) throw new AcaError('issuance', 'encryptData did not return encryptedData');
+      return { cubk: { protocolVersion: spdu.protocolVersion, content: { encryptedData: spdu.content.encryptedData } } };
     }
     return { plain: typed(AcaEeCertResponsePlainSpduCodec, unsecuredSpdu(pdu)) };
   }

@@ -51,7 +51,7 @@ const $$SignerIdentifier_2: $Schema = {
   extensible: true,
 };
 
-/** ScmsLocalPdu (asn1/scms/ScmsInterfaces.asn:82) */
+/** ScmsLocalPdu (asn1/scms/ScmsInterfaces.asn:83) */
 export type ScmsLocalPdu = {
   version: number;
   content: 
@@ -82,17 +82,19 @@ export const ScmsLocalPdu$schema: $Schema = {
 };
 export const ScmsLocalPdu: $Codec<ScmsLocalPdu> = $codec<ScmsLocalPdu>(ScmsLocalPdu$schema);
 
-// ScmsLocalPdu-Scoped {Pdu} (asn1/scms/ScmsInterfaces.asn:96) is parameterized: it is expanded at each use.
+// ScmsLocalPdu-Scoped {Pdu} (asn1/scms/ScmsInterfaces.asn:97) is parameterized: it is expanded at each use.
 
-/** LaChainId (asn1/scms/ScmsInterfaces.asn:107) */
+/** LaChainId (asn1/scms/ScmsInterfaces.asn:108) */
 export type LaChainId = Uint8Array;
 export const LaChainId$schema: $Schema = { kind: 'octetString', name: 'LaChainId', minSize: 16, maxSize: 16 };
 export const LaChainId: $Codec<LaChainId> = $codec<LaChainId>(LaChainId$schema);
 
-/** LaRaLocalInterfacePdu (asn1/scms/ScmsInterfaces.asn:121) */
+/** LaRaLocalInterfacePdu (asn1/scms/ScmsInterfaces.asn:127) */
 export type LaRaLocalInterfacePdu =
   | { raLaPreLinkageValueRequest: RaLaPreLinkageValueRequest }
   | { laRaPreLinkageValueResponse: LaRaPreLinkageValueResponse }
+  | { raLaRevocationSeedRequest: RaLaRevocationSeedRequest }
+  | { laRaRevocationSeedResponse: LaRaRevocationSeedResponse }
   | $UnknownAlternative;
 export const LaRaLocalInterfacePdu$schema: $Schema = {
   kind: 'choice',
@@ -112,10 +114,19 @@ export const LaRaLocalInterfacePdu$schema: $Schema = {
     },
   ],
   extensible: true,
+  extensions: [
+    { name: 'raLaRevocationSeedRequest', schema: $ref('RaLaRevocationSeedRequest', () => RaLaRevocationSeedRequest$schema), tag: 2, tagClass: 'context' },
+    {
+      name: 'laRaRevocationSeedResponse',
+      schema: $ref('LaRaRevocationSeedResponse', () => LaRaRevocationSeedResponse$schema),
+      tag: 3,
+      tagClass: 'context',
+    },
+  ],
 };
 export const LaRaLocalInterfacePdu: $Codec<LaRaLocalInterfacePdu> = $codec<LaRaLocalInterfacePdu>(LaRaLocalInterfacePdu$schema);
 
-/** RaLaPreLinkageValueRequest (asn1/scms/ScmsInterfaces.asn:143) */
+/** RaLaPreLinkageValueRequest (asn1/scms/ScmsInterfaces.asn:151) */
 export type RaLaPreLinkageValueRequest = {
   generationTime: Ieee1609Dot2BaseTypes.Time32;
   laId: Ieee1609Dot2BaseTypes.LaId;
@@ -155,7 +166,7 @@ export const RaLaPreLinkageValueRequest$schema: $Schema = {
 };
 export const RaLaPreLinkageValueRequest: $Codec<RaLaPreLinkageValueRequest> = $codec<RaLaPreLinkageValueRequest>(RaLaPreLinkageValueRequest$schema);
 
-/** LaRaPreLinkageValueResponse (asn1/scms/ScmsInterfaces.asn:170) */
+/** LaRaPreLinkageValueResponse (asn1/scms/ScmsInterfaces.asn:178) */
 export type LaRaPreLinkageValueResponse = {
   requestHash: Ieee1609Dot2BaseTypes.HashedId8;
   laId: Ieee1609Dot2BaseTypes.LaId;
@@ -176,7 +187,7 @@ export const LaRaPreLinkageValueResponse$schema: $Schema = {
 };
 export const LaRaPreLinkageValueResponse: $Codec<LaRaPreLinkageValueResponse> = $codec<LaRaPreLinkageValueResponse>(LaRaPreLinkageValueResponse$schema);
 
-/** LaRaEncryptedPlv (asn1/scms/ScmsInterfaces.asn:182) */
+/** LaRaEncryptedPlv (asn1/scms/ScmsInterfaces.asn:190) */
 export type LaRaEncryptedPlv = {
   i: Ieee1609Dot2BaseTypes.IValue;
   j: Ieee1609Dot2BaseTypes.Uint16;
@@ -194,7 +205,7 @@ export const LaRaEncryptedPlv$schema: $Schema = {
 };
 export const LaRaEncryptedPlv: $Codec<LaRaEncryptedPlv> = $codec<LaRaEncryptedPlv>(LaRaEncryptedPlv$schema);
 
-/** RaLaPreLinkageValueRequestSpdu (asn1/scms/ScmsInterfaces.asn:191) */
+/** RaLaPreLinkageValueRequestSpdu (asn1/scms/ScmsInterfaces.asn:199) */
 export type RaLaPreLinkageValueRequestSpdu = {
   protocolVersion: number;
   content: 
@@ -311,6 +322,22 @@ export const RaLaPreLinkageValueRequestSpdu$schema: $Schema = {
                                                             },
                                                           ],
                                                           extensible: true,
+                                                          extensions: [
+                                                            {
+                                                              name: 'raLaRevocationSeedRequest',
+                                                              schema: $ref('RaLaRevocationSeedRequest', () => RaLaRevocationSeedRequest$schema),
+                                                              tag: 2,
+                                                              tagClass: 'context',
+                                                              permitted: false,
+                                                            },
+                                                            {
+                                                              name: 'laRaRevocationSeedResponse',
+                                                              schema: $ref('LaRaRevocationSeedResponse', () => LaRaRevocationSeedResponse$schema),
+                                                              tag: 3,
+                                                              tagClass: 'context',
+                                                              permitted: false,
+                                                            },
+                                                          ],
                                                         },
                                                         tag: 0,
                                                         tagClass: 'context',
@@ -380,7 +407,7 @@ export const RaLaPreLinkageValueRequestSpdu$schema: $Schema = {
 };
 export const RaLaPreLinkageValueRequestSpdu: $Codec<RaLaPreLinkageValueRequestSpdu> = $codec<RaLaPreLinkageValueRequestSpdu>(RaLaPreLinkageValueRequestSpdu$schema);
 
-/** LaRaPreLinkageValueResponseSpdu (asn1/scms/ScmsInterfaces.asn:204) */
+/** LaRaPreLinkageValueResponseSpdu (asn1/scms/ScmsInterfaces.asn:212) */
 export type LaRaPreLinkageValueResponseSpdu = {
   protocolVersion: number;
   content: 
@@ -497,6 +524,22 @@ export const LaRaPreLinkageValueResponseSpdu$schema: $Schema = {
                                                             },
                                                           ],
                                                           extensible: true,
+                                                          extensions: [
+                                                            {
+                                                              name: 'raLaRevocationSeedRequest',
+                                                              schema: $ref('RaLaRevocationSeedRequest', () => RaLaRevocationSeedRequest$schema),
+                                                              tag: 2,
+                                                              tagClass: 'context',
+                                                              permitted: false,
+                                                            },
+                                                            {
+                                                              name: 'laRaRevocationSeedResponse',
+                                                              schema: $ref('LaRaRevocationSeedResponse', () => LaRaRevocationSeedResponse$schema),
+                                                              tag: 3,
+                                                              tagClass: 'context',
+                                                              permitted: false,
+                                                            },
+                                                          ],
                                                         },
                                                         tag: 0,
                                                         tagClass: 'context',
@@ -566,7 +609,448 @@ export const LaRaPreLinkageValueResponseSpdu$schema: $Schema = {
 };
 export const LaRaPreLinkageValueResponseSpdu: $Codec<LaRaPreLinkageValueResponseSpdu> = $codec<LaRaPreLinkageValueResponseSpdu>(LaRaPreLinkageValueResponseSpdu$schema);
 
-/** AcaLaLocalInterfacePdu (asn1/scms/ScmsInterfaces.asn:226) */
+/** RaLaRevocationSeedRequest (asn1/scms/ScmsInterfaces.asn:234) */
+export type RaLaRevocationSeedRequest = {
+  generationTime: Ieee1609Dot2BaseTypes.Time32;
+  laId: Ieee1609Dot2BaseTypes.LaId;
+  chainId: LaChainId;
+  i: Ieee1609Dot2BaseTypes.IValue;
+  $unknownExtensions?: $UnknownExtensions;
+};
+export const RaLaRevocationSeedRequest$schema: $Schema = {
+  kind: 'sequence',
+  name: 'RaLaRevocationSeedRequest',
+  fields: [
+    { name: 'generationTime', schema: $ref('Time32', () => Ieee1609Dot2BaseTypes.Time32$schema) },
+    { name: 'laId', schema: $ref('LaId', () => Ieee1609Dot2BaseTypes.LaId$schema) },
+    { name: 'chainId', schema: $ref('LaChainId', () => LaChainId$schema) },
+    { name: 'i', schema: $ref('IValue', () => Ieee1609Dot2BaseTypes.IValue$schema) },
+  ],
+  extensible: true,
+};
+export const RaLaRevocationSeedRequest: $Codec<RaLaRevocationSeedRequest> = $codec<RaLaRevocationSeedRequest>(RaLaRevocationSeedRequest$schema);
+
+/** LaRaRevocationSeedResponse (asn1/scms/ScmsInterfaces.asn:249) */
+export type LaRaRevocationSeedResponse = {
+  requestHash: Ieee1609Dot2BaseTypes.HashedId8;
+  laId: Ieee1609Dot2BaseTypes.LaId;
+  i: Ieee1609Dot2BaseTypes.IValue;
+  linkageSeed: Ieee1609Dot2BaseTypes.LinkageSeed;
+  $unknownExtensions?: $UnknownExtensions;
+};
+export const LaRaRevocationSeedResponse$schema: $Schema = {
+  kind: 'sequence',
+  name: 'LaRaRevocationSeedResponse',
+  fields: [
+    { name: 'requestHash', schema: $ref('HashedId8', () => Ieee1609Dot2BaseTypes.HashedId8$schema) },
+    { name: 'laId', schema: $ref('LaId', () => Ieee1609Dot2BaseTypes.LaId$schema) },
+    { name: 'i', schema: $ref('IValue', () => Ieee1609Dot2BaseTypes.IValue$schema) },
+    { name: 'linkageSeed', schema: $ref('LinkageSeed', () => Ieee1609Dot2BaseTypes.LinkageSeed$schema) },
+  ],
+  extensible: true,
+};
+export const LaRaRevocationSeedResponse: $Codec<LaRaRevocationSeedResponse> = $codec<LaRaRevocationSeedResponse>(LaRaRevocationSeedResponse$schema);
+
+/** RaLaRevocationSeedRequestSpdu (asn1/scms/ScmsInterfaces.asn:260) */
+export type RaLaRevocationSeedRequestSpdu = {
+  protocolVersion: number;
+  content: 
+    | { unsecuredData: Ieee1609Dot2BaseTypes.Opaque }
+    | { signedData: {
+      hashId: Ieee1609Dot2BaseTypes.HashAlgorithm;
+      tbsData: {
+        payload: {
+          data?: {
+            protocolVersion: number;
+            content: { unsecuredData: {
+                version: number;
+                content: { 'la-ra': { raLaRevocationSeedRequest: RaLaRevocationSeedRequest } };
+              } };
+          };
+          extDataHash?: Ieee1609Dot2.HashedData;
+          omitted?: null;
+          $unknownExtensions?: $UnknownExtensions;
+        };
+        headerInfo: {
+          psid: bigint;
+          inlineP2pcdRequest?: Ieee1609Dot2BaseTypes.SequenceOfHashedId3;
+          requestedCertificate?: Ieee1609Dot2.Certificate;
+          pduFunctionalType?: Ieee1609Dot2.PduFunctionalType;
+          contributedExtensions?: Ieee1609Dot2.ContributedExtensionBlocks;
+          $unknownExtensions?: $UnknownExtensions;
+        };
+      };
+      signer: { certificate: Ieee1609Dot2.Certificate[] };
+      signature: Ieee1609Dot2BaseTypes.Signature;
+    } }
+    | { encryptedData: Ieee1609Dot2.EncryptedData }
+    | { signedCertificateRequest: Ieee1609Dot2BaseTypes.Opaque }
+    | { signedX509CertificateRequest: Ieee1609Dot2BaseTypes.Opaque }
+    | $UnknownAlternative;
+};
+export const RaLaRevocationSeedRequestSpdu$schema: $Schema = {
+  kind: 'sequence',
+  name: 'RaLaRevocationSeedRequestSpdu',
+  fields: [
+    { name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } },
+    {
+      name: 'content',
+      schema: {
+        kind: 'choice',
+        name: 'Ieee1609Dot2Content',
+        alternatives: [
+          { name: 'unsecuredData', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 0, tagClass: 'context' },
+          {
+            name: 'signedData',
+            schema: {
+              kind: 'sequence',
+              name: 'SignedData',
+              fields: [
+                { name: 'hashId', schema: $ref('HashAlgorithm', () => Ieee1609Dot2BaseTypes.HashAlgorithm$schema) },
+                {
+                  name: 'tbsData',
+                  schema: {
+                    kind: 'sequence',
+                    name: 'ToBeSignedData',
+                    fields: [
+                      {
+                        name: 'payload',
+                        schema: {
+                          kind: 'sequence',
+                          name: 'SignedDataPayload',
+                          fields: [
+                            {
+                              name: 'data',
+                              schema: {
+                                kind: 'sequence',
+                                name: 'Ieee1609Dot2Data',
+                                fields: [
+                                  { name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } },
+                                  {
+                                    name: 'content',
+                                    schema: {
+                                      kind: 'choice',
+                                      name: 'Ieee1609Dot2Content',
+                                      alternatives: [
+                                        {
+                                          name: 'unsecuredData',
+                                          schema: {
+                                            kind: 'octetString',
+                                            name: 'Opaque',
+                                            containing: {
+                                              kind: 'sequence',
+                                              name: 'ScmsLocalPdu',
+                                              fields: [
+                                                { name: 'version', schema: { kind: 'integer', name: 'Uint8', min: 1n, max: 1n } },
+                                                {
+                                                  name: 'content',
+                                                  schema: {
+                                                    kind: 'choice',
+                                                    alternatives: [
+                                                      {
+                                                        name: 'la-ra',
+                                                        schema: {
+                                                          kind: 'choice',
+                                                          name: 'LaRaLocalInterfacePdu',
+                                                          alternatives: [
+                                                            {
+                                                              name: 'raLaPreLinkageValueRequest',
+                                                              schema: $ref('RaLaPreLinkageValueRequest', () => RaLaPreLinkageValueRequest$schema),
+                                                              tag: 0,
+                                                              tagClass: 'context',
+                                                              permitted: false,
+                                                            },
+                                                            {
+                                                              name: 'laRaPreLinkageValueResponse',
+                                                              schema: $ref('LaRaPreLinkageValueResponse', () => LaRaPreLinkageValueResponse$schema),
+                                                              tag: 1,
+                                                              tagClass: 'context',
+                                                              permitted: false,
+                                                            },
+                                                          ],
+                                                          extensible: true,
+                                                          extensions: [
+                                                            { name: 'raLaRevocationSeedRequest', schema: $ref('RaLaRevocationSeedRequest', () => RaLaRevocationSeedRequest$schema), tag: 2, tagClass: 'context' },
+                                                            {
+                                                              name: 'laRaRevocationSeedResponse',
+                                                              schema: $ref('LaRaRevocationSeedResponse', () => LaRaRevocationSeedResponse$schema),
+                                                              tag: 3,
+                                                              tagClass: 'context',
+                                                              permitted: false,
+                                                            },
+                                                          ],
+                                                        },
+                                                        tag: 0,
+                                                        tagClass: 'context',
+                                                      },
+                                                      { name: 'aca-la', schema: $ref('AcaLaLocalInterfacePdu', () => AcaLaLocalInterfacePdu$schema), tag: 1, tagClass: 'context', permitted: false },
+                                                      { name: 'aca-ra', schema: $ref('AcaRaLocalInterfacePdu', () => AcaRaLocalInterfacePdu$schema), tag: 2, tagClass: 'context', permitted: false },
+                                                    ],
+                                                    extensible: true,
+                                                  },
+                                                },
+                                              ],
+                                              extensible: false,
+                                            },
+                                          },
+                                          tag: 0,
+                                          tagClass: 'context',
+                                        },
+                                        { name: 'signedData', schema: $ref('SignedData', () => Ieee1609Dot2.SignedData$schema), tag: 1, tagClass: 'context', permitted: false },
+                                        { name: 'encryptedData', schema: $ref('EncryptedData', () => Ieee1609Dot2.EncryptedData$schema), tag: 2, tagClass: 'context', permitted: false },
+                                        { name: 'signedCertificateRequest', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 3, tagClass: 'context', permitted: false },
+                                      ],
+                                      extensible: true,
+                                      extensions: [
+                                        {
+                                          name: 'signedX509CertificateRequest',
+                                          schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema),
+                                          tag: 4,
+                                          tagClass: 'context',
+                                          permitted: false,
+                                        },
+                                      ],
+                                    },
+                                  },
+                                ],
+                                extensible: false,
+                              },
+                              optional: true,
+                            },
+                            { name: 'extDataHash', schema: $ref('HashedData', () => Ieee1609Dot2.HashedData$schema), optional: true },
+                          ],
+                          extensible: true,
+                          extensions: [{ name: 'omitted', schema: { kind: 'null' }, optional: true }],
+                        },
+                      },
+                      { name: 'headerInfo', schema: $$HeaderInfo_1 },
+                    ],
+                    extensible: false,
+                  },
+                },
+                { name: 'signer', schema: $$SignerIdentifier_2 },
+                { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
+              ],
+              extensible: false,
+            },
+            tag: 1,
+            tagClass: 'context',
+          },
+          { name: 'encryptedData', schema: $ref('EncryptedData', () => Ieee1609Dot2.EncryptedData$schema), tag: 2, tagClass: 'context' },
+          { name: 'signedCertificateRequest', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 3, tagClass: 'context' },
+        ],
+        extensible: true,
+        extensions: [{ name: 'signedX509CertificateRequest', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 4, tagClass: 'context' }],
+      },
+    },
+  ],
+  extensible: false,
+};
+export const RaLaRevocationSeedRequestSpdu: $Codec<RaLaRevocationSeedRequestSpdu> = $codec<RaLaRevocationSeedRequestSpdu>(RaLaRevocationSeedRequestSpdu$schema);
+
+/** LaRaRevocationSeedResponseSpdu (asn1/scms/ScmsInterfaces.asn:272) */
+export type LaRaRevocationSeedResponseSpdu = {
+  protocolVersion: number;
+  content: 
+    | { unsecuredData: Ieee1609Dot2BaseTypes.Opaque }
+    | { signedData: {
+      hashId: Ieee1609Dot2BaseTypes.HashAlgorithm;
+      tbsData: {
+        payload: {
+          data?: {
+            protocolVersion: number;
+            content: { unsecuredData: {
+                version: number;
+                content: { 'la-ra': { laRaRevocationSeedResponse: LaRaRevocationSeedResponse } };
+              } };
+          };
+          extDataHash?: Ieee1609Dot2.HashedData;
+          omitted?: null;
+          $unknownExtensions?: $UnknownExtensions;
+        };
+        headerInfo: {
+          psid: bigint;
+          inlineP2pcdRequest?: Ieee1609Dot2BaseTypes.SequenceOfHashedId3;
+          requestedCertificate?: Ieee1609Dot2.Certificate;
+          pduFunctionalType?: Ieee1609Dot2.PduFunctionalType;
+          contributedExtensions?: Ieee1609Dot2.ContributedExtensionBlocks;
+          $unknownExtensions?: $UnknownExtensions;
+        };
+      };
+      signer: { certificate: Ieee1609Dot2.Certificate[] };
+      signature: Ieee1609Dot2BaseTypes.Signature;
+    } }
+    | { encryptedData: Ieee1609Dot2.EncryptedData }
+    | { signedCertificateRequest: Ieee1609Dot2BaseTypes.Opaque }
+    | { signedX509CertificateRequest: Ieee1609Dot2BaseTypes.Opaque }
+    | $UnknownAlternative;
+};
+export const LaRaRevocationSeedResponseSpdu$schema: $Schema = {
+  kind: 'sequence',
+  name: 'LaRaRevocationSeedResponseSpdu',
+  fields: [
+    { name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } },
+    {
+      name: 'content',
+      schema: {
+        kind: 'choice',
+        name: 'Ieee1609Dot2Content',
+        alternatives: [
+          { name: 'unsecuredData', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 0, tagClass: 'context' },
+          {
+            name: 'signedData',
+            schema: {
+              kind: 'sequence',
+              name: 'SignedData',
+              fields: [
+                { name: 'hashId', schema: $ref('HashAlgorithm', () => Ieee1609Dot2BaseTypes.HashAlgorithm$schema) },
+                {
+                  name: 'tbsData',
+                  schema: {
+                    kind: 'sequence',
+                    name: 'ToBeSignedData',
+                    fields: [
+                      {
+                        name: 'payload',
+                        schema: {
+                          kind: 'sequence',
+                          name: 'SignedDataPayload',
+                          fields: [
+                            {
+                              name: 'data',
+                              schema: {
+                                kind: 'sequence',
+                                name: 'Ieee1609Dot2Data',
+                                fields: [
+                                  { name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } },
+                                  {
+                                    name: 'content',
+                                    schema: {
+                                      kind: 'choice',
+                                      name: 'Ieee1609Dot2Content',
+                                      alternatives: [
+                                        {
+                                          name: 'unsecuredData',
+                                          schema: {
+                                            kind: 'octetString',
+                                            name: 'Opaque',
+                                            containing: {
+                                              kind: 'sequence',
+                                              name: 'ScmsLocalPdu',
+                                              fields: [
+                                                { name: 'version', schema: { kind: 'integer', name: 'Uint8', min: 1n, max: 1n } },
+                                                {
+                                                  name: 'content',
+                                                  schema: {
+                                                    kind: 'choice',
+                                                    alternatives: [
+                                                      {
+                                                        name: 'la-ra',
+                                                        schema: {
+                                                          kind: 'choice',
+                                                          name: 'LaRaLocalInterfacePdu',
+                                                          alternatives: [
+                                                            {
+                                                              name: 'raLaPreLinkageValueRequest',
+                                                              schema: $ref('RaLaPreLinkageValueRequest', () => RaLaPreLinkageValueRequest$schema),
+                                                              tag: 0,
+                                                              tagClass: 'context',
+                                                              permitted: false,
+                                                            },
+                                                            {
+                                                              name: 'laRaPreLinkageValueResponse',
+                                                              schema: $ref('LaRaPreLinkageValueResponse', () => LaRaPreLinkageValueResponse$schema),
+                                                              tag: 1,
+                                                              tagClass: 'context',
+                                                              permitted: false,
+                                                            },
+                                                          ],
+                                                          extensible: true,
+                                                          extensions: [
+                                                            {
+                                                              name: 'raLaRevocationSeedRequest',
+                                                              schema: $ref('RaLaRevocationSeedRequest', () => RaLaRevocationSeedRequest$schema),
+                                                              tag: 2,
+                                                              tagClass: 'context',
+                                                              permitted: false,
+                                                            },
+                                                            {
+                                                              name: 'laRaRevocationSeedResponse',
+                                                              schema: $ref('LaRaRevocationSeedResponse', () => LaRaRevocationSeedResponse$schema),
+                                                              tag: 3,
+                                                              tagClass: 'context',
+                                                            },
+                                                          ],
+                                                        },
+                                                        tag: 0,
+                                                        tagClass: 'context',
+                                                      },
+                                                      { name: 'aca-la', schema: $ref('AcaLaLocalInterfacePdu', () => AcaLaLocalInterfacePdu$schema), tag: 1, tagClass: 'context', permitted: false },
+                                                      { name: 'aca-ra', schema: $ref('AcaRaLocalInterfacePdu', () => AcaRaLocalInterfacePdu$schema), tag: 2, tagClass: 'context', permitted: false },
+                                                    ],
+                                                    extensible: true,
+                                                  },
+                                                },
+                                              ],
+                                              extensible: false,
+                                            },
+                                          },
+                                          tag: 0,
+                                          tagClass: 'context',
+                                        },
+                                        { name: 'signedData', schema: $ref('SignedData', () => Ieee1609Dot2.SignedData$schema), tag: 1, tagClass: 'context', permitted: false },
+                                        { name: 'encryptedData', schema: $ref('EncryptedData', () => Ieee1609Dot2.EncryptedData$schema), tag: 2, tagClass: 'context', permitted: false },
+                                        { name: 'signedCertificateRequest', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 3, tagClass: 'context', permitted: false },
+                                      ],
+                                      extensible: true,
+                                      extensions: [
+                                        {
+                                          name: 'signedX509CertificateRequest',
+                                          schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema),
+                                          tag: 4,
+                                          tagClass: 'context',
+                                          permitted: false,
+                                        },
+                                      ],
+                                    },
+                                  },
+                                ],
+                                extensible: false,
+                              },
+                              optional: true,
+                            },
+                            { name: 'extDataHash', schema: $ref('HashedData', () => Ieee1609Dot2.HashedData$schema), optional: true },
+                          ],
+                          extensible: true,
+                          extensions: [{ name: 'omitted', schema: { kind: 'null' }, optional: true }],
+                        },
+                      },
+                      { name: 'headerInfo', schema: $$HeaderInfo_1 },
+                    ],
+                    extensible: false,
+                  },
+                },
+                { name: 'signer', schema: $$SignerIdentifier_2 },
+                { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
+              ],
+              extensible: false,
+            },
+            tag: 1,
+            tagClass: 'context',
+          },
+          { name: 'encryptedData', schema: $ref('EncryptedData', () => Ieee1609Dot2.EncryptedData$schema), tag: 2, tagClass: 'context' },
+          { name: 'signedCertificateRequest', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 3, tagClass: 'context' },
+        ],
+        extensible: true,
+        extensions: [{ name: 'signedX509CertificateRequest', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 4, tagClass: 'context' }],
+      },
+    },
+  ],
+  extensible: false,
+};
+export const LaRaRevocationSeedResponseSpdu: $Codec<LaRaRevocationSeedResponseSpdu> = $codec<LaRaRevocationSeedResponseSpdu>(LaRaRevocationSeedResponseSpdu$schema);
+
+/** AcaLaLocalInterfacePdu (asn1/scms/ScmsInterfaces.asn:294) */
 export type AcaLaLocalInterfacePdu =
   | { acaLaPlvKeyRequest: AcaLaPlvKeyRequest }
   | $UnknownAlternative;
@@ -578,7 +1062,7 @@ export const AcaLaLocalInterfacePdu$schema: $Schema = {
 };
 export const AcaLaLocalInterfacePdu: $Codec<AcaLaLocalInterfacePdu> = $codec<AcaLaLocalInterfacePdu>(AcaLaLocalInterfacePdu$schema);
 
-/** AcaLaPlvKeyRequest (asn1/scms/ScmsInterfaces.asn:237) */
+/** AcaLaPlvKeyRequest (asn1/scms/ScmsInterfaces.asn:305) */
 export type AcaLaPlvKeyRequest = {
   generationTime: Ieee1609Dot2BaseTypes.Time32;
   laId: Ieee1609Dot2BaseTypes.LaId;
@@ -595,7 +1079,7 @@ export const AcaLaPlvKeyRequest$schema: $Schema = {
 };
 export const AcaLaPlvKeyRequest: $Codec<AcaLaPlvKeyRequest> = $codec<AcaLaPlvKeyRequest>(AcaLaPlvKeyRequest$schema);
 
-/** AcaLaPlvKeyRequestSpdu (asn1/scms/ScmsInterfaces.asn:246) */
+/** AcaLaPlvKeyRequestSpdu (asn1/scms/ScmsInterfaces.asn:314) */
 export type AcaLaPlvKeyRequestSpdu = {
   protocolVersion: number;
   content: 
@@ -757,7 +1241,7 @@ export const AcaLaPlvKeyRequestSpdu$schema: $Schema = {
 };
 export const AcaLaPlvKeyRequestSpdu: $Codec<AcaLaPlvKeyRequestSpdu> = $codec<AcaLaPlvKeyRequestSpdu>(AcaLaPlvKeyRequestSpdu$schema);
 
-/** LaAcaPlvKeyDeliverySpdu (asn1/scms/ScmsInterfaces.asn:261) */
+/** LaAcaPlvKeyDeliverySpdu (asn1/scms/ScmsInterfaces.asn:329) */
 export type LaAcaPlvKeyDeliverySpdu = {
   protocolVersion: number;
   content: { encryptedData: Ieee1609Dot2.EncryptedData };
@@ -795,7 +1279,7 @@ export const LaAcaPlvKeyDeliverySpdu$schema: $Schema = {
 };
 export const LaAcaPlvKeyDeliverySpdu: $Codec<LaAcaPlvKeyDeliverySpdu> = $codec<LaAcaPlvKeyDeliverySpdu>(LaAcaPlvKeyDeliverySpdu$schema);
 
-/** AcaRaLocalInterfacePdu (asn1/scms/ScmsInterfaces.asn:276) */
+/** AcaRaLocalInterfacePdu (asn1/scms/ScmsInterfaces.asn:344) */
 export type AcaRaLocalInterfacePdu =
   | { raAcaCertRequestBatch: RaAcaCertRequestBatch }
   | { acaRaCertResponseBatch: AcaRaCertResponseBatch }
@@ -811,7 +1295,7 @@ export const AcaRaLocalInterfacePdu$schema: $Schema = {
 };
 export const AcaRaLocalInterfacePdu: $Codec<AcaRaLocalInterfacePdu> = $codec<AcaRaLocalInterfacePdu>(AcaRaLocalInterfacePdu$schema);
 
-/** RaAcaCertRequestBatch (asn1/scms/ScmsInterfaces.asn:282) */
+/** RaAcaCertRequestBatch (asn1/scms/ScmsInterfaces.asn:350) */
 export type RaAcaCertRequestBatch = Ieee1609Dot2Dot1Protocol.RaAcaCertRequestSpdu[];
 export const RaAcaCertRequestBatch$schema: $Schema = {
   kind: 'sequenceOf',
@@ -821,12 +1305,12 @@ export const RaAcaCertRequestBatch$schema: $Schema = {
 };
 export const RaAcaCertRequestBatch: $Codec<RaAcaCertRequestBatch> = $codec<RaAcaCertRequestBatch>(RaAcaCertRequestBatch$schema);
 
-/** AcaRaCertResponseBatch (asn1/scms/ScmsInterfaces.asn:287) */
+/** AcaRaCertResponseBatch (asn1/scms/ScmsInterfaces.asn:355) */
 export type AcaRaCertResponseBatch = AcaRaCertResult[];
 export const AcaRaCertResponseBatch$schema: $Schema = { kind: 'sequenceOf', name: 'AcaRaCertResponseBatch', item: $ref('AcaRaCertResult', () => AcaRaCertResult$schema) };
 export const AcaRaCertResponseBatch: $Codec<AcaRaCertResponseBatch> = $codec<AcaRaCertResponseBatch>(AcaRaCertResponseBatch$schema);
 
-/** AcaRaCertResult (asn1/scms/ScmsInterfaces.asn:289) */
+/** AcaRaCertResult (asn1/scms/ScmsInterfaces.asn:357) */
 export type AcaRaCertResult =
   | { response: Ieee1609Dot2Dot1Protocol.AcaRaCertResponseSpdu }
   | { failure: AcaRaCertFailure }
@@ -842,7 +1326,7 @@ export const AcaRaCertResult$schema: $Schema = {
 };
 export const AcaRaCertResult: $Codec<AcaRaCertResult> = $codec<AcaRaCertResult>(AcaRaCertResult$schema);
 
-/** AcaRaCertFailure (asn1/scms/ScmsInterfaces.asn:298) */
+/** AcaRaCertFailure (asn1/scms/ScmsInterfaces.asn:366) */
 export type AcaRaCertFailure = {
   code: AcaRaCertFailureCode;
   reason: string;
@@ -859,7 +1343,7 @@ export const AcaRaCertFailure$schema: $Schema = {
 };
 export const AcaRaCertFailure: $Codec<AcaRaCertFailure> = $codec<AcaRaCertFailure>(AcaRaCertFailure$schema);
 
-/** AcaRaCertFailureCode (asn1/scms/ScmsInterfaces.asn:304) */
+/** AcaRaCertFailureCode (asn1/scms/ScmsInterfaces.asn:372) */
 export type AcaRaCertFailureCode = 'malformed' | 'untrustedRa' | 'badSignature' | 'invalidRequest' | 'linkage' | 'issuance' | number;
 export const AcaRaCertFailureCode$schema: $Schema = {
   kind: 'enumerated',
@@ -876,7 +1360,7 @@ export const AcaRaCertFailureCode$schema: $Schema = {
 };
 export const AcaRaCertFailureCode: $Codec<AcaRaCertFailureCode> = $codec<AcaRaCertFailureCode>(AcaRaCertFailureCode$schema);
 
-/** RaAcaCertRequestBatchSpdu (asn1/scms/ScmsInterfaces.asn:314) */
+/** RaAcaCertRequestBatchSpdu (asn1/scms/ScmsInterfaces.asn:382) */
 export type RaAcaCertRequestBatchSpdu = {
   protocolVersion: number;
   content: 
@@ -962,7 +1446,7 @@ export const RaAcaCertRequestBatchSpdu$schema: $Schema = {
 };
 export const RaAcaCertRequestBatchSpdu: $Codec<RaAcaCertRequestBatchSpdu> = $codec<RaAcaCertRequestBatchSpdu>(RaAcaCertRequestBatchSpdu$schema);
 
-/** AcaRaCertResponseBatchSpdu (asn1/scms/ScmsInterfaces.asn:322) */
+/** AcaRaCertResponseBatchSpdu (asn1/scms/ScmsInterfaces.asn:390) */
 export type AcaRaCertResponseBatchSpdu = {
   protocolVersion: number;
   content: 

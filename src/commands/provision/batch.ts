@@ -34,11 +34,14 @@ export function readTransportKey(path: string): EciesPublicKey {
   return { curve: 'nistP256', publicKey: point };
 }
 
-const FACTORY_FIELDS = ['canonicalPublicKey', 'curve', 'caterpillarPublicKey', 'expansionKey'];
+const FACTORY_FIELDS = ['canonicalPublicKey', 'curve', 'enrollmentPublicKey', 'caterpillarPublicKey', 'expansionKey'];
 
 /**
- * Factory keys: JSON (an array of hex strings or of { canonicalPublicKey, curve? }, or { devices: [...] }) or CSV
- * (one device per line: canonicalPublicKey[,curve[,caterpillarPublicKey,expansionKey]]; a header line naming canonicalPublicKey is skipped).
+ * Factory keys (README "Provisioning bundles"): JSON (an array of hex strings or of objects with the
+ * FACTORY_FIELDS, or { devices: [...] }) or CSV, one device per line; a header line naming the columns
+ * (canonicalPublicKey first) may give them in any order, without one the columns are
+ * canonicalPublicKey,curve,enrollmentPublicKey,caterpillarPublicKey,expansionKey (trailing ones may be left out,
+ * empty cells are absent values).
  */
 export function readDeviceKeys(path: string): FactoryDeviceKey[] {
   const text = readFileSync(path, 'utf8').trim();
@@ -65,10 +68,19 @@ export function readDeviceKeys(path: string): FactoryDeviceKey[] {
     return list.map(one);
   }
   const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-  if (lines[0] && /canonicalPublicKey/i.test(lines[0])) lines.shift();
+  let columns = FACTORY_FIELDS;
+  if (lines[0] && /canonicalPublicKey/.test(lines[0])) {
+    columns = lines.shift()!.split(',').map((s) => s.trim());
+    for (const c of columns) if (!FACTORY_FIELDS.includes(c)) throw new ProvisionError(`${path}: unknown column ${c} (public keys only: ${FACTORY_FIELDS.join(', ')})`);
+  }
   return lines.map((l, n) => {
-    const [key, curve, caterpillar, expansion] = l.split(',').map((s) => s.trim());
-    return one({ canonicalPublicKey: key, ...(curve ? { curve } : {}), ...(caterpillar ? { caterpillarPublicKey: caterpillar } : {}), ...(expansion ? { expansionKey: expansion } : {}) }, n);
+    const cells = l.split(',').map((s) => s.trim());
+    if (cells.length > columns.length) throw new ProvisionError(`${path}: line ${n + 1} has ${cells.length} columns, expected at most ${columns.length}`);
+    const o: Record<string, string> = {};
+    cells.forEach((v, k) => {
+      if (v) o[columns[k]!] = v;
+    });
+    return one(o, n);
   });
 }
 
@@ -106,7 +118,11 @@ export default class ProvisionBatch extends ScmsCommand {
     region: Flags.integer({ description: 'country code (CountryOnly), repeatable [default: the policy regions]', multiple: true, min: 1, max: 65535 }),
     psid: Flags.integer({ description: 'PSID of the requested permissions, repeatable [default: the policy lists of the device type]', multiple: true, min: 0 }),
     'pseudonyms-weeks': Flags.integer({ description: 'pseudonym certificates for the first W i-periods (0: none)', default: 0, min: 0, max: 520 }),
-    'device-keys': Flags.string({ description: 'factory public keys (JSON or CSV): canonical key (register only), optionally the unified butterfly caterpillar public key + expansion key (then pseudonyms too); no private key leaves the device' }),
+    'device-keys': Flags.string({
+      description:
+        'factory public keys (JSON or CSV, README "Provisioning bundles"): canonical key (registration), optionally the enrollment public key (then an explicit enrollment certificate) and the unified butterfly caterpillar public key + expansion key (then pseudonyms); no private key leaves the device',
+    }),
+    'chunk-size': Flags.integer({ description: 'devices per chunk: one transaction per step and one file-system sync per chunk [default: 500, 25 with pseudonyms]', min: 1 }),
     'transport-key': Flags.string({ description: 'factory P-256 public key (hex point or PEM): generated private keys are encrypted to it' }),
   };
 
@@ -116,7 +132,6 @@ export default class ProvisionBatch extends ScmsCommand {
     const env = process.env;
     let bar: cliProgress.SingleBar | undefined;
     let t0 = 0;
-    let n0 = 0;
     const onSigint = () => {
       bar?.stop();
       process.stderr.write('interrupted: run the same command again to resume\n');
@@ -149,6 +164,7 @@ export default class ProvisionBatch extends ScmsCommand {
           ...(flags.region ? { region: flags.region } : {}),
           ...(flags.psid ? { psids: flags.psid } : {}),
           pseudonymWeeks: flags['pseudonyms-weeks'],
+          ...(flags['chunk-size'] ? { chunkSize: flags['chunk-size'] } : {}),
           ...(transportKey ? { transportKey } : {}),
           ...(deviceKeys ? { deviceKeys } : {}),
           ...(statePassphrase ? { statePassphrase } : {}),
@@ -162,14 +178,14 @@ export default class ProvisionBatch extends ScmsCommand {
                 { format: 'provision |{bar}| {value}/{total} devices | {rate} devices/s | ETA {eta_formatted}', stream: process.stderr, etaBuffer: 20 },
                 cliProgress.Presets.shades_classic,
               );
-              bar.start(p.total, p.completed - 1, { rate: '-' });
+              bar.start(p.total, p.completed, { rate: '-' });
               // Ctrl-C: restore the terminal (line wrap); the batch state is consistent at any point, re-run to resume.
               process.once('SIGINT', onSigint);
               t0 = performance.now();
-              n0 = p.completed - 1;
+              return;
             }
             const s = (performance.now() - t0) / 1000;
-            bar.update(p.completed, { rate: s > 0 ? ((p.completed - n0) / s).toFixed(1) : '-' });
+            bar.update(p.completed, { rate: s > 0 ? (p.issued / s).toFixed(1) : '-' });
           },
         });
         bar?.stop();

@@ -257,6 +257,7 @@ export async function provisionBatch(o: ProvisionBatchOptions): Promise<Provisio
       };
       const todo: number[] = [];
       for (let index = 0; index < count; index++) if (rows.get(index)?.step !== 'done') todo.push(index);
+      o.onProgress?.({ completed: alreadyDone, total: count, issued: 0 });
       for (let n = 0; n < todo.length; n += chunkSize) {
         const indices = todo.slice(n, n + chunkSize);
         await provisionChunk(x, indices.map((i) => rows.get(i) ?? i));

@@ -47,6 +47,7 @@ import type { DeviceRegistry } from './ra/registration.js';
 import { openDatabase } from './store/index.js';
 import { CrlService, type ChainLookup, type RevocationSeedSource } from './crl/service.js';
 import { CrlStore } from './crl/store.js';
+import { HttpLaSeedClient } from './crl/la-seed-client.js';
 
 export const SERVE_TARGETS = ['ra', 'eca', 'aca', 'la1', 'la2', 'all'] as const;
 export type ServeTarget = (typeof SERVE_TARGETS)[number];
@@ -222,8 +223,8 @@ interface RevocationLinks {
 /**
  * CRL generation in the RA process (crl/service.ts): the CRL signer's key from the keystore, its tables in the RA
  * database, a refresh every SCMS_CRL_REFRESH_MS (default 60000). Not mounted (a warning) without the CRL signer's
- * certificate or key or a global policy. Under `serve ra` with HTTP LAs the LAs' seeds are not reachable: a device
- * with pseudonym chains cannot be revoked there (503).
+ * certificate or key or a global policy. The LAs' seeds come from the in-process LAs under `serve all`, from the LA
+ * peers' revocation-seed route under `serve ra --peer la1=... --peer la2=...` (crl/la-seed-client.ts).
  */
 async function mountCrl(ctx: MountContext, db: Kysely<any>, registration: RegistrationStore, links: RevocationLinks | undefined) {
   const { server, trust, stores, clock, warnings, env } = ctx;
@@ -526,6 +527,9 @@ async function buildAuthorization(
       new HttpLaClient({ baseUrl: requirePeer(config, name), laId, raCertificate: raC!.certificate!, raSigner: ra.raSigner, trust: peerTrust, ...(token ? { token } : {}) });
     la1 = laClient('la1', laIds[0]);
     la2 = laClient('la2', laIds[1]);
+    const seedClient = (name: 'la1' | 'la2', laId: number) =>
+      new HttpLaSeedClient({ baseUrl: requirePeer(config, name), laId, raCertificate: raC!.certificate!, raSigner: ra.raSigner, trust: peerTrust, ...(token ? { token } : {}) });
+    seedSources = [seedClient('la1', laIds[0]), seedClient('la2', laIds[1])];
     aca = new HttpAcaClient({ baseUrl: requirePeer(config, 'aca'), ...(token ? { token } : {}) });
   }
 

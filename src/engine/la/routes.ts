@@ -1,12 +1,15 @@
 // LA HTTP routes (asn1/scms/ScmsInterfaces.asn; internal, COER application/octet-stream):
 //   POST /internal/la/pre-linkage-values  RaLaPreLinkageValueRequestSpdu (signed by an RA) -> LaRaPreLinkageValueResponseSpdu
 //   POST /internal/la/aca-key             AcaLaPlvKeyRequestSpdu (signed by an ACA)       -> LaAcaPlvKeyDeliverySpdu
+//   POST /internal/la/revocation-seed     RaLaRevocationSeedRequestSpdu (signed by an RA)  -> LaRaRevocationSeedResponseSpdu
+//                                         (ls(i) of a chain for a linkage-based CRL entry, crl/service.ts)
 // The sender is authenticated by its signature, certificate chain and SecurityMgmtSsp role (PeerTrust); an optional
 // component bearer token is checked first. Refusals are ScmsHttpErrors (fine-grained: internal routes).
 import type { FastifyInstance } from 'fastify';
 import {
   AcaLaPlvKeyRequestSpdu as AcaLaPlvKeyRequestSpduCodec,
   RaLaPreLinkageValueRequestSpdu as RaLaPreLinkageValueRequestSpduCodec,
+  RaLaRevocationSeedRequestSpdu as RaLaRevocationSeedRequestSpduCodec,
   type Certificate,
 } from '../../codec/index.js';
 import { toHex } from '../../crypto/bytes.js';
@@ -22,12 +25,18 @@ import { LaError, laIdOctets, type LaClient, type LaKeyClient, type PreLinkageVa
 
 export const LA_PRE_LINKAGE_VALUES_PATH = '/internal/la/pre-linkage-values';
 export const LA_ACA_KEY_PATH = '/internal/la/aca-key';
+export const LA_REVOCATION_SEED_PATH = '/internal/la/revocation-seed';
 
 const ROUTE = { config: { errorFormat: 'text', fineErrors: true } } as const;
 
 export interface LaHttpDeps {
   /** The LA (LaService). */
-  readonly la: LaClient & LaKeyClient & { readonly certificate: Certificate };
+  readonly la: LaClient &
+    LaKeyClient & {
+      readonly certificate: Certificate;
+      /** LaService.seedsForRevocation; absent: the revocation-seed route answers 404. */
+      seedsForRevocation?(chainId: Uint8Array, i: number): Promise<{ laId: number; linkageSeed: Uint8Array }>;
+    };
   /** Key of the LA certificate: signs the responses. */
   readonly signer: Signer;
   /** Which RA / ACA certificates are accepted (chain to these anchors + role). */
@@ -89,6 +98,31 @@ export async function registerLa(app: FastifyInstance, deps: LaHttpDeps): Promis
       iLast: r.iLast,
       jMax: r.jMax,
     });
+    return reply.code(200).type('application/octet-stream').send(Buffer.from(answer.buffer, answer.byteOffset, answer.byteLength));
+  });
+
+  app.post(LA_REVOCATION_SEED_PATH, opts, async (request, reply) => {
+    if (!la.seedsForRevocation) throw new ScmsHttpError(404, E.undefined, 'this LA gives no revocation seeds');
+    const body = octetStreamBody(request);
+    const { pdu, signerCertificate } = trust.verify(body, RaLaRevocationSeedRequestSpduCodec, 'ra');
+    const c = pdu.content;
+    if (!('la-ra' in c) || !('raLaRevocationSeedRequest' in c['la-ra'])) throw new ScmsHttpError(400, E.invalidContent, 'not a RaLaRevocationSeedRequest');
+    const r = c['la-ra'].raLaRevocationSeedRequest;
+    trust.checkFresh(r.generationTime);
+    if (toHex(r.laId) !== ownLaId) throw new ScmsHttpError(400, E.invalidContent, `request addressed to LA ${toHex(r.laId)}, this is LA ${ownLaId}`);
+    let seed;
+    try {
+      seed = await la.seedsForRevocation(r.chainId, r.i);
+    } catch (e) {
+      if (e instanceof LaError) throw new ScmsHttpError(400, E.invalidContent, e.message);
+      throw e;
+    }
+    const answer = await signedLocalSpdu(
+      scmsLocalPdu({ 'la-ra': { laRaRevocationSeedResponse: { requestHash: sha256(body).slice(-8), laId: laIdOctets(seed.laId), i: r.i, linkageSeed: seed.linkageSeed } } }),
+      signer,
+      la.certificate,
+    );
+    audit(request.log, 'la.revocation-seed', { actor: `ra:${idOf(signerCertificate)}`, requestId: request.id, i: r.i });
     return reply.code(200).type('application/octet-stream').send(Buffer.from(answer.buffer, answer.byteOffset, answer.byteLength));
   });
 

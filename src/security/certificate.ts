@@ -256,6 +256,9 @@ const encodings = new WeakMap<Certificate, Uint8Array>();
 // Whole-certificate hashes of certificate objects, computed once (CA certificates are hashed for every certificate
 // they issue and every SPDU they sign or verify); callers get a copy.
 const hashes = new WeakMap<Certificate, Uint8Array>();
+// H(signer certificate COER) per certificate object and hash (the same CA / RA certificate signs or is checked for
+// every SPDU of a batch; 5.3.1.2.2 signer identifier input).
+const signerHashes = { sha256: new WeakMap<Certificate, Uint8Array>(), sha384: new WeakMap<Certificate, Uint8Array>() };
 
 /** Canonical COER encoding of a certificate (the input of every whole-certificate hash). */
 export function encodeCertificate(cert: Certificate): Uint8Array {
@@ -266,6 +269,10 @@ export function encodeCertificate(cert: Certificate): Uint8Array {
       bytes = encodings.get(twin)!;
       const h = hashes.get(twin);
       if (h) hashes.set(cert, h);
+      for (const m of Object.values(signerHashes)) {
+        const sh = m.get(twin);
+        if (sh) m.set(cert, sh);
+      }
     } else {
       bytes = Certificate.encode(canonicalCertificate(cert));
       remember(cert);
@@ -443,6 +450,18 @@ export function isSelfSigned(cert: Certificate): boolean {
 // Generic 1609.2 signing (5.3.1): ECDSA over H(data) || H(signer)
 // ---------------------------------------------------------------------------------------------
 
+/** 5.3.1.2.2 data input H(tbs) || H(signer certificate COER or ""), with H(signer) cached per certificate object. */
+function signatureInput(tbsBytes: Uint8Array, signerCertificate: Certificate | undefined, alg: HashAlgorithm): Uint8Array {
+  if (!signerCertificate) return signatureInput1609Dot2(tbsBytes, undefined, alg);
+  const cache = signerHashes[alg];
+  let h = cache.get(signerCertificate);
+  if (!h) {
+    h = hash(alg, encodeCertificate(signerCertificate));
+    cache.set(signerCertificate, h);
+  }
+  return concat(hash(alg, tbsBytes), h);
+}
+
 /**
  * Signs `tbsBytes` as 1609.2 5.3.1 specifies: the ECDSA input is H(tbs) || H(signer certificate COER), or
  * H(tbs) || H("") when `signerCertificate` is undefined (self-signed, or signer identified by digest of a key).
@@ -457,8 +476,7 @@ export async function sign1609Dot2(opts: {
 }): Promise<Signature> {
   const { signer } = opts;
   const c = curve(signer.curve);
-  const signerBytes = opts.signerCertificate ? encodeCertificate(opts.signerCertificate) : undefined;
-  const message = signatureInput1609Dot2(opts.tbsBytes, signerBytes, c.hash);
+  const message = signatureInput(opts.tbsBytes, opts.signerCertificate, c.hash);
   const rs = await signer.sign(message);
   if (rs.length !== 2 * c.size) fail(`signer returned ${rs.length} octets, expected r||s of ${2 * c.size}`);
   const r = rs.slice(0, c.size);
@@ -493,8 +511,7 @@ export function verify1609Dot2Signature(opts: {
 }): boolean {
   const { curve: sigCurve, signature } = ecdsaFromSignature(opts.signature);
   if (sigCurve !== opts.curve) return false;
-  const signerBytes = opts.signerCertificate ? encodeCertificate(opts.signerCertificate) : undefined;
-  const message = signatureInput1609Dot2(opts.tbsBytes, signerBytes, curve(opts.curve).hash);
+  const message = signatureInput(opts.tbsBytes, opts.signerCertificate, curve(opts.curve).hash);
   let key;
   try {
     key = verificationKey(opts.curve, opts.publicKey);

@@ -34,6 +34,8 @@ beforeAll(async () => {
     keyStoreOptions: { passphrase: PASS, scrypt: { N: 1024 } },
     electors: 1,
     quorum: 1,
+    // eca-minWait 2 s (template default 10): the test waits it out between the enrollment and the successor request.
+    globalPolicyValues: { ecaMinWait: 2 },
     clock: new ManualClock(new Date(Date.now() - 60_000).toISOString()),
   });
 }, 120_000);
@@ -108,9 +110,12 @@ it('serve ra + serve eca: the RA forwards the successor request to the ECA peer 
     const r = await fetch(`${ra.out.url}${PATH}?filename=${filename}`, { headers: { 'ieee-1609.2.1-authorization': header } });
     if (r.status === 200) file = new Uint8Array(await r.arrayBuffer());
     else {
-      expect(r.status, `${r.headers.get('ieee-1609.2.1-error')} ${await r.text()}\n${diagnostics()}`).toBe(503);
-      expect(Date.now(), diagnostics()).toBeLessThan(deadline);
-      await sleep(500);
+      // Not ready (503) or too soon after the previous download request (429-76, download-minWait): Retry-After.
+      expect([503, 429], `${r.headers.get('ieee-1609.2.1-error')} ${await r.text()}\n${diagnostics()}`).toContain(r.status);
+      const retryAfter = Number(r.headers.get('retry-after'));
+      expect(retryAfter).toBeGreaterThanOrEqual(1);
+      expect(Date.now() + retryAfter * 1000, diagnostics()).toBeLessThan(deadline);
+      await sleep(retryAfter * 1000);
     }
   }
   const next = processSuccessorResponse(file, state, { trustAnchors: ee.trust.trustAnchors, clock: systemClock });

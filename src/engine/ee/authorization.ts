@@ -16,12 +16,12 @@ import { Ieee1609Dot2Data as Ieee1609Dot2DataCodec, ScmsPdu as ScmsPduCodec, typ
 import { bytesToBigInt, toHex } from '../../crypto/bytes.js';
 import { eeCocoonKeys, eeExplicitPrivateKey } from '../../crypto/butterfly.js';
 import { mulBase } from '../../crypto/curves.js';
-import { verifyCertificateChain } from '../../security/chain.js';
-import { certificateHashedId8, certificateKeyPairMatches, isIssuedBy, reconstructImplicitPrivateKey } from '../../security/certificate.js';
+import { certificateHashedId8, certificateKeyPairMatches, isIssuedBy } from '../../security/certificate.js';
 import { decryptDataDetailed, DecryptionError, type DecryptionKey } from '../../security/encryption.js';
 import { verifyEncryptedSignedSpdu } from '../../security/scms-pdu.js';
 import type { Clock } from '../../security/time.js';
 import type { ButterflySecrets } from './butterfly.js';
+import { reconstructImplicitKeyPair, verifyChainFast, type PublicKey } from './fast-verify.js';
 
 export class AuthorizationResponseError extends Error {
   override readonly name = 'AuthorizationResponseError';
@@ -51,6 +51,8 @@ export interface AuthorizationCertificate {
   readonly certificate: Certificate;
   /** The certificate's private key (memory only). */
   readonly privateKey: bigint;
+  /** Its verification key (uncompressed; reconstructed for implicit certificates), as the chain check found it. */
+  readonly publicKey?: PublicKey;
 }
 
 const fail = (m: string): never => {
@@ -106,12 +108,13 @@ export async function processAuthorizationResponse(input: AuthorizationResponseI
     if (!certificateKeyPairMatches(cert, privateKey)) fail('b + c does not match the certificate verification key');
   } else {
     try {
-      privateKey = reconstructImplicitPrivateKey(cert, input.acaChain, b, r);
+      privateKey = reconstructImplicitKeyPair(cert, input.acaChain, b, r).privateKey;
     } catch (e) {
       return fail(`implicit key reconstruction failed: ${(e as Error).message}`);
     }
   }
-  const chain = verifyCertificateChain([cert, ...input.acaChain], { trustAnchors: input.trustAnchors, clock: input.clock, skipCurrentValidity: true });
+  // The ACA -> ... -> root part is verified once per chain (fast-verify.ts), the certificate itself every time.
+  const chain = verifyChainFast([cert, ...input.acaChain], { trustAnchors: input.trustAnchors, clock: input.clock, skipCurrentValidity: true });
   if (!chain.ok) fail(`certificate chain: ${chain.errors.map((e) => `${e.code} at ${e.index}: ${e.reason}`).join('; ')}`);
-  return { i, j, certificate: cert, privateKey: privateKey! };
+  return { i, j, certificate: cert, privateKey: privateKey!, publicKey: (chain as { publicKeys: PublicKey[] }).publicKeys[0]! };
 }

@@ -31,16 +31,14 @@ import { hashedId8 } from '../../crypto/hash.js';
 import {
   buildTbsCertificate,
   certificateKeyPairMatches,
-  certificatePublicKey,
   encodeCertificate,
   isIssuedBy,
-  reconstructImplicitPrivateKey,
 } from '../../security/certificate.js';
 import type { PsidRangeInput } from '../../security/cert-build.js';
-import { verifyCertificateChain } from '../../security/chain.js';
 import { SECURITY_MGMT_PSID, scmsPdu, signedCertRequestSpdu, verifySignedSpdu } from '../../security/scms-pdu.js';
 import type { Signer } from '../../security/signer.js';
 import { nowTime32, time32ToDate, type Clock } from '../../security/time.js';
+import { publicKeyOf, reconstructImplicitKeyPair, verifyChainFast, type PublicKey } from './fast-verify.js';
 import { canonicalIdOf, compressedPublicKey, generateKeyPair, keyPairSigner, type EeKeyPair } from './keys.js';
 
 export type EnrollmentCertificateType = 'explicit' | 'implicit';
@@ -166,13 +164,14 @@ export function processEnrollmentResponse(bytes: Uint8Array, state: EnrollmentSt
     if (!('certificate' in sid) || sid.certificate.length !== 1) return undefined;
     const c = sid.certificate[0]!;
     if (!constantTimeEqual(encodeCertificate(c), encodeCertificate(ecaCert))) return undefined;
-    return c.type === 'explicit' ? c : { certificate: c, publicKey: certificatePublicKey(c, chain.slice(1)) };
+    return c.type === 'explicit' ? c : { certificate: c, publicKey: publicKeyOf(c, chain.slice(1)) };
   };
   const v = verifySignedSpdu(bytes, { resolveSigner, psid: SECURITY_MGMT_PSID });
   if (!v.ok) return fail(`response signature: ${v.reason}`);
   if (!ecaHasEcaSsp(ecaCert)) return fail('the signing certificate has no SecurityMgmtPsid permission with an EcaSsp');
 
-  const ecaChain = verifyCertificateChain(chain, { trustAnchors: opts.trustAnchors, clock: opts.clock });
+  // verifyChainFast: the issuers above the ECA are verified once per chain (fast-verify.ts), the rest every time.
+  const ecaChain = verifyChainFast(chain, { trustAnchors: opts.trustAnchors, clock: opts.clock });
   if (!ecaChain.ok) return fail(`ecaCertChain: ${ecaChain.errors.map((e) => `[${e.index}] ${e.code}: ${e.reason}`).join('; ')}`);
 
   if (!constantTimeEqual(response.requestHash, state.requestHash)) return fail('requestHash does not match the request sent');
@@ -182,23 +181,24 @@ export function processEnrollmentResponse(bytes: Uint8Array, state: EnrollmentSt
   if (!isIssuedBy(cert, ecaCert)) return fail('the enrollment certificate is not issued by the responding ECA');
   // Consistency with the ECA (signature / reconstruction, validity, region, permissions); the enrollment
   // certificate may start later than now (eca-maxWait), so current validity is not required of it.
-  const full = verifyCertificateChain([cert, ...chain], { trustAnchors: opts.trustAnchors, clock: opts.clock, skipCurrentValidity: true });
+  const full = verifyChainFast([cert, ...chain], { trustAnchors: opts.trustAnchors, clock: opts.clock, skipCurrentValidity: true });
   if (!full.ok) return fail(`enrollment certificate: ${full.errors.map((e) => `[${e.index}] ${e.code}: ${e.reason}`).join('; ')}`);
 
   let d: bigint;
   if (cert.type === 'implicit') {
     const s = response.privateKeyInfo ?? fail('implicit certificate without privateKeyInfo');
     try {
-      d = reconstructImplicitPrivateKey(cert, chain, state.keyPair.privateKey, bytesToBigInt(s));
+      d = reconstructImplicitKeyPair(cert, chain, state.keyPair.privateKey, bytesToBigInt(s)).privateKey;
     } catch (e) {
       return fail(`private key reconstruction: ${(e as Error).message}`);
     }
   } else {
     if (response.privateKeyInfo !== undefined) return fail('privateKeyInfo present for an explicit certificate');
     d = state.keyPair.privateKey;
+    if (!certificateKeyPairMatches(cert, d)) return fail("the private key does not match the certificate's public key");
   }
-  if (!certificateKeyPairMatches(cert, d, chain)) return fail("the private key does not match the certificate's public key");
-  const pk = certificatePublicKey(cert, chain);
+  // The key the chain check found (implicit: reconstructed, and d*G checked against it above).
+  const pk = (full as { publicKeys: PublicKey[] }).publicKeys[0]!;
   return {
     certificate: cert,
     privateKey: d,

@@ -3,15 +3,17 @@
  * - A bounded pool of C workers takes device numbers from a counter: no N promises, no per-device state after
  *   a device finishes. Without a base state directory each device lives in memory (MemoryStateDir); with one,
  *   each gets <base>/device-NNNNNN with its keys in the encrypted soft keystore, as in single mode.
- * - The trust is bootstrapped once: the fleet's fetch keeps the trust files' GET answers and hands every device
- *   the same octets (each device still verifies them, as a device would).
+ * - The trust is bootstrapped and verified once (CTL series, CCF, RA certificate, policies) and every device starts
+ *   from that verified trust store; the fleet's fetch also keeps the trust files' GET answers.
+ * - Certificate checks are per certificate, but the issuing ACA -> ICA -> root chain is verified once per chain
+ *   (fast-verify.ts), and implicit keys are reconstructed through OpenSSL.
  * - Every HTTP exchange is timed per endpoint into fixed-size histograms (fleet-stats.ts); errors are grouped
  *   by cause. Memory therefore stays flat in N.
  */
 import { join } from 'node:path';
 import type { CurveName } from '../../crypto/curves.js';
 import type { Clock } from '../../security/time.js';
-import { bootstrapTrust, BootstrapError } from './bootstrap.js';
+import { bootstrapTrust, BootstrapError, type TrustStore } from './bootstrap.js';
 import { EndpointRecorder, endpointOf, ErrorGroups, type EndpointStats, type ErrorGroup } from './fleet-stats.js';
 import { errorCodeMeaning } from './http.js';
 import { generateKeyPair, keyPairFromPrivate } from './keys.js';
@@ -179,9 +181,11 @@ export async function runFleet(opts: FleetOptions): Promise<FleetReport> {
   const eca = (opts.ecaUrl ?? opts.raUrl).replace(/\/+$/, '');
   const started = performance.now();
 
-  // The trust once, before any device: a bad root or an unreachable RA fails the fleet, not N devices.
+  // The trust once, before any device: a bad root or an unreachable RA fails the fleet, not N devices. Every device
+  // then starts from this verified trust store (the same octets; verifying them again per device only cost time).
+  let trust: TrustStore;
   try {
-    await bootstrapTrust({ raUrl: ra, trustedRootHashes: opts.trustedRootHashes, clock: opts.clock, fetch: f });
+    trust = await bootstrapTrust({ raUrl: ra, trustedRootHashes: opts.trustedRootHashes, clock: opts.clock, fetch: f });
   } catch (e) {
     if (e instanceof BootstrapError) throw new SimulationError('bootstrap', e.message, undefined, e.check);
     throw e;
@@ -213,6 +217,7 @@ export async function runFleet(opts: FleetOptions): Promise<FleetReport> {
         ...(opts.maxWaitSeconds !== undefined ? { maxWaitSeconds: opts.maxWaitSeconds } : {}),
         clock: opts.clock,
         http: { fetch: f },
+        sharedTrust: trust,
       });
       if (r.complete) {
         p.completed++;

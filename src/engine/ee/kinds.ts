@@ -24,12 +24,12 @@ import { bytesToBigInt, toHex } from '../../crypto/bytes.js';
 import type { ButterflyCurve, ButterflyVariant } from '../../crypto/butterfly.js';
 import { generateKeyPair } from '../../crypto/ecdh.js';
 import { mulBase } from '../../crypto/curves.js';
-import { verifyCertificateChain } from '../../security/chain.js';
-import { certificateHashedId8, certificateKeyPairMatches, isIssuedBy, publicEncryptionKey, publicVerificationKey, reconstructImplicitPrivateKey } from '../../security/certificate.js';
+import { certificateHashedId8, certificateKeyPairMatches, isIssuedBy, publicEncryptionKey, publicVerificationKey } from '../../security/certificate.js';
 import { DecryptionError, type DecryptionKey } from '../../security/encryption.js';
 import { readUnsecuredSpdu, verifyEncryptedSignedSpdu } from '../../security/scms-pdu.js';
 import { nowTime32, systemClock, type Clock } from '../../security/time.js';
 import { processAuthorizationResponse } from './authorization.js';
+import { reconstructImplicitKeyPair, verifyChainFast, type PublicKey } from './fast-verify.js';
 import { createButterflyRequest, type ButterflySecrets } from './butterfly.js';
 
 export class KindResponseError extends Error {
@@ -134,6 +134,8 @@ export interface KindCertificate {
   readonly certificate: Certificate;
   /** Memory only. */
   readonly privateKey: bigint;
+  /** The verification key the chain check found (uncompressed). */
+  readonly publicKey?: PublicKey;
 }
 
 export interface KindResponseOptions {
@@ -143,7 +145,7 @@ export interface KindResponseOptions {
 }
 
 /** One non-butterfly response (COER AcaEeCertResponsePlainSpdu / AcaEeCertResponsePrivateSpdu). */
-export async function processNonButterflyResponse(response: Uint8Array, secrets: Extract<KindSecrets, { form: 'plain' | 'encrypted' }>, o: KindResponseOptions): Promise<{ certificate: Certificate; privateKey: bigint }> {
+export async function processNonButterflyResponse(response: Uint8Array, secrets: Extract<KindSecrets, { form: 'plain' | 'encrypted' }>, o: KindResponseOptions): Promise<{ certificate: Certificate; privateKey: bigint; publicKey: PublicKey }> {
   const aca = o.acaChain[0] ?? fail('acaChain is empty');
   let pdu: ScmsPdu;
   try {
@@ -177,14 +179,14 @@ export async function processNonButterflyResponse(response: Uint8Array, secrets:
   } else {
     if (!resp.privateKeyInfo) fail('privateKeyInfo absent');
     try {
-      privateKey = reconstructImplicitPrivateKey(cert, o.acaChain, secrets.signingPrivate, bytesToBigInt(resp.privateKeyInfo!));
+      privateKey = reconstructImplicitKeyPair(cert, o.acaChain, secrets.signingPrivate, bytesToBigInt(resp.privateKeyInfo!)).privateKey;
     } catch (e) {
       return fail(`implicit key reconstruction failed: ${(e as Error).message}`);
     }
   }
-  const chain = verifyCertificateChain([cert, ...o.acaChain], { trustAnchors: o.trustAnchors, clock: o.clock, skipCurrentValidity: true });
+  const chain = verifyChainFast([cert, ...o.acaChain], { trustAnchors: o.trustAnchors, clock: o.clock, skipCurrentValidity: true });
   if (!chain.ok) fail(`certificate chain: ${chain.errors.map((e) => `${e.code} at ${e.index}: ${e.reason}`).join('; ')}`);
-  return { certificate: cert, privateKey: privateKey! };
+  return { certificate: cert, privateKey: privateKey!, publicKey: (chain as { publicKeys: PublicKey[] }).publicKeys[0]! };
 }
 
 export interface KindDownload {

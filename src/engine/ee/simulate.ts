@@ -14,8 +14,8 @@
 import { Ieee1609Dot2Data as Ieee1609Dot2DataCodec, type Certificate } from '../../codec/index.js';
 import type { CurveName } from '../../crypto/curves.js';
 import { fromHex, toHex } from '../../crypto/bytes.js';
-import { certificateHashedId8, certificateKeyPairMatches, certificatePublicKey, decodeCertificate, encodeCertificate, isIssuedBy, isSelfSigned } from '../../security/certificate.js';
-import { verifyCertificateChain } from '../../security/chain.js';
+import { certificateHashedId8, decodeCertificate, encodeCertificate, isIssuedBy, isSelfSigned } from '../../security/certificate.js';
+import { mulBase } from '../../crypto/curves.js';
 import { scalarSigner } from '../../security/signer.js';
 import { signData, verifySignedData } from '../../security/spdu.js';
 import { dateToTime32, nowTime32, time32ToDate, time64ToDate, validityPeriodEndTime64, type Clock } from '../../security/time.js';
@@ -33,6 +33,7 @@ import { bootstrapTrust, BootstrapError, type TrustStore } from './bootstrap.js'
 import type { ButterflySecrets } from './butterfly.js';
 import { createKindRequest, kindDownloadFilename, KindResponseError, processKindDownload, type EeRequestForm, type KindSecrets } from './kinds.js';
 import { buildEnrollmentRequest, EnrollmentResponseError, processEnrollmentResponse } from './enroll.js';
+import { publicKeyOf, verifyChainFast, type PublicKey } from './fast-verify.js';
 import { buildSuccessorEnrollmentRequest, processSuccessorAck, processSuccessorResponse, successorDownloadFilename } from './successor.js';
 import { bodyBytes, eeRequest, errorCodeMeaning, ScmsResponseError, type EeHttpOptions } from './http.js';
 import { canonicalIdOf, compressedPublicKey, keyPairFromPrivate, keyPairSigner } from './keys.js';
@@ -99,6 +100,11 @@ export interface SimulateOptions {
   successor?: boolean;
   verbose?: boolean;
   onEvent?: (e: SimEvent) => void;
+  /**
+   * Trust the caller has already downloaded from this RA and verified with bootstrapTrust against the same
+   * trusted roots (fleet mode: once for every device) instead of downloading and verifying it again.
+   */
+  sharedTrust?: TrustStore;
 }
 
 export interface CertificateReport extends CertificateSummary {
@@ -200,7 +206,7 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
   emit('bootstrap', 'start', `GET trust files from ${ra} (CTL series, CCF, RA certificate, policies, info status)`);
   let trust: TrustStore;
   try {
-    trust = await bootstrapTrust({ raUrl: ra, trustedRootHashes: cfg.trustedRootHashes, clock, fetch: reachable(ra, opts.http?.fetch) });
+    trust = opts.sharedTrust ?? (await bootstrapTrust({ raUrl: ra, trustedRootHashes: cfg.trustedRootHashes, clock, fetch: reachable(ra, opts.http?.fetch) }));
   } catch (e) {
     if (e instanceof BootstrapError) throw new SimulationError('bootstrap', e.message, undefined, e.check);
     throw e;
@@ -221,7 +227,7 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
   record(
     'bootstrap',
     'done',
-    `CTL ${trust.ctlSeriesId} #${trust.ctl.sequenceNumber} verified (roots ${report.trust.roots.join(', ')}), CCF with ${trust.certificates.length} certificates, RA certificate ${raId}, global policy${trust.localPolicy ? ' + local policy' : ''}`,
+    `CTL ${trust.ctlSeriesId} #${trust.ctl.sequenceNumber} verified${opts.sharedTrust ? ' once for the fleet' : ''} (roots ${report.trust.roots.join(', ')}), CCF with ${trust.certificates.length} certificates, RA certificate ${raId}, global policy${trust.localPolicy ? ' + local policy' : ''}`,
   );
   await sd.save(st);
   if (stop('bootstrap')) return finish();
@@ -269,10 +275,10 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
     const issuers = sd.listFiles('certs').filter((f) => /enrollment-issuer-\d+\.oer$/.test(f)).sort((a, b) => issuerIndex(a) - issuerIndex(b)).map((f) => decodeCertificate(sd.readFile(f)));
     const d = await sd.getScalar(st.enrollment.keyUri);
     // What the device holds is checked again against today's trust: chain (CTL may have removed a root) and key.
-    const v = verifyCertificateChain([enrollCert, ...issuers], { trustAnchors: anchors, clock, skipCurrentValidity: true });
+    const v = verifyChainFast([enrollCert, ...issuers], { trustAnchors: anchors, clock, skipCurrentValidity: true });
     if (!v.ok) throw new SimulationError('enroll', `the stored enrollment certificate no longer chains to a trusted root: ${v.errors.map((e) => e.reason).join('; ')}`, undefined, 'enrollment-chain');
-    if (!certificateKeyPairMatches(enrollCert, d, issuers)) throw new SimulationError('enroll', 'the stored enrollment key does not match the enrollment certificate', undefined, 'enrollment-key');
-    const pk = certificatePublicKey(enrollCert, issuers);
+    const pk = v.publicKeys[0]!;
+    if (!keyMatches(pk, d)) throw new SimulationError('enroll', 'the stored enrollment key does not match the enrollment certificate', undefined, 'enrollment-key');
     enrollment = { certificate: enrollCert, signer: keyPairSigner({ curve: pk.curve, privateKey: d, publicKey: pk.publicKey }) };
     record('enroll', 'already done', `enrollment certificate ${st.enrollment.hashedId8} (chain and key checked again)`);
   } else {
@@ -399,6 +405,9 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
   const acaChains = acaChainsOf(trust);
   if (acaChains.length === 0) throw new SimulationError('download', 'the CCF holds no ACA certificate to check the certificates against', undefined, 'ccf');
   const kindDir = cfg.cert;
+  // Certificates whose chain this run has just verified (download), by HashedId8: the use step does not repeat the
+  // same check on the same octets.
+  const checkedNow = new Map<string, { bytes: Uint8Array; key: PublicKey }>();
   if (!pending && st.certificates.length > 0) {
     record('download', 'already done', `${st.certificates.length} certificates of batch ${auth.filename}`);
   } else {
@@ -460,6 +469,7 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
       const file = await sd.writeFile(`certs/${kindDir}/${c.i.toString(16)}_${c.j.toString(16)}.oer`, bytes);
       const keyUri = await sd.putScalar(`${kindDir}-${c.i.toString(16)}-${c.j.toString(16)}`, auth.curve, c.privateKey);
       st.certificates.push({ i: c.i, j: c.j, file, keyUri, hashedId8: sum.hashedId8, validFrom: sum.validFrom, ...(sum.validUntil ? { validUntil: sum.validUntil } : {}) });
+      if (c.publicKey) checkedNow.set(sum.hashedId8, { bytes, key: c.publicKey });
       emit('download', 'info', `(i ${c.i}, j ${c.j}) ${sum.hashedId8} ${sum.certificateType}, valid ${sum.validFrom} .. ${sum.validUntil ?? '?'}: decrypted, key reconstructed and checked`);
     }
     for (const [k, c] of acaChain.entries()) await sd.writeFile(`certs/aca-chain-${k}.oer`, encodeCertificate(c));
@@ -478,9 +488,12 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
     const cert = decodeCertificate(bytes);
     const sum = certificateSummary(cert, bytes);
     const chain = acaChains.find((ch) => isIssuedBy(cert, ch[0]!)) ?? acaChains[0]!;
-    const v = verifyCertificateChain([cert, ...chain], { trustAnchors: anchors, clock, skipCurrentValidity: true });
+    const seen = checkedNow.get(sum.hashedId8);
+    const v = seen && Buffer.from(seen.bytes).equals(Buffer.from(bytes))
+      ? { ok: true as const, publicKeys: [seen.key] }
+      : verifyChainFast([cert, ...chain], { trustAnchors: anchors, clock, skipCurrentValidity: true });
     const d = await sd.getScalar(sc.keyUri);
-    const pk = certificatePublicKey(cert, chain);
+    const pk = v.ok ? v.publicKeys[0]! : publicKeyOf(cert, chain);
     const psid = cfg.cert === 'pseudonym' ? BSM_PSID : Number(cert.toBeSigned.appPermissions?.[0]?.psid ?? BSM_PSID);
     const payload = bsmPayload(clock, sc.i, sc.j);
     const signed = Ieee1609Dot2DataCodec.encode(
@@ -617,9 +630,9 @@ async function successorStep(c: {
     if (err instanceof EnrollmentResponseError) throw new SimulationError('successor', `the ECA response does not check: ${err.message}`, undefined, 'enrollment-response');
     throw err;
   }
-  const v = verifyCertificateChain([e.certificate, ...e.chain], { trustAnchors: trust.trustAnchors, clock });
+  const v = verifyChainFast([e.certificate, ...e.chain], { trustAnchors: trust.trustAnchors, clock });
   if (!v.ok) throw new SimulationError('successor', `the successor enrollment certificate does not chain: ${v.errors.map((x) => x.reason).join('; ')}`, undefined, 'enrollment-chain');
-  if (!certificateKeyPairMatches(e.certificate, e.privateKey, e.chain)) throw new SimulationError('successor', 'the successor enrollment key does not match its certificate', undefined, 'enrollment-key');
+  if (!v.ok || !keyMatches(v.publicKeys[0]!, e.privateKey)) throw new SimulationError('successor', 'the successor enrollment key does not match its certificate', undefined, 'enrollment-key');
   const bytes = encodeCertificate(e.certificate);
   const sum = certificateSummary(e.certificate, bytes);
   if (sum.hashedId8 === old.hashedId8) throw new SimulationError('successor', 'the ECA answered the current enrollment certificate', undefined, 'enrollment-response');
@@ -720,6 +733,15 @@ function acaChainsOf(trust: TrustStore): Certificate[][] {
     out.push(chain);
   }
   return out;
+}
+
+/** d*G (OpenSSL) is the certificate's key: the key pair belongs together. */
+function keyMatches(pk: PublicKey, d: bigint): boolean {
+  try {
+    return Buffer.from(mulBase(pk.curve, d)).equals(Buffer.from(pk.publicKey));
+  } catch {
+    return false; // d out of range
+  }
 }
 
 const issuerIndex = (f: string) => Number(/(\d+)\.oer$/.exec(f)![1]);

@@ -136,9 +136,24 @@ export class CrlService {
     return this.#current.find((c) => c.craca === craca && c.series === series && c.kind === kind);
   }
 
+  /**
+   * Takes up CRLs another process sharing the database issued (several RA processes on one PostgreSQL database).
+   * Returns whether the stored ones were newer.
+   */
+  async #reload(): Promise<boolean> {
+    const stored = await this.#o.store.issued();
+    const latest = (cs: readonly IssuedCrl[]) => Math.max(0, ...cs.map((c) => c.issueDate));
+    if (latest(stored) <= latest(this.#current)) return false;
+    this.#current = stored;
+    this.#version++;
+    this.#o.onIssued?.(this.#current);
+    return true;
+  }
+
   /** Re-issues when there is no CRL yet, nextCrl is near or the i-period changed. Returns whether it issued. */
   refresh(): Promise<boolean> {
     return this.#serial(async () => {
+      await this.#reload();
       const now = nowTime32(this.#o.clock);
       const margin = this.#o.reissueMarginSeconds ?? Math.floor(this.#o.nextUpdateSeconds / 10);
       const i = iPeriodOf(this.#o.iPeriod, now);
@@ -262,6 +277,7 @@ export class CrlService {
   /** Builds, signs and stores both CRLs from every revocation (call inside #serial). */
   async #issue(): Promise<IssuedCrl[]> {
     const o = this.#o;
+    await this.#reload();
     const now = nowTime32(o.clock);
     const last = Math.max(0, ...this.#current.map((c) => c.issueDate));
     const issueDate = Math.max(now, last + 1);

@@ -166,6 +166,26 @@ describe('CrlService', () => {
     expect(hashOf(again).fullHashCrl.crlSerial).toBe(5);
   });
 
+  it('two processes on one database: the other takes up the CRLs and continues the counters', async () => {
+    clock.set(START + 60_000);
+    const env = await setup('ra-4');
+    const one = env.service();
+    const two = env.service();
+    await one.init();
+    await two.init();
+    const id = await env.device();
+    await env.withChains(id, 100);
+    await one.revoke({ deviceId: id, reason: 'x', actor: 't' });
+    const v = two.version;
+    expect(await two.refresh()).toBe(false); // not due: nothing issued, but the newer CRLs are taken up
+    expect(two.version).toBe(v + 1);
+    expect(Buffer.from(two.find(two.cracaId, 1, 'fullLinkedCrl')!.crl).equals(Buffer.from(one.find(one.cracaId, 1, 'fullLinkedCrl')!.crl))).toBe(true);
+    const id2 = await env.device();
+    await two.revoke({ deviceId: id2, reason: 'y', actor: 't' });
+    expect(hashOf(two).fullHashCrl.crlSerial).toBe(hashOf(one).fullHashCrl.crlSerial + 1);
+    expect(linkedOf(two).fullLinkedCrl.individual[0]!.contents[0]!.contents[0]!.contents).toHaveLength(1);
+  });
+
   it('hash entries leave the CRL once the certificate expired', async () => {
     clock.set(START + 60_000);
     const env = await setup('ra-2');

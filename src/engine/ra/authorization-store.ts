@@ -195,7 +195,9 @@ export class DownloadStore {
       const horizon = r.now - limits.maxAge - WEEK;
       await tx.deleteFrom('ra_download_requests').where('device_id', '=', r.deviceId).where('generation_time', '<', horizon).execute();
       return { ok: true };
-    });
+      // SQLite: BEGIN IMMEDIATE serialises; PostgreSQL: serializable, so that two concurrent requests of a device cannot
+      // both pass on the same counters (the loser is retried by withTransaction and then sees the winner's row).
+    }, { isolation: 'serializable' });
   }
 
   /** The counted requests of a device (tests, status). */

@@ -396,7 +396,9 @@ export function isRangeContinuation(range: string | undefined): boolean {
  * based on the generationTime field in the request, not on the reception time at the RA" and "minimum time that an EE
  * shall wait before retrying the request"):
  * - counted per device (the enrollment certificate's device) and per interface (authorization / successor download):
- *   a pseudonym batch download does not make the device wait for its successor enrollment certificate;
+ *   a pseudonym batch download does not make the device wait for its successor enrollment certificate (OpenSCMS,
+ *   ra_endpoint/common/request_checker.rs, also keeps the authorization and successor downloads apart, and answers
+ *   its download-maxReqs refusal with code 75);
  * - counted: every request that passed authentication, download-maxAge and the filename check and names a file of
  *   this device (200, 503 not ready, 500 dead job); requests for unknown or foreign files (404) are not counted: they
  *   are answered before the counters are read, so they are not downloads of anything;

@@ -262,24 +262,21 @@ const signerHashes = { sha256: new WeakMap<Certificate, Uint8Array>(), sha384: n
 
 /** Canonical COER encoding of a certificate (the input of every whole-certificate hash). */
 export function encodeCertificate(cert: Certificate): Uint8Array {
-  let bytes = encodings.get(cert);
-  if (!bytes) {
-    const twin = knownTwin(cert);
-    if (twin) {
-      bytes = encodings.get(twin)!;
-      const h = hashes.get(twin);
-      if (h) hashes.set(cert, h);
-      for (const m of Object.values(signerHashes)) {
-        const sh = m.get(twin);
-        if (sh) m.set(cert, sh);
-      }
-    } else {
-      bytes = Certificate.encode(canonicalCertificate(cert));
-      remember(cert);
-    }
-    encodings.set(cert, bytes);
-  }
-  return bytes;
+  return encodings.get(cacheHolder(cert))!;
+}
+
+/**
+ * The object the caches (encodings, hashes, signerHashes) are kept under for `cert`: itself once encoded, or an
+ * equal certificate seen before (knownTwin). Decoded copies never enter the WeakMaps: an entry per short-lived
+ * object costs more (in garbage collection) than the encoding it saves.
+ */
+function cacheHolder(cert: Certificate): Certificate {
+  if (encodings.has(cert)) return cert;
+  const twin = knownTwin(cert);
+  if (twin) return twin;
+  encodings.set(cert, Certificate.encode(canonicalCertificate(cert)));
+  remember(cert);
+  return cert;
 }
 
 // Every SPDU a CA or RA signs carries its certificate, so the same certificate arrives decoded again and again as
@@ -311,7 +308,12 @@ function remember(cert: Certificate): void {
 function knownTwin(cert: Certificate): Certificate | undefined {
   const f = fingerprint(cert);
   const twin = f === undefined ? undefined : known.get(f);
-  return twin && encodings.has(twin) && sameValue(twin, cert) ? twin : undefined;
+  if (!twin || !encodings.has(twin) || !sameValue(twin, cert)) return undefined;
+  if (known.size > KNOWN_CERTIFICATES / 2) {
+    known.delete(f!); // least recently used first out: a hit moves to the end
+    known.set(f!, twin);
+  }
+  return twin;
 }
 
 /** Structural equality of codec values (objects, arrays, octet strings, bigints, strings, numbers, null). */
@@ -397,10 +399,11 @@ function certAndBytes(cert: Certificate | Uint8Array): { cert: Certificate; byte
 /** Whole-certificate hash (SHA-256 or SHA-384, see certificateHashAlgorithm) of the canonical COER encoding. */
 export function certificateHash(cert: Certificate | Uint8Array): Uint8Array {
   if (!(cert instanceof Uint8Array)) {
-    let h = hashes.get(cert);
+    const holder = cacheHolder(cert);
+    let h = hashes.get(holder);
     if (!h) {
-      h = hash(certificateHashAlgorithm(cert), encodeCertificate(cert));
-      hashes.set(cert, h);
+      h = hash(certificateHashAlgorithm(holder), encodings.get(holder)!);
+      hashes.set(holder, h);
     }
     return h.slice();
   }
@@ -454,10 +457,11 @@ export function isSelfSigned(cert: Certificate): boolean {
 function signatureInput(tbsBytes: Uint8Array, signerCertificate: Certificate | undefined, alg: HashAlgorithm): Uint8Array {
   if (!signerCertificate) return signatureInput1609Dot2(tbsBytes, undefined, alg);
   const cache = signerHashes[alg];
-  let h = cache.get(signerCertificate);
+  const holder = cacheHolder(signerCertificate);
+  let h = cache.get(holder);
   if (!h) {
-    h = hash(alg, encodeCertificate(signerCertificate));
-    cache.set(signerCertificate, h);
+    h = hash(alg, encodings.get(holder)!);
+    cache.set(holder, h);
   }
   return concat(hash(alg, tbsBytes), h);
 }
@@ -577,8 +581,7 @@ export async function issueExplicitCertificate(opts: {
     rForm: opts.rForm ?? 'x-only',
   });
   const cert: Certificate = { version: 3, type: 'explicit', issuer: issuerId, toBeSigned: tbs, signature };
-  const bytes = Certificate.encode(cert); // fail here, not at the caller, when the tbs violates the type
-  if (canonicalCertificate(cert) === cert) encodings.set(cert, bytes);
+  Certificate.encode(cert); // fail here, not at the caller, when the tbs violates the type
   return cert;
 }
 
@@ -769,7 +772,6 @@ function finishImplicit(
     toBeSigned,
   };
   const bytes = Certificate.encode(certificate); // type check; canonical by construction
-  encodings.set(certificate, bytes);
   // COER of CertificateBase without signature: preamble, version, type, issuer (sha256AndDigest: tag + 8 octets) =
   // 12 octets, then the toBeSigned: its COER is the rest (no second encoding for e, 1609.2 5.3.2).
   const tbsBytes = 'sha256AndDigest' in certificate.issuer ? bytes.subarray(12) : ToBeSignedCertificate.encode(toBeSigned);

@@ -15,13 +15,24 @@
  * certValidityPeriod(i, j), cracaId 000000 / crlSeries 0 (replaced by the ACA). Points go uncompressed between
  * our own components (no decompression at the ACA; it canonicalises what it signs).
  */
-import type { Ieee1609Dot2Data, ToBeSignedCertificate } from '../../codec/index.js';
+import {
+  HashAlgorithm as HashAlgorithmCodec,
+  Ieee1609Dot2Data as Ieee1609Dot2DataCodec,
+  ScopedCertificateRequest as ScopedCertificateRequestCodec,
+  Signature as SignatureCodec,
+  SignerIdentifier as SignerIdentifierCodec,
+  type Ieee1609Dot2Data,
+  type ScopedCertificateRequest,
+  type ToBeSignedCertificate,
+} from '../../codec/index.js';
 import type { EeRaCertRequest } from '../../codec/gen/Ieee1609Dot2Dot1EeRaInterface.js';
 import type { LinkageInfo, RaAcaCertRequest } from '../../codec/gen/Ieee1609Dot2Dot1AcaRaInterface.js';
 import { raExpand, type ButterflyCurve, type ButterflyPublicParams, type ButterflyVariant, type CocoonPair, type IJ } from '../../crypto/butterfly.js';
 import { randomOctets } from '../../crypto/random.js';
-import { eccPointFromBytes, eccPointToBytes, fromPublicVerificationKey, type EccCurvePoint } from '../../security/certificate.js';
-import { signCertificateRequest } from '../../security/spdu.js';
+import { concat } from '../../crypto/bytes.js';
+import { curve } from '../../crypto/curves.js';
+import { eccPointFromBytes, eccPointToBytes, fromPublicVerificationKey, sign1609Dot2, type EccCurvePoint } from '../../security/certificate.js';
+import { PROTOCOL_VERSION, signCertificateRequest } from '../../security/spdu.js';
 import type { Signer } from '../../security/signer.js';
 import type { Certificate } from '../../codec/index.js';
 import { certValidityPeriod, type IPeriodParams, type Time32 } from '../../security/time.js';
@@ -158,4 +169,27 @@ export function signRaAcaCertRequest(req: RaAcaCertRequest, raCertificate: Certi
     signer: raSigner,
     signerId: { certificate: raCertificate },
   });
+}
+
+/** COER SignerIdentifier { certificate: [RA certificate] } per RA certificate object (constant for an RA). */
+const signerIdBytes = new WeakMap<Certificate, Uint8Array>();
+
+/**
+ * COER of the RaAcaCertRequestSpdu, as Ieee1609Dot2DataCodec.encode(await signRaAcaCertRequest(...)) gives it, for
+ * the RA's per-certificate loop: SignedCertificateRequest (Ieee1609Dot2Dot1Protocol) is a SEQUENCE without optional
+ * fields or extension marker, so its COER is the concatenation of its fields' encodings: HashAlgorithm,
+ * ScopedCertificateRequest (the octets just signed, 1609.2 5.3.1 data input), SignerIdentifier (encoded once per RA
+ * certificate) and Signature. Saves encoding the whole request a second time.
+ */
+export async function signRaAcaCertRequestBytes(req: RaAcaCertRequest, raCertificate: Certificate, raSigner: Signer): Promise<Uint8Array> {
+  const tbsRequest: ScopedCertificateRequest = { version: 2, content: { 'aca-ra': { raAcaCertRequest: req } } };
+  const tbsBytes = ScopedCertificateRequestCodec.encode(tbsRequest);
+  const signature = await sign1609Dot2({ tbsBytes, signerCertificate: raCertificate, signer: raSigner, rForm: 'x-only' });
+  let sid = signerIdBytes.get(raCertificate);
+  if (!sid) {
+    sid = SignerIdentifierCodec.encode({ certificate: [raCertificate] });
+    signerIdBytes.set(raCertificate, sid);
+  }
+  const scr = concat(HashAlgorithmCodec.encode(curve(raSigner.curve).hash), tbsBytes, sid, SignatureCodec.encode(signature));
+  return Ieee1609Dot2DataCodec.encode({ protocolVersion: PROTOCOL_VERSION, content: { signedCertificateRequest: scr } });
 }

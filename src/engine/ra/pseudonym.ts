@@ -31,7 +31,7 @@ import type { GlobalPolicy } from '../policy/index.js';
 import { columnTypes, fromBytes, toBytesParam, toSafeNumber, type Migration } from '../store/index.js';
 import { migrate } from '../store/migrate.js';
 import { withTransaction } from '../store/transaction.js';
-import { butterflyRequestInfo, checkButterflyPolicy, expandCocoons, periodIndices, raAcaCertRequest, signRaAcaCertRequest } from './expand.js';
+import { butterflyRequestInfo, checkButterflyPolicy, expandCocoons, periodIndices, raAcaCertRequest, signRaAcaCertRequestBytes } from './expand.js';
 import { expectedResponseKinds, kindRaAcaCertRequests, type KindPlan } from './kinds.js';
 
 export const PSEUDONYM_COMPONENT = 'ra-pseudonym';
@@ -297,7 +297,7 @@ export class PseudonymService {
           iPeriod: o.iPeriod,
           generationTime,
         });
-        const spdu = Ieee1609Dot2DataCodec.encode(await signRaAcaCertRequest(req, o.raCertificate, o.raSigner));
+        const spdu = await signRaAcaCertRequestBytes(req, o.raCertificate, o.raSigner);
         pending.push({ requestHash: job.requestHash, i: cocoon.i, j: cocoon.j, spdu, acaRequestHash: sha256(spdu).slice(-8) });
       }
     }
@@ -317,7 +317,7 @@ export class PseudonymService {
     const pending: Pending[] = [];
     for (const job of jobs) {
       for (const r of kindRaAcaCertRequests(job.request, job.plan, { iPeriod: o.iPeriod, generationTime })) {
-        const spdu = Ieee1609Dot2DataCodec.encode(await signRaAcaCertRequest(r.request, o.raCertificate, o.raSigner));
+        const spdu = await signRaAcaCertRequestBytes(r.request, o.raCertificate, o.raSigner);
         pending.push({ requestHash: job.requestHash, i: r.i, j: r.j, spdu, acaRequestHash: sha256(spdu).slice(-8), expect: expectedResponseKinds(job.plan.form) });
       }
     }

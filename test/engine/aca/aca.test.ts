@@ -1,14 +1,15 @@
 // ACA tamper cases: RA signature, RA trust, encPlv for another ACA / corrupted / same LA twice, corrupted responses.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AcaEeCertResponsePrivateSpdu, Ieee1609Dot2Data as Ieee1609Dot2DataCodec, type Certificate } from '../../../src/codec/index.js';
+import { AcaEeCertResponsePrivateSpdu, Ieee1609Dot2Data as Ieee1609Dot2DataCodec, SignedCertificateRequest, type Certificate } from '../../../src/codec/index.js';
 import type { RaAcaCertRequest } from '../../../src/codec/gen/Ieee1609Dot2Dot1AcaRaInterface.js';
 import { toHex } from '../../../src/crypto/bytes.js';
 import { sha256 } from '../../../src/crypto/hash.js';
 import { verifySignedSpdu } from '../../../src/security/scms-pdu.js';
+import { verifyCertificateRequest } from '../../../src/security/spdu.js';
 import { dateToTime32, iPeriodOf, ManualClock } from '../../../src/security/time.js';
 import { AcaService, type AcaIssueResult } from '../../../src/engine/aca/aca.js';
 import type { LaService } from '../../../src/engine/la/la.js';
-import { butterflyRequestInfo, expandCocoons, raAcaCertRequest, signRaAcaCertRequest } from '../../../src/engine/ra/expand.js';
+import { butterflyRequestInfo, expandCocoons, raAcaCertRequest, signRaAcaCertRequest, signRaAcaCertRequestBytes } from '../../../src/engine/ra/expand.js';
 import { createButterflyRequest } from '../../../src/engine/ee/butterfly.js';
 import { AuthorizationResponseError, processAuthorizationResponse } from '../../../src/engine/ee/authorization.js';
 import type { Signer } from '../../../src/security/signer.js';
@@ -192,5 +193,44 @@ describe('ACA request rules and EE-side response checks', () => {
     await expect(processAuthorizationResponse({ ...input, acaChain: [h.aca2.cert, h.ica.cert, h.root.cert], response: bytes })).rejects.toThrow(
       AuthorizationResponseError,
     );
+  });
+});
+
+describe('ACA batches and the RA request octets', () => {
+  it('signRaAcaCertRequestBytes is the codec encoding of the signed request, and the ACA accepts it', async () => {
+    const { req } = await buildRequest();
+    const bytes = await signRaAcaCertRequestBytes(req, h.ra.cert, h.ra.key.signer);
+    const d = Ieee1609Dot2DataCodec.decode(bytes);
+    expect(toHex(Ieee1609Dot2DataCodec.encode(d))).toBe(toHex(bytes));
+    const scrBytes = (d.content as { signedCertificateRequest: Uint8Array }).signedCertificateRequest;
+    const scr = SignedCertificateRequest.decode(scrBytes);
+    // the concatenated COER equals what the codec makes of the decoded value
+    expect(toHex(SignedCertificateRequest.encode(scr))).toBe(toHex(scrBytes));
+    expect(scr.hashAlgorithmId).toBe('sha256');
+    const v = verifyCertificateRequest(bytes, { resolveSigner: () => h.ra.cert });
+    expect(v.ok).toBe(true);
+    const [r] = await aca.issue([bytes]);
+    expect(r!.ok).toBe(true);
+  });
+
+  it('one batch with good and bad requests answers each in order (the bad ones do not spoil the batch)', async () => {
+    const good = await Promise.all([buildRequest(), buildRequest({ variant: 'compactUnified' }), buildRequest()]);
+    const spdus = await Promise.all(good.map((g) => sign(g.req)));
+    const tampered = spdus[0]!.slice();
+    tampered[tampered.length - 5]! ^= 0x01; // in the signature
+    const foreign = await buildRequest({ plvFor: h.aca2.cert });
+    const batch = [spdus[0]!, tampered, spdus[1]!, await sign(foreign.req), spdus[2]!];
+    const rs = await aca.issue(batch);
+    expect(rs.map((r) => r.ok)).toEqual([true, false, true, false, true]);
+    expect((rs[1] as { code: string }).code).toBe('bad-signature');
+    expect((rs[3] as { code: string }).code).toBe('linkage');
+    rs.forEach((r, n) => {
+      if (!r.ok) return;
+      const v = verifySignedSpdu(r.response, { resolveSigner: () => h.aca.cert });
+      expect(v.ok).toBe(true);
+      const resp = (v as { pdu: { content: { 'aca-ra': { acaRaCertResponse: { requestHash: Uint8Array; acaResponse: object } } } } }).pdu.content['aca-ra'].acaRaCertResponse;
+      expect(toHex(resp.requestHash)).toBe(toHex(sha256(batch[n]!).slice(-8)));
+      expect(Object.keys(resp.acaResponse)[0]).toBe(n === 2 ? 'cubk' : 'private');
+    });
   });
 });

@@ -215,6 +215,9 @@ export function linkageValuesAt(r: Pick<LinkedRevocation, 'la1Id' | 'la2Id' | 'l
   return js.map((j) => linkageValue(p1[j]!, p2[j]!));
 }
 
+/** Map key of a linkage value (its 9 octets as a latin1 string: no hex conversion on the hot path). */
+const lvKey = (lv: Uint8Array): string => Buffer.from(lv.buffer, lv.byteOffset, lv.byteLength).toString('latin1');
+
 export type RevocationMatch = { revoked: false } | { revoked: true; by: 'hash'; hashedId10: string } | { revoked: true; by: 'linkage'; i: number; j: number };
 
 /**
@@ -261,7 +264,7 @@ export class CrlIndex {
             if (i > ig.iMax) continue;
             for (const r of ig.contents) {
               // jmax read as the number of j values; one more is computed so that an inclusive reading matches too.
-              linkageValuesAt({ la1Id: la.la1Id, la2Id: la.la2Id, ...r }, l.iRev, i, jg.jmax + 1).forEach((lv, j) => out.set(toHex(lv), j));
+              linkageValuesAt({ la1Id: la.la1Id, la2Id: la.la2Id, ...r }, l.iRev, i, jg.jmax + 1).forEach((lv, j) => out.set(lvKey(lv), j));
             }
           }
         }
@@ -277,7 +280,7 @@ export class CrlIndex {
     const id = cert.toBeSigned.id;
     if ('linkageData' in id) {
       const { iCert } = id.linkageData;
-      const j = this.#valuesAt(iCert).get(toHex(id.linkageData['linkage-value']));
+      const j = this.#valuesAt(iCert).get(lvKey(id.linkageData['linkage-value']));
       if (j !== undefined) return { revoked: true, by: 'linkage', i: iCert, j };
     }
     return { revoked: false };

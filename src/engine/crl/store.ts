@@ -25,11 +25,11 @@ export interface CrlIssuedTable {
   craca: string;
   series: number;
   kind: string;
-  /** crlSerial (hash) or indexWithinI (linked). */
-  serial: number;
+  /** crlSerial (hash, Uint32) or indexWithinI (linked). */
+  serial: number | string;
   i_rev: number | null;
-  issue_date: number;
-  next_crl: number;
+  issue_date: number | string;
+  next_crl: number | string;
   crl: Uint8Array;
 }
 
@@ -57,7 +57,7 @@ export const crlMigrations: Migration[] = [
         .addColumn('craca', 'text', (c) => c.notNull())
         .addColumn('series', 'integer', (c) => c.notNull())
         .addColumn('kind', 'text', (c) => c.notNull())
-        .addColumn('serial', 'integer', (c) => c.notNull())
+        .addColumn('serial', 'bigint', (c) => c.notNull())
         .addColumn('i_rev', 'integer')
         .addColumn('issue_date', 'bigint', (c) => c.notNull())
         .addColumn('next_crl', 'bigint', (c) => c.notNull())

@@ -86,9 +86,16 @@ const ENC_KEY_ALT: Partial<Record<CurveName, string>> = {
   brainpoolP256r1: 'eciesBrainpoolP256r1',
 };
 
+// alternative name -> curve, per table (built once; looked up for every key and signature)
+const reverseTables = new Map<Partial<Record<CurveName, string>>, Map<string, CurveName>>();
+
 function curveOfAlt(table: Partial<Record<CurveName, string>>, alt: string): CurveName | undefined {
-  for (const [c, a] of Object.entries(table)) if (a === alt) return c as CurveName;
-  return undefined;
+  let r = reverseTables.get(table);
+  if (!r) {
+    r = new Map(Object.entries(table).map(([c, a]) => [a as string, c as CurveName]));
+    reverseTables.set(table, r);
+  }
+  return r.get(alt);
 }
 
 function only(choice: object, what: string): [string, unknown] {

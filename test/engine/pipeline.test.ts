@@ -2,6 +2,8 @@
 // RA store -> EE decrypt / reconstruct. Real certificates, SQLite stores in temp dirs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  AcaEeCertResponseCubkSpdu,
+  AcaEeCertResponsePrivateSpdu,
   Certificate as CertificateCodec,
   Ieee1609Dot2Data as Ieee1609Dot2DataCodec,
   SignedCertificateRequest as SignedCertificateRequestCodec,
@@ -168,6 +170,9 @@ describe.each(CASES)('pseudonym pipeline: %s butterfly, %s certificates', (varia
       expect(r.kind).toBe(variant === 'compactUnified' ? 'cubk' : 'private');
       for (const cb of certBytes) expect(containsBytes(r.response, cb.subarray(cb.length - 64))).toBe(false);
       for (const k of keys) expect(containsBytes(r.response, k)).toBe(false);
+      // stored octets (taken from the ACA's SPDU) are the canonical COER of the response SPDU type
+      const spduCodec = r.kind === 'cubk' ? AcaEeCertResponseCubkSpdu : AcaEeCertResponsePrivateSpdu;
+      expect(toHex(spduCodec.encode(spduCodec.decode(r.response) as never))).toBe(toHex(r.response));
       const d = Ieee1609Dot2DataCodec.decode(r.response);
       if (r.kind === 'cubk') expect('encryptedData' in d.content).toBe(true);
       else {

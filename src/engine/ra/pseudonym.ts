@@ -16,6 +16,7 @@ import {
   AcaEeCertResponsePrivateSpdu as AcaEeCertResponsePrivateSpduCodec,
   Ieee1609Dot2Data as Ieee1609Dot2DataCodec,
   type Certificate,
+  type Ieee1609Dot2Data,
 } from '../../codec/index.js';
 import type { EeRaCertRequest } from '../../codec/gen/Ieee1609Dot2Dot1EeRaInterface.js';
 import { toHex } from '../../crypto/bytes.js';
@@ -239,6 +240,24 @@ const RESPONSE_CODECS = {
   plain: AcaEeCertResponsePlainSpduCodec,
 } as const;
 
+/** AcaResponse alternative tags (Ieee1609Dot2Dot1AcaRaInterface AcaResponse: plain, private, cubk; root alternatives). */
+const ACA_RESPONSE_TAG: Record<AcaResponseKind, number> = { plain: 0x80, private: 0x81, cubk: 0x82 };
+
+/**
+ * The COER of the AcaEeCertResponse*Spdu inside a verified, strictly decoded AcaRaCertResponseSpdu, taken from its
+ * octets instead of encoded again. The ScmsPdu before it has a fixed layout when nothing optional is present:
+ * version 02, content aca-ra (83), acaRaCertResponse (81), AcaRaCertResponse preamble 00 (no extensions), version
+ * 02, generationTime (4), requestHash (8), the AcaResponse tag: 18 octets, then the alternative's value up to the
+ * end. Undefined (the caller encodes) for any other layout.
+ */
+function responseOctets(data: Ieee1609Dot2Data, kind: AcaResponseKind): Uint8Array | undefined {
+  const c = data.content as { signedData?: { tbsData: { payload: { data?: { content: { unsecuredData?: Uint8Array } } } } } };
+  const b = c.signedData?.tbsData.payload.data?.content.unsecuredData;
+  if (!b || b.length <= 18) return undefined;
+  if (b[0] !== 0x02 || b[1] !== 0x83 || b[2] !== 0x81 || b[3] !== 0x00 || b[4] !== 0x02 || b[17] !== ACA_RESPONSE_TAG[kind]) return undefined;
+  return b.slice(18);
+}
+
 function acaResolved(c: Certificate): ResolvedSigner {
   try {
     return { certificate: c, publicKey: certificatePublicKey(c) };
@@ -345,7 +364,14 @@ export class PseudonymService {
           failed.push({ requestHash: p.requestHash, i: p.i, j: p.j, error: `${r.code}: ${r.error}` });
           return;
         }
-        const v = verifySignedSpdu(r.response, {
+        let data: Ieee1609Dot2Data;
+        try {
+          data = Ieee1609Dot2DataCodec.decode(r.response);
+        } catch (e) {
+          failed.push({ requestHash: p.requestHash, i: p.i, j: p.j, error: `bad AcaRaCertResponseSpdu: ${(e as Error).message}` });
+          return;
+        }
+        const v = verifySignedSpdu(data, {
           resolveSigner: (id) => ('certificate' in id && id.certificate.length === 1 && toHex(certificateHashedId8(id.certificate[0]!)) === acaId ? acaSigner : undefined),
         });
         const c = v.ok ? v.pdu.content : undefined;
@@ -375,7 +401,7 @@ export class PseudonymService {
           j: p.j,
           acaRequestHash: p.acaRequestHash,
           kind,
-          response: codec.encode((resp.acaResponse as unknown as Record<string, never>)[kind]!),
+          response: responseOctets(data, kind) ?? codec.encode((resp.acaResponse as unknown as Record<string, never>)[kind]!),
         });
       });
       await o.store.saveResponses(rows, this.#clock.now().getTime());

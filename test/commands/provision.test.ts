@@ -55,13 +55,14 @@ describe('scms provision batch (child process)', () => {
 
     // 1: the ECA issued 0 and 1, the state does not know; 2: chunk [0, 1] finished from the ECA's records, the RA
     // issued the pseudonyms of [2, 3], the state does not know; 3: [2, 3] finished from the stored responses up to
-    // their bundles, not recorded done; 4: [2, 3] again (bundles replaced), 4 registered
-    for (const point of ['enrollment-issued:1', 'pseudonyms-issued:2', 'bundle-written:3', 'registered:4']) {
+    // their bundles, not recorded done; 4: [2, 3] again (bundles replaced), killed once recorded done (chunk [4]
+    // is then under way: it is worked on while the bundles of [2, 3] are synced)
+    for (const point of ['enrollment-issued:1', 'pseudonyms-issued:2', 'bundle-written:3', 'done:3']) {
       const r = run(args, { SCMS_PROVISION_TEST_KILL: point });
       expect(r.signal, `${point}: ${r.stderr}`).toBe('SIGKILL');
     }
-    // after the kills: devices 0..3 have bundles
-    expect(readdirSync(out).filter((n) => !n.startsWith('.') && !n.startsWith('batch-'))).toHaveLength(4);
+    // after the kills: devices 0..3 have bundles (4 too when its chunk got that far while [2, 3] was synced)
+    expect(readdirSync(out).filter((n) => !n.startsWith('.') && !n.startsWith('batch-')).length).toBeGreaterThanOrEqual(4);
 
     const done = run([...args, '--json']);
     expect(done.status, done.stderr).toBe(0);

@@ -18,7 +18,7 @@ export default class ProvisionUnpack extends ScmsCommand {
     'SCMS_TRANSPORT_PRIVATE_KEY=... SCMS_KEYSTORE_PASSPHRASE=... <%= config.bin %> provision unpack --bundle ./bundles/<deviceId> --state ./ee1 --ra http://127.0.0.1:8080 --eca http://127.0.0.1:8080',
   ];
   static override flags = {
-    bundle: Flags.string({ description: 'bundle directory (OUT/<deviceId>)', required: true }),
+    bundle: Flags.string({ description: 'bundle directory (OUT/<deviceId>) or archive (OUT/<deviceId>.zip)', required: true }),
     state: Flags.string({ description: 'EE state directory to create', required: true }),
     ra: Flags.string({ description: 'RA base URL the simulator will use', required: true }),
     eca: Flags.string({ description: 'ECA base URL the simulator will use [default: --ra]' }),

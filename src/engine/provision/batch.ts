@@ -90,6 +90,8 @@ export interface ProvisionBatchOptions {
   deviceKeys?: FactoryDeviceKey[];
   /** Seals the device secrets in the batch state (required unless deviceKeys). */
   statePassphrase?: string;
+  /** One .zip per device instead of a directory. */
+  archive?: 'zip';
   /** Devices per chunk (default 500; 25 with pseudonyms). */
   chunkSize?: number;
   clock: Clock;
@@ -219,6 +221,7 @@ export async function provisionBatch(o: ProvisionBatchOptions): Promise<Provisio
     transportKey: o.transportKey ? toHex(rekRecipientId(o.transportKey)) : null,
     deviceKeys: factory ? createHash('sha256').update(JSON.stringify(o.deviceKeys)).digest('hex') : null,
     outDir,
+    ...(o.archive ? { archive: o.archive } : {}),
   };
   const batchId = batchIdOf(params);
   mkdirSync(outDir, { recursive: true });
@@ -258,11 +261,26 @@ export async function provisionBatch(o: ProvisionBatchOptions): Promise<Provisio
       const todo: number[] = [];
       for (let index = 0; index < count; index++) if (rows.get(index)?.step !== 'done') todo.push(index);
       o.onProgress?.({ completed: alreadyDone, total: count, issued: 0 });
-      for (let n = 0; n < todo.length; n += chunkSize) {
-        const indices = todo.slice(n, n + chunkSize);
-        await provisionChunk(x, indices.map((i) => rows.get(i) ?? i));
-        issued += indices.length;
-        o.onProgress?.({ completed: alreadyDone + issued, total: count, issued });
+      // A chunk is recorded done once the file-system sync of its bundles has finished; that sync runs while the
+      // next chunk is worked on (at most two chunks in flight).
+      let previous: Promise<void> | undefined;
+      try {
+        for (let n = 0; n < todo.length; n += chunkSize) {
+          const indices = todo.slice(n, n + chunkSize);
+          const devs = await provisionChunk(x, indices.map((i) => rows.get(i) ?? i));
+          const synced = syncPaths(outDir, devs.map((d) => join(outDir, bundleName(x, d.row))));
+          if (previous) await previous;
+          previous = synced.then(async () => {
+            await finishChunk(x, devs);
+            issued += devs.length;
+            o.onProgress?.({ completed: alreadyDone + issued, total: count, issued });
+          });
+        }
+        await previous;
+        previous = undefined;
+      } finally {
+        // an error in a chunk: the previous chunk's sync still finishes (and is recorded) before the state closes
+        if (previous) await previous.catch(() => undefined);
       }
     }
 
@@ -274,7 +292,7 @@ export async function provisionBatch(o: ProvisionBatchOptions): Promise<Provisio
       const r = final.get(index)!;
       const n = Number(r.data.certificates ?? 0);
       certificates += n;
-      devices.push({ index, deviceId: r.deviceId!, canonicalId: r.canonicalId, dir: r.deviceId!, certificates: n });
+      devices.push({ index, deviceId: r.deviceId!, canonicalId: r.canonicalId, dir: o.archive === 'zip' ? `${r.deviceId!}.zip` : r.deviceId!, certificates: n });
     }
     const batchManifest = await writeBatchManifest(outDir, {
       format: 'scms-provision-batch',
@@ -394,7 +412,7 @@ const hookAll = async (x: Ctx, point: ProvisionHookPoint, devs: readonly Dev[]) 
   if (x.o.hook) for (const d of devs) await x.o.hook(point, d.row.index);
 };
 
-async function provisionChunk(x: Ctx, items: ReadonlyArray<DeviceRow | number>): Promise<void> {
+async function provisionChunk(x: Ctx, items: ReadonlyArray<DeviceRow | number>): Promise<Dev[]> {
   const { o, c, state, batchId } = x;
 
   // 1. Keys (generated ones sealed into the state before anything refers to them) and the enrollment request.
@@ -442,7 +460,6 @@ async function provisionChunk(x: Ctx, items: ReadonlyArray<DeviceRow | number>):
     devs.map((d) => ({ deviceType: o.deviceType, key: keyOf(d.row), region: x.region })),
     ACTOR,
   );
-  const changed: DeviceRow[] = [];
   devs.forEach((d, n) => {
     const dev = registered[n]!.device;
     if (dev.deviceType !== o.deviceType) throw new ProvisionError(`device ${d.row.index}: its canonical key is registered as ${dev.deviceType}`);
@@ -451,10 +468,9 @@ async function provisionChunk(x: Ctx, items: ReadonlyArray<DeviceRow | number>):
     if (d.row.step === 'keys') {
       d.row.deviceId = dev.deviceId;
       d.row.step = 'registered';
-      changed.push(d.row);
     }
   });
-  if (changed.length) state.save(batchId, changed, x.now());
+  // Not recorded here: registration is idempotent by canonical key (the device id is found again on resume).
   await hookAll(x, 'registered', devs);
 
   // 3. Enrollment through the ECA's factory path (one ECA transaction, one RA transaction).
@@ -463,20 +479,26 @@ async function provisionChunk(x: Ctx, items: ReadonlyArray<DeviceRow | number>):
   for (const d of devs) {
     if (d.row.data.enrollCert) d.enrollment = CertificateCodec.decode(fromHex(d.row.data.enrollCert));
   }
+  // Not recorded here either: the factory path returns the recorded certificate for the same request octets.
   await hookAll(x, 'enrollment-issued', toEnroll);
-  if (toEnroll.length) state.save(batchId, toEnroll.map((d) => d.row), x.now());
 
   // 4. Pseudonyms: one PseudonymService batch for every device of the chunk that has no stored responses yet.
   if (o.pseudonymWeeks > 0) await pseudonyms(x, devs);
 
-  // 5. Bundles, one file-system sync, then the chunk is done.
+  // 5. Bundles (then one file-system sync and finishChunk, in provisionBatch).
   for (const d of devs) {
     d.row.data.certificates = String(writeDeviceBundle(x, d));
     await x.o.hook?.('bundle-written', d.row.index);
   }
-  await syncPaths(x.outDir, devs.map((d) => join(x.outDir, d.row.deviceId!)));
+  return devs;
+}
+
+const bundleName = (x: Ctx, row: DeviceRow) => (x.o.archive === 'zip' ? `${row.deviceId!}.zip` : row.deviceId!);
+
+/** The chunk's bundles are on disk: recorded done, the device secrets dropped from the state. */
+async function finishChunk(x: Ctx, devs: readonly Dev[]): Promise<void> {
   for (const d of devs) d.row.step = 'done';
-  state.save(batchId, devs.map((d) => d.row), x.now());
+  x.state.save(x.batchId, devs.map((d) => d.row), x.now());
   await hookAll(x, 'done', devs);
 }
 
@@ -706,7 +728,7 @@ function writeDeviceBundle(x: Ctx, d: Dev): number {
     ...(d.row.data.enrollHash ? { enrollmentRequestHash: d.row.data.enrollHash } : {}),
     ...(d.row.data.authzHash ? { authorizationRequestHash: d.row.data.authzHash } : {}),
   };
-  writeBundle(x.outDir, x.batchId, manifest, files);
+  writeBundle(x.outDir, x.batchId, manifest, files, o.archive);
   return certs.length;
 }
 

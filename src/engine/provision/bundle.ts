@@ -15,12 +15,15 @@
 //                              batch transport key }; the same file in every bundle of the batch
 //   OUT/batch-<batchId>.json   BatchManifest
 //
+// With `--archive zip` a bundle is OUT/<deviceId>.zip instead, holding the same files (stored, not compressed).
+//
 // A bundle is written into OUT/.tmp-<batchId>-<index> and renamed into place: it exists whole or not at all. Files
 // are not fsync'ed one by one: the batch syncs the file system once per chunk before it records the chunk done.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { unzipSync, zipSync } from 'fflate';
 import { SequenceOfCertificate as SequenceOfCertificateCodec, type Certificate } from '../../codec/gen/Ieee1609Dot2.js';
 
 export const BUNDLE_FORMAT = 'scms-provision-bundle';
@@ -91,7 +94,15 @@ export const decodeChain = (bytes: Uint8Array): Certificate[] => SequenceOfCerti
  * Writes a bundle atomically (temporary directory renamed into place). An existing OUT/<deviceId> of a device
  * the batch state does not record as done (an interrupted run) is replaced.
  */
-export function writeBundle(outDir: string, batchId: string, manifest: BundleManifest, files: Record<string, Uint8Array>): void {
+export function writeBundle(outDir: string, batchId: string, manifest: BundleManifest, files: Record<string, Uint8Array>, archive?: 'zip'): string {
+  if (archive === 'zip') {
+    const name = `${manifest.deviceId}.zip`;
+    const tmp = join(outDir, `.tmp-${batchId}-${manifest.index}.zip`);
+    const entries: Record<string, Uint8Array> = { 'manifest.json': new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`), ...files };
+    writeFileSync(tmp, zipSync(entries, { level: 0 }));
+    renameSync(tmp, join(outDir, name));
+    return name;
+  }
   const final = join(outDir, manifest.deviceId);
   const tmp = join(outDir, `.tmp-${batchId}-${manifest.index}`);
   try {
@@ -122,16 +133,38 @@ export function writeBundle(outDir: string, batchId: string, manifest: BundleMan
     rmSync(final, { recursive: true, force: true });
     renameSync(tmp, final);
   }
+  return manifest.deviceId;
+}
+
+/** The files of a bundle (directory or .zip), by path relative to the bundle. */
+export function bundleReader(path: string): (rel: string) => Uint8Array {
+  if (path.endsWith('.zip')) {
+    const entries = unzipSync(new Uint8Array(readFileSync(path)));
+    return (rel) => {
+      const e = entries[rel];
+      if (!e) throw new Error(`${path}: no ${rel}`);
+      return e;
+    };
+  }
+  return (rel) => new Uint8Array(readFileSync(join(path, ...rel.split('/'))));
 }
 
 /**
- * Makes everything written under `dir` durable: syncfs(2) of its file system through `sync -f` (coreutils), one
- * call for a whole chunk of bundles; where that is not available, fsync of every file and directory under the
- * given paths (in parallel).
+ * Makes everything written under `dir` durable: syncfs(2) of its file system through `sync -f` (coreutils, a
+ * child process: the caller's thread goes on meanwhile), one call for a whole chunk of bundles; where that is not
+ * available, fsync of every file and directory under the given paths (in parallel).
  */
 export async function syncPaths(dir: string, paths: readonly string[]): Promise<void> {
-  const r = spawnSync('sync', ['-f', dir], { stdio: 'ignore' });
-  if (r.status === 0) return;
+  const ok = await new Promise<boolean>((resolvePromise) => {
+    try {
+      const child = spawn('sync', ['-f', dir], { stdio: 'ignore' });
+      child.on('error', () => resolvePromise(false));
+      child.on('exit', (code) => resolvePromise(code === 0));
+    } catch {
+      resolvePromise(false);
+    }
+  });
+  if (ok) return;
   const all: string[] = [dir];
   const walk = (p: string) => {
     all.push(p);
@@ -157,7 +190,7 @@ export async function syncPaths(dir: string, paths: readonly string[]): Promise<
 }
 
 export function readBundleManifest(dir: string): BundleManifest {
-  return JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as BundleManifest;
+  return JSON.parse(new TextDecoder().decode(bundleReader(dir)('manifest.json'))) as BundleManifest;
 }
 
 /** Writes the batch manifest if its content changed (a finished batch re-run leaves the file untouched). */

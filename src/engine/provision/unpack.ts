@@ -1,10 +1,8 @@
 // Brings a provisioned device (a generated-key bundle, bundle.ts) into the `scms ee simulate --state DIR` layout
-// (src/engine/ee/state.ts), so the simulator can take the device online: transport-key.oer is opened with the
+// (src/engine/ee/state.ts) (a bundle directory or, with --archive zip, its .zip), so the simulator can take the device online: transport-key.oer is opened with the
 // factory's transport private key, keys.oer with the batch transport key inside it, and every private key goes straight into the state's encrypted keystore; certificates
 // are copied to the simulator's paths; state.json records canonical key, registration and enrollment as done,
 // and the pseudonym certificates.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { bytesToBigInt, fromHex, toHex } from '../../crypto/bytes.js';
 import { SymmetricEncryptionKey as SymmetricEncryptionKeyCodec } from '../../codec/gen/Ieee1609Dot2BaseTypes.js';
 import { certificateHashedId8, certificateKeyPairMatches, decodeCertificate, encodeCertificate } from '../../security/certificate.js';
@@ -12,7 +10,7 @@ import { decryptData, type EciesPublicKey } from '../../security/encryption.js';
 import type { Clock } from '../../security/time.js';
 import { certificateSummary } from '../ee/simulate.js';
 import { newState, type EeState, type EeStateDir } from '../ee/state.js';
-import { decodeChain, readBundleManifest, type BundleSecrets } from './bundle.js';
+import { bundleReader, decodeChain, readBundleManifest, type BundleSecrets } from './bundle.js';
 import { ProvisionError } from './batch.js';
 
 export interface UnpackOptions {
@@ -30,7 +28,7 @@ export async function unpackBundle(o: UnpackOptions): Promise<EeState> {
   const m = readBundleManifest(o.bundleDir);
   if (m.keys !== 'generated' || !m.steps.includes('enrolled')) throw new ProvisionError(`${o.bundleDir}: only enrolled bundles with generated keys can be unpacked`);
   if (o.state.exists()) throw new ProvisionError(`${o.state.dir}: already an EE state directory`);
-  const read = (rel: string) => new Uint8Array(readFileSync(join(o.bundleDir, ...rel.split('/'))));
+  const read = bundleReader(o.bundleDir);
   let secrets: BundleSecrets;
   try {
     // transport-key.oer: the batch transport key, ECIES to the factory key; keys.oer: under that key (symmRecipInfo).

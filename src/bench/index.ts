@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: one table, measured in one run on one core (this thread): COER encode/decode of a typical
  * implicit pseudonym certificate with the generated codec, the synthetic COER bench (benchCoer), and the crypto
- * operations of src/bench/crypto.ts beside the native (OpenSSL via node:crypto) operations they are built from.
+ * operations of src/bench/crypto.ts beside the native (OpenSSL via node:crypto) operations they are built from,
+ * the pipeline rows (pipeline.ts) and `scms provision batch` devices/s beside its native-crypto ceiling (provision.ts).
  *
  *   node dist/bench/index.js [--ms N] [--json [FILE]]
  *
@@ -178,6 +179,7 @@ async function main(): Promise<void> {
   console.log(`scms bench: one thread, ${opts.ms} ms per row; node ${process.version}; ${cpu} (${availableParallelism()} cores available, 1 used)\n`);
   const { rows, coer, certificateBytes } = runBench(opts.ms);
   rows.push(...(await (await import('./pipeline.js')).benchPipeline(opts.ms)));
+  rows.push(...(await (await import('./provision.js')).benchProvision(opts.ms)));
   console.log(formatTable(rows));
   const misses = rows.filter((r) => r.pass === false).map((r) => r.name);
   console.log(`\ntargets: ${misses.length ? `MISS: ${misses.join('; ')}` : 'all PASS'}`);

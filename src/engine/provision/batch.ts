@@ -403,7 +403,7 @@ interface Dev {
   row: DeviceRow;
   secrets?: GeneratedSecrets;
   device?: RegisteredDevice;
-  enrollment?: Certificate;
+  enrollment?: { certificate: Certificate; bytes: Uint8Array; hashedId8: string; requestHash: string };
   pseudonyms: Array<{ i: number; j: number; certificate: Certificate; privateKey: bigint }>;
   responses: StoredResponse[];
 }
@@ -429,7 +429,10 @@ async function provisionChunk(x: Ctx, items: ReadonlyArray<DeviceRow | number>):
     if (x.factory) {
       const f = x.factoryKeys![index]!;
       row = { index, step: 'keys', canonicalId: f.key.canonicalId, canonicalKey: toHex(f.key.compressed), data: { curve: f.key.curve } };
-      if (f.enrollment) row.data.enrollRequest = toHex(enrollmentRequest(template, f.enrollment, f.key.canonicalId));
+      if (f.enrollment) {
+        row.data.enrollKey = toHex(f.enrollment);
+        row.data.enrollRequest = toHex(enrollmentRequest(template, f.enrollment, f.key.canonicalId));
+      }
       if (f.caterpillar && o.pseudonymWeeks > 0) row.data.authzRequest = toHex(EeRaCertRequestCodec.encode(factoryButterflyRequest(x, f.caterpillar, f.expansion!)));
     } else {
       const canonical = nativeKeyPair();
@@ -437,7 +440,8 @@ async function provisionChunk(x: Ctx, items: ReadonlyArray<DeviceRow | number>):
       const compressed = compress(canonical.publicKey);
       const canonicalId = canonicalIdOf(compressed);
       secrets = { canonical: toHex(canonical.d), enrollment: toHex(enrollment.d) };
-      row = { index, step: 'keys', canonicalId, canonicalKey: toHex(compressed), data: { curve: 'nistP256', enrollRequest: toHex(enrollmentRequest(template, compress(enrollment.publicKey), canonicalId)) } };
+      const enrollKey = compress(enrollment.publicKey);
+      row = { index, step: 'keys', canonicalId, canonicalKey: toHex(compressed), data: { curve: 'nistP256', enrollKey: toHex(enrollKey), enrollRequest: toHex(enrollmentRequest(template, enrollKey, canonicalId)) } };
       if (o.pseudonymWeeks > 0) {
         const { request, secrets: bf } = createButterflyRequest({
           variant: 'unified',
@@ -474,11 +478,8 @@ async function provisionChunk(x: Ctx, items: ReadonlyArray<DeviceRow | number>):
   await hookAll(x, 'registered', devs);
 
   // 3. Enrollment through the ECA's factory path (one ECA transaction, one RA transaction).
-  const toEnroll = devs.filter((d) => d.row.data.enrollRequest && !d.row.data.enrollCert);
+  const toEnroll = devs.filter((d) => d.row.data.enrollRequest);
   if (toEnroll.length) await enroll(x, toEnroll);
-  for (const d of devs) {
-    if (d.row.data.enrollCert) d.enrollment = CertificateCodec.decode(fromHex(d.row.data.enrollCert));
-  }
   // Not recorded here either: the factory path returns the recorded certificate for the same request octets.
   await hookAll(x, 'enrollment-issued', toEnroll);
 
@@ -497,7 +498,12 @@ const bundleName = (x: Ctx, row: DeviceRow) => (x.o.archive === 'zip' ? `${row.d
 
 /** The chunk's bundles are on disk: recorded done, the device secrets dropped from the state. */
 async function finishChunk(x: Ctx, devs: readonly Dev[]): Promise<void> {
-  for (const d of devs) d.row.step = 'done';
+  for (const d of devs) {
+    d.row.step = 'done';
+    // what a finished device keeps in the state: public summary values (requests and secrets are dropped)
+    const { curve, certificates, authzHash } = d.row.data;
+    d.row.data = { ...(curve ? { curve } : {}), certificates: certificates!, ...(authzHash ? { authzHash } : {}) };
+  }
   x.state.save(x.batchId, devs.map((d) => d.row), x.now());
   await hookAll(x, 'done', devs);
 }
@@ -541,29 +547,24 @@ async function enroll(x: Ctx, devs: Dev[]): Promise<void> {
         }
         throw new ProvisionError(`device ${d.row.index}: enrollment refused by the ECA (${r.status}-${r.code}): ${r.reason}`);
       }
-      // The certificate must carry the requested key (the EE's check; explicit certificate).
-      const req = EeEcaCertRequestCodec.decode(fromHex(d.row.data.enrollRequest!));
-      const want = fromPublicVerificationKey(req.tbsCert.verifyKeyIndicator.verificationKey);
+      // The certificate must carry the requested key (the EE's check; explicit certificate, compressed point).
       const vki = r.certificate.toBeSigned.verifyKeyIndicator;
       const got = 'verificationKey' in vki ? fromPublicVerificationKey(vki.verificationKey) : undefined;
-      if (!got || toHex(got.publicKey) !== toHex(want.publicKey)) throw new ProvisionError(`device ${d.row.index}: the enrollment certificate does not carry the requested key`);
-      d.row.data.enrollCert = toHex(r.bytes);
-      d.row.data.enrollHash = r.requestHash;
+      if (!got || toHex(got.publicKey) !== d.row.data.enrollKey) throw new ProvisionError(`device ${d.row.index}: the enrollment certificate does not carry the requested key`);
+      d.enrollment = { certificate: r.certificate, bytes: r.bytes, hashedId8: r.hashedId8, requestHash: r.requestHash };
     }
     if (!stale.length) break;
     const t = enrollmentTemplate(x);
     for (const d of stale) {
-      const req = EeEcaCertRequestCodec.decode(fromHex(d.row.data.enrollRequest!));
-      const key = fromPublicVerificationKey(req.tbsCert.verifyKeyIndicator.verificationKey).publicKey;
-      d.row.data.enrollRequest = toHex(enrollmentRequest(t, key, d.row.canonicalId));
+      d.row.data.enrollRequest = toHex(enrollmentRequest(t, fromHex(d.row.data.enrollKey!), d.row.canonicalId));
     }
     x.state.save(x.batchId, stale.map((d) => d.row), x.now()); // recorded before the ECA sees it
     devs = stale;
   }
   // One signature check per chunk with the ECA chain (the rest: the requested key, above).
-  const first = devs.find((d) => d.row.data.enrollCert);
+  const first = devs.find((d) => d.enrollment);
   if (first) {
-    const v = verifyCertificateChain([CertificateCodec.decode(fromHex(first.row.data.enrollCert!)), ...x.c.ecaChain], { trustAnchors: x.c.roots, clock: x.o.clock, skipCurrentValidity: true });
+    const v = verifyCertificateChain([first.enrollment!.certificate, ...x.c.ecaChain], { trustAnchors: x.c.roots, clock: x.o.clock, skipCurrentValidity: true });
     if (!v.ok) throw new ProvisionError(`device ${first.row.index}: the enrollment certificate does not verify: ${v.errors.map((e) => e.reason).join('; ')}`);
   }
 }
@@ -617,7 +618,7 @@ async function pseudonyms(x: Ctx, devs: Dev[]): Promise<void> {
     let hash: Uint8Array;
     if (d.secrets && d.enrollment) {
       const kp = keyPairFromPrivate('nistP256', bytesToBigInt(fromHex(d.secrets.enrollment)));
-      hash = (await buildAuthorizationRequest({ request, enrollment: { certificate: d.enrollment, signer: keyPairSigner(kp) }, raCertificate: c.raCertificate })).requestHash;
+      hash = (await buildAuthorizationRequest({ request, enrollment: { certificate: d.enrollment.certificate, signer: keyPairSigner(kp) }, raCertificate: c.raCertificate })).requestHash;
     } else hash = sha256(fromHex(d.row.data.authzRequest!)).slice(-8);
     d.row.data.authzHash = toHex(hash);
     d.row.data.iFirst = String(iPeriodOf(ip, request.tbsCert.validityPeriod.start));
@@ -678,10 +679,9 @@ function writeDeviceBundle(x: Ctx, d: Dev): number {
   const responses: NonNullable<BundleManifest['pseudonymResponses']> = [];
   if (d.enrollment) {
     steps.push('enrolled');
-    const bytes = fromHex(d.row.data.enrollCert!);
-    files['enrollment.oer'] = bytes;
+    files['enrollment.oer'] = d.enrollment.bytes;
     files['eca-chain.oer'] = x.ecaChainBytes;
-    certs.push({ file: 'enrollment.oer', kind: 'enrollment', hashedId8: toHex(certificateHashedId8(bytes)), ...validity(d.enrollment.toBeSigned.validityPeriod) });
+    certs.push({ file: 'enrollment.oer', kind: 'enrollment', hashedId8: d.enrollment.hashedId8, ...validity(d.enrollment.certificate.toBeSigned.validityPeriod) });
   }
   if (d.pseudonyms.length || d.responses.length) {
     steps.push('pseudonyms');
@@ -725,7 +725,7 @@ function writeDeviceBundle(x: Ctx, d: Dev): number {
     certificates: certs,
     ...(responses.length ? { pseudonymResponses: responses } : {}),
     ...(d.secrets ? { transportKeyId: toHex(rekRecipientId(o.transportKey!)) } : {}),
-    ...(d.row.data.enrollHash ? { enrollmentRequestHash: d.row.data.enrollHash } : {}),
+    ...(d.enrollment ? { enrollmentRequestHash: d.enrollment.requestHash } : {}),
     ...(d.row.data.authzHash ? { authorizationRequestHash: d.row.data.authzHash } : {}),
   };
   writeBundle(x.outDir, x.batchId, manifest, files, o.archive);

@@ -242,6 +242,39 @@ describe('shuffle across EEs', () => {
   });
 });
 
+describe('linkage chains per device (looked up and saved per batch)', () => {
+  it('a device twice in one batch and again in the next keeps one chain per LA; a failing job still saves the chains opened before it', async () => {
+    const { ra, store, rla1, rla2, la1 } = await setup();
+    const i0 = iPeriodOf(iParams(), dateToTime32(NOW));
+    const a = newEe('chain-a', 'compactUnified', 'implicit', i0, i0);
+    const a2 = newEe('chain-a2', 'compactUnified', 'implicit', i0 + 1, i0 + 1);
+    a2.job = { ...a2.job, chainKey: a.job.chainKey }; // same device, next i-period
+    const r1 = await ra.processBatch([a.job, a2.job]);
+    expect(r1.failed).toEqual([]);
+    expect(r1.issued).toBe(6);
+    // LA1 and LA2: the first request opens the chain, the second (same batch) uses it
+    for (const la of [rla1, rla2]) {
+      expect(la.seen.map((q) => (q.newChain ? 'new' : 'existing'))).toEqual(['new', 'existing']);
+      expect(toHex(la.seen[1]!.chainId!)).toBe(toHex((await store.chainId(a.job.chainKey, la.laId))!));
+    }
+    const a3 = newEe('chain-a3', 'compactUnified', 'implicit', i0 + 2, i0 + 2);
+    a3.job = { ...a3.job, chainKey: a.job.chainKey };
+    await ra.processBatch([a3.job]);
+    expect(rla1.seen[2]!.newChain).toBeUndefined();
+    expect(toHex(rla1.seen[2]!.chainId!)).toBe(toHex(rla1.seen[1]!.chainId!));
+    expect((await la1.seedsForRevocation(rla1.seen[2]!.chainId!, i0 + 2)).laId).toBe(1);
+
+    // a job the policy refuses (PSID not allowed) after a new device: the new device's chains are saved anyway
+    const b = newEe('chain-b', 'compactUnified', 'implicit', i0, i0);
+    const bad = newEe('chain-bad', 'compactUnified', 'implicit', i0, i0);
+    const badJob = { ...bad.job, request: { ...bad.job.request, tbsCert: { ...bad.job.request.tbsCert, appPermissions: [{ psid: 0x7fffn }] } } };
+    await expect(ra.processBatch([b.job, badJob as PseudonymJob])).rejects.toThrow(/policy/);
+    expect(await store.chainId(b.job.chainKey, 1)).toBeDefined();
+    expect(await store.chainId(b.job.chainKey, 2)).toBeDefined();
+    expect(await store.chainId(bad.job.chainKey, 1)).toBeUndefined();
+  });
+});
+
 describe('throughput (measured, not asserted)', () => {
   it('original explicit and compact unified implicit: certificates per second through RA + LAs + ACA', async () => {
     for (const [variant, type] of [['original', 'explicit'], ['compactUnified', 'implicit']] as const) {

@@ -116,6 +116,29 @@ export class PseudonymStore {
   async saveChainId(chainKey: string, laId: number, chainId: Uint8Array): Promise<void> {
     await this.db.insertInto('ra_linkage_chains').values({ chain_key: chainKey, la_id: laId, chain_id: toBytesParam(chainId) }).execute();
   }
+  /** The chain ids of many chain keys (all LAs) in one query per 500 keys: `${chainKey}/${laId}` -> chain id. */
+  async chainIds(chainKeys: readonly string[]): Promise<Map<string, Uint8Array>> {
+    const out = new Map<string, Uint8Array>();
+    const keys = [...new Set(chainKeys)];
+    for (let n = 0; n < keys.length; n += 500) {
+      const rows = await this.db
+        .selectFrom('ra_linkage_chains')
+        .select(['chain_key', 'la_id', 'chain_id'])
+        .where('chain_key', 'in', keys.slice(n, n + 500))
+        .execute();
+      for (const r of rows) out.set(`${r.chain_key}/${toSafeNumber(r.la_id)}`, fromBytes(r.chain_id));
+    }
+    return out;
+  }
+  /** saveChainId for many chains, 200 rows per statement. */
+  async saveChainIds(rows: ReadonlyArray<{ chainKey: string; laId: number; chainId: Uint8Array }>): Promise<void> {
+    for (let n = 0; n < rows.length; n += 200) {
+      await this.db
+        .insertInto('ra_linkage_chains')
+        .values(rows.slice(n, n + 200).map((r) => ({ chain_key: r.chainKey, la_id: r.laId, chain_id: toBytesParam(r.chainId) })))
+        .execute();
+    }
+  }
   async saveResponses(rows: readonly StoredResponse[], at: number): Promise<void> {
     if (rows.length === 0) return;
     await withTransaction(this.db, async (tx) => {
@@ -278,16 +301,30 @@ export class PseudonymService {
     this.#random = opts.random ?? Math.random;
   }
 
-  async #plvs(la: LaClient, job: PseudonymJob, jMax: number): Promise<Map<string, EncryptedPlvEntry>> {
-    const { store, acaCertificate } = this.#o;
-    const existing = await store.chainId(job.chainKey, la.laId);
+  /**
+   * The encrypted PLVs of one job from one LA. `chains` holds the batch's known chain ids (`${chainKey}/${laId}`);
+   * a new chain is added to it and to `created` (saved by the caller for the whole batch).
+   */
+  async #plvs(
+    la: LaClient,
+    job: PseudonymJob,
+    jMax: number,
+    chains: Map<string, Uint8Array>,
+    created: Array<{ chainKey: string; laId: number; chainId: Uint8Array }>,
+  ): Promise<Map<string, EncryptedPlvEntry>> {
+    const { acaCertificate } = this.#o;
+    const key = `${job.chainKey}/${la.laId}`;
+    const existing = chains.get(key);
     const res = await la.preLinkageValues({
       ...(existing ? { chainId: existing } : { newChain: true }),
       iRange: job.iRange,
       jMax,
       acaCertificate,
     });
-    if (!existing) await store.saveChainId(job.chainKey, la.laId, res.chainId);
+    if (!existing) {
+      chains.set(key, res.chainId);
+      created.push({ chainKey: job.chainKey, laId: la.laId, chainId: res.chainId });
+    }
     return new Map(res.plvs.map((p) => [`${p.i}/${p.j}`, p]));
   }
 
@@ -297,12 +334,36 @@ export class PseudonymService {
     const jMax = jValues(o.iPeriod).length;
     const generationTime = nowTime32(this.#clock);
     const pending: Pending[] = [];
+    // Linkage chains: looked up for the whole batch in one query, new ones saved together (also when a job fails)
+    // before any request goes to the ACA.
+    const chains = await o.store.chainIds(jobs.map((j) => j.chainKey));
+    const created: Array<{ chainKey: string; laId: number; chainId: Uint8Array }> = [];
+    try {
+      await this.#expandJobs(jobs, jMax, generationTime, chains, created, pending);
+    } finally {
+      await o.store.saveChainIds(created);
+    }
+
+    // Shuffle across EEs so that the ACA cannot group requests by EE (1609.2.1 4.1.3 privacy against the ACA).
+    shuffle(pending, this.#random);
+    return this.#issueAndStore(pending);
+  }
+
+  async #expandJobs(
+    jobs: readonly PseudonymJob[],
+    jMax: number,
+    generationTime: number,
+    chains: Map<string, Uint8Array>,
+    created: Array<{ chainKey: string; laId: number; chainId: Uint8Array }>,
+    pending: Pending[],
+  ): Promise<void> {
+    const o = this.#o;
     for (const job of jobs) {
       const info = butterflyRequestInfo(job.request);
       if (o.policy) checkButterflyPolicy(o.policy, job.request, info.variant);
       const ijs = periodIndices(job.iRange.first, job.iRange.last, jMax);
       const cocoons = expandCocoons(info, ijs);
-      const [plv1, plv2] = await Promise.all([this.#plvs(o.la1, job, jMax), this.#plvs(o.la2, job, jMax)]);
+      const [plv1, plv2] = await Promise.all([this.#plvs(o.la1, job, jMax, chains, created), this.#plvs(o.la2, job, jMax, chains, created)]);
       for (const cocoon of cocoons) {
         const k = `${cocoon.i}/${cocoon.j}`;
         const p1 = plv1.get(k);
@@ -320,10 +381,6 @@ export class PseudonymService {
         pending.push({ requestHash: job.requestHash, i: cocoon.i, j: cocoon.j, spdu, acaRequestHash: sha256(spdu).slice(-8) });
       }
     }
-
-    // Shuffle across EEs so that the ACA cannot group requests by EE (1609.2.1 4.1.3 privacy against the ACA).
-    shuffle(pending, this.#random);
-    return this.#issueAndStore(pending);
   }
 
   /**

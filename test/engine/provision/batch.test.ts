@@ -317,6 +317,25 @@ describe('provisionBatch, factory keys with enrollment public keys', () => {
     const again = await provisionBatch({ ...opts, stores: stores(f.trustDir) });
     expect(again).toMatchObject({ issued: 0, alreadyDone: 3 });
 
+    // a crash right after the ECA issued (before the batch state knows): the re-run takes the ECA's records
+    const data2 = join(f.base, 'data-factory-enrol-crash');
+    const opts2 = { ...opts, stores: stores(f.trustDir), dataDir: data2, outDir: join(f.base, 'out-factory-enrol-crash'), chunkSize: 2 };
+    const crash = (point: string, at: number) => (p: string, i: number) => {
+      if (p === point && i === at) throw new Error(`crash at ${p}:${i}`);
+    };
+    await expect(provisionBatch({ ...opts2, hook: crash('enrollment-issued', 2) })).rejects.toThrow('crash at enrollment-issued:2');
+    const resumed = await provisionBatch({ ...opts2, stores: stores(f.trustDir) });
+    expect(resumed).toMatchObject({ issued: 1, alreadyDone: 2 });
+    const c2 = await openComponents({ trust: f.trust, stores: stores(f.trustDir), dataDir: data2, clock, env, pseudonyms: false });
+    try {
+      expect(await c2.ecaStore.counts()).toEqual({ requests: 3, certificates: 3 });
+      for (const d of readJson<BatchManifest>(resumed.batchManifest).devices) {
+        expect((await c2.registration.events(d.deviceId)).map((e) => e.kind)).toEqual(['registered', 'enrolled']);
+      }
+    } finally {
+      await c2.close();
+    }
+
     // a bad factory key is refused before anything is recorded
     await expect(
       provisionBatch({ ...opts, stores: stores(f.trustDir), outDir: join(f.base, 'out-factory-bad'), deviceKeys: [{ canonicalPublicKey: `04${'11'.repeat(64)}`, enrollmentPublicKey: deviceKeys[0]!.enrollmentPublicKey }] }),

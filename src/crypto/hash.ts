@@ -1,15 +1,19 @@
 // Hash functions and HashedId values (IEEE 1609.2 5.3.3, 6.3.x HashedId8/HashedId10/HashedId3).
+import * as nodeCrypto from 'node:crypto';
 import { createHash } from 'node:crypto';
+
+// One-shot crypto.hash (Node >= 20.12) costs about half of createHash().update().digest() for short inputs.
+const oneShot = (nodeCrypto as { hash?: (alg: string, data: Uint8Array, enc: 'buffer') => Buffer }).hash;
 
 /** Hash algorithms of 1609.2 HashAlgorithm used with the supported curves. */
 export type HashAlgorithm = 'sha256' | 'sha384';
 
 export function sha256(data: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(data).digest());
+  return new Uint8Array(oneShot ? oneShot('sha256', data, 'buffer') : createHash('sha256').update(data).digest());
 }
 
 export function sha384(data: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha384').update(data).digest());
+  return new Uint8Array(oneShot ? oneShot('sha384', data, 'buffer') : createHash('sha384').update(data).digest());
 }
 
 export function hash(alg: HashAlgorithm, data: Uint8Array): Uint8Array {

@@ -40,7 +40,7 @@ import {
   type ToBeSignedCertificate,
 } from '../../codec/index.js';
 import type { AcaResponse, EncryptedIndividualPLV, RaAcaCertRequest } from '../../codec/gen/Ieee1609Dot2Dot1AcaRaInterface.js';
-import { aesCcmDecrypt } from '../../crypto/aesccm.js';
+import { aesCcmDecrypt, aesCcmDecryptMany } from '../../crypto/aesccm.js';
 import { bigIntToBytes, toHex, wipe } from '../../crypto/bytes.js';
 import { acaExplicitKeys, type ButterflyCurve } from '../../crypto/butterfly.js';
 import { curve, decodeAffine, type AffinePoint, type CurveName } from '../../crypto/curves.js';
@@ -241,9 +241,11 @@ export class AcaService implements AcaClient {
         out[n] = asAcaError(e);
       }
     }
-    const keys = this.#batchKeys(prepared.map((x) => x.p));
-    for (let m = 0; m < prepared.length; m++) {
-      const { n, p } = prepared[m]!;
+    await this.#linkBatch(prepared, out);
+    const ready = prepared.filter((x) => out[x.n] === undefined);
+    const keys = this.#batchKeys(ready.map((x) => x.p));
+    for (let m = 0; m < ready.length; m++) {
+      const { n, p } = ready[m]!;
       try {
         const k = keys[m]!;
         if (k instanceof AcaError) throw k;
@@ -255,7 +257,7 @@ export class AcaService implements AcaClient {
     return out;
   }
 
-  /** RaAcaCertRequestSpdu -> checked request, tbs with linkage value, request key (see #prepare's comments). */
+  /** RaAcaCertRequestSpdu -> checked request, tbs (linkage value filled in by #linkBatch), request key. */
   async #prepare(requestSpdu: Uint8Array): Promise<Prepared> {
     const req = this.#verifyRequest(requestSpdu);
     const butterflyExplicit = bit(req.flags, FLAG_BUTTERFLY_EXPLICIT);
@@ -289,13 +291,8 @@ export class AcaService implements AcaClient {
       if (!('linkageData' in id)) throw new AcaError('invalid-request', 'linkageInfo present but tbsCert.id is not linkageData');
       const { encPlv1, encPlv2 } = req.linkageInfo;
       if (toHex(encPlv1.laId) === toHex(encPlv2.laId)) throw new AcaError('linkage', 'encPlv1 and encPlv2 come from the same LA');
-      const plv1 = await this.#decryptPlv(encPlv1);
-      const plv2 = await this.#decryptPlv(encPlv2);
-      const lv = linkageValue(plv1, plv2);
-      wipe(plv1);
-      wipe(plv2);
-      tbs.id = { linkageData: { iCert: (id.linkageData as { iCert: number }).iCert, 'linkage-value': lv } };
     }
+    // tbs.id gets the linkage value once the batch's PLVs are decrypted (#linkBatch)
     return { requestSpdu, req, tbs, requestKey, butterflyExplicit, cubk };
   }
 
@@ -438,16 +435,73 @@ export class AcaService implements AcaClient {
     this.#plvKeys.set(toHex(symmetricKeyId(sk.aes128Ccm)), { laId, key: sk.aes128Ccm });
   }
 
-  async #decryptPlv(encPlv: EncryptedIndividualPLV): Promise<Uint8Array> {
-    const { key, recipient } = await this.#plvKey(encPlv);
-    const dataKey = ccmOpen(key, recipient.encKey, 'encPlv key unwrap');
-    try {
-      const plv = ccmOpen(dataKey, encPlv.encPlv.content.encryptedData.ciphertext, 'encPlv');
-      if (plv.length !== 9) throw new AcaError('linkage', `PreLinkageValue of ${plv.length} octets`);
-      return plv;
-    } finally {
-      wipe(dataKey);
+  /**
+   * Linkage values of a batch (1609.2.1 Annex D: lv = plv1 XOR plv2 into tbsCert.id.linkageData): every encPlv's
+   * data key unwrapped with its LA-ACA key in one AES pass per key (aesCcmDecryptMany), then each PLV. A request
+   * whose PLVs fail gets its AcaError in `out`.
+   */
+  async #linkBatch(prepared: ReadonlyArray<{ n: number; p: Prepared }>, out: Array<Ieee1609Dot2Data | AcaError>): Promise<void> {
+    const linked = prepared.filter((x) => x.p.req.linkageInfo);
+    const encPlvs = linked.flatMap((x) => [x.p.req.linkageInfo!.encPlv1, x.p.req.linkageInfo!.encPlv2]);
+    const plvs = await this.#decryptPlvs(encPlvs);
+    linked.forEach((x, m) => {
+      const plv1 = plvs[2 * m]!;
+      const plv2 = plvs[2 * m + 1]!;
+      if (plv1 instanceof AcaError || plv2 instanceof AcaError) {
+        out[x.n] = plv1 instanceof AcaError ? plv1 : (plv2 as AcaError);
+        if (!(plv1 instanceof AcaError)) wipe(plv1);
+        if (!(plv2 instanceof AcaError)) wipe(plv2);
+        return;
+      }
+      const lv = linkageValue(plv1, plv2);
+      wipe(plv1);
+      wipe(plv2);
+      const id = x.p.req.tbsCert.id as { linkageData: { iCert: number } };
+      x.p.tbs.id = { linkageData: { iCert: id.linkageData.iCert, 'linkage-value': lv } };
+    });
+  }
+
+  /** The PLVs of many EncryptedIndividualPLVs (or the AcaError of each that fails), in order. */
+  async #decryptPlvs(encPlvs: readonly EncryptedIndividualPLV[]): Promise<Array<Uint8Array | AcaError>> {
+    const out = new Array<Uint8Array | AcaError>(encPlvs.length);
+    const groups = new Map<Uint8Array, Array<{ n: number; nonce: Uint8Array; ciphertextAndTag: Uint8Array }>>();
+    for (let n = 0; n < encPlvs.length; n++) {
+      try {
+        const { key, recipient } = await this.#plvKey(encPlvs[n]!);
+        const ek = recipient.encKey;
+        if (!('aes128ccm' in ek)) throw new AcaError('linkage', 'encPlv key unwrap: unsupported symmetric ciphertext');
+        let g = groups.get(key);
+        if (!g) groups.set(key, (g = []));
+        g.push({ n, nonce: ek.aes128ccm.nonce, ciphertextAndTag: ek.aes128ccm.ccmCiphertext });
+      } catch (e) {
+        out[n] = e instanceof AcaError ? e : new AcaError('linkage', (e as Error).message);
+      }
     }
+    for (const [key, items] of groups) {
+      let dataKeys: Array<Uint8Array | Error>;
+      try {
+        dataKeys = aesCcmDecryptMany(key, items);
+      } catch (e) {
+        dataKeys = items.map(() => e as Error); // a malformed nonce: reported per PLV below
+      }
+      items.forEach(({ n }, m) => {
+        const dataKey = dataKeys[m]!;
+        if (dataKey instanceof Error) {
+          out[n] = new AcaError('linkage', 'encPlv key unwrap: AES-CCM tag check failed');
+          return;
+        }
+        try {
+          const plv = ccmOpen(dataKey, encPlvs[n]!.encPlv.content.encryptedData.ciphertext, 'encPlv');
+          if (plv.length !== 9) throw new AcaError('linkage', `PreLinkageValue of ${plv.length} octets`);
+          out[n] = plv;
+        } catch (e) {
+          out[n] = e instanceof AcaError ? e : new AcaError('linkage', (e as Error).message);
+        } finally {
+          wipe(dataKey);
+        }
+      });
+    }
+    return out;
   }
 
   async #respond(p: Prepared, issued: { certificate: Certificate; privateKeyInfo?: Uint8Array }): Promise<AcaResponse> {

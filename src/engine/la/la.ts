@@ -32,7 +32,7 @@ import {
   type Ieee1609Dot2Data,
 } from '../../codec/index.js';
 import type { EncryptedIndividualPLV } from '../../codec/gen/Ieee1609Dot2Dot1AcaRaInterface.js';
-import { aesCcmEncrypt } from '../../crypto/aesccm.js';
+import { aesCcmEncrypt, aesCcmEncryptMany } from '../../crypto/aesccm.js';
 import { toHex, wipe } from '../../crypto/bytes.js';
 import { linkageSeedAt, preLinkageValues } from '../../crypto/linkage.js';
 import { randomOctets } from '../../crypto/random.js';
@@ -173,15 +173,18 @@ function ccm(key: Uint8Array, plaintext: Uint8Array, nonce: Uint8Array = randomO
 /** 40 random octets per PLV (two nonces, one data key): drawn once per batch, not three calls per value. */
 const PLV_RANDOM = 40;
 
-/** encryptPreLinkageValue with the key id precomputed and the random octets given (40: nonce, nonce, data key). */
-function encryptPlv(sharedKey: Uint8Array, keyId: Uint8Array, plv: Uint8Array, rnd: Uint8Array): EncryptedIndividualPLV['encPlv'] {
+/**
+ * encryptPreLinkageValue with the key id precomputed, the random octets given (40: nonce, nonce, data key) and the
+ * data key already wrapped under the shared key with the first nonce (aesCcmEncryptMany for the whole batch).
+ */
+function encryptPlv(keyId: Uint8Array, plv: Uint8Array, rnd: Uint8Array, wrappedDataKey: Uint8Array): EncryptedIndividualPLV['encPlv'] {
   const dataKey = rnd.subarray(24, 40);
   try {
     return {
       protocolVersion: PROTOCOL_VERSION,
       content: {
         encryptedData: {
-          recipients: [{ symmRecipInfo: { recipientId: keyId, encKey: ccm(sharedKey, dataKey, rnd.slice(0, 12)) } }],
+          recipients: [{ symmRecipInfo: { recipientId: keyId, encKey: { aes128ccm: { nonce: rnd.slice(0, 12), ccmCiphertext: wrappedDataKey } } } }],
           ciphertext: ccm(dataKey, plv, rnd.slice(12, 24)),
         },
       },
@@ -293,8 +296,13 @@ export class LaService implements LaClient, LaKeyClient {
           randomFillSync(rnd);
         }
         const values = preLinkageValues(this.#laIdOctets, seed, js);
+        // every data key of this i under the shared key in one AES pass (encKey of each symmRecipInfo)
+        const wrapped = aesCcmEncryptMany(
+          key,
+          values.map((_, j) => ({ nonce: rnd.subarray(PLV_RANDOM * j, PLV_RANDOM * j + 12), plaintext: rnd.subarray(PLV_RANDOM * j + 24, PLV_RANDOM * (j + 1)) })),
+        );
         values.forEach((plv, j) => {
-          const encPlv = encryptPlv(key, keyId, plv, rnd.subarray(PLV_RANDOM * j, PLV_RANDOM * (j + 1)));
+          const encPlv = encryptPlv(keyId, plv, rnd.subarray(PLV_RANDOM * j, PLV_RANDOM * (j + 1)), wrapped[j]!);
           plvs.push({ i, j, encPlv: { version: ENCRYPTED_PLV_VERSION, laId: this.#laIdOctets, encPlv } });
           wipe(plv);
         });

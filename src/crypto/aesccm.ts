@@ -164,7 +164,8 @@ export function aesCcmDecryptMany(
     idx.map((m) => items[m]!.ciphertextAndTag.subarray(0, items[m]!.ciphertextAndTag.length - AES_CCM_TAG_LENGTH)),
     true,
   );
-  const res = items.map((): Uint8Array | AesCcmDecryptionError => new AesCcmDecryptionError());
+  const res = new Array<Uint8Array | AesCcmDecryptionError>(items.length);
+  for (let m = 0; m < items.length; m++) if (!ok[m]) res[m] = new AesCcmDecryptionError(); // too short for a tag
   idx.forEach((m, a) => {
     const ct = items[m]!.ciphertextAndTag;
     const tag = ct.subarray(ct.length - AES_CCM_TAG_LENGTH);

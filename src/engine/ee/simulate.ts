@@ -426,6 +426,7 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
       await sleep(untilDl);
     }
     let zip: Uint8Array | undefined;
+    let networkRetries = 0;
     for (let attempt = 1; !zip; attempt++) {
       const header = await buildDownloadRequest({ filename: auth.filename, enrollment, raCertificate: trust.raCertificate, clock });
       const url = `${ra}/v3/authorization-certificate?filename=${encodeURIComponent(auth.filename)}`;
@@ -433,7 +434,9 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
       try {
         zip = await bodyBytes(await eeRequest({ method: 'GET', url, headers: { 'ieee-1609.2.1-authorization': header } }, { ...http, maxRetries: 0 }));
       } catch (e) {
-        const notYet = e instanceof ScmsResponseError && (e.status === 503 || e.status === 429);
+        // 503/429: not ready (Retry-After); no answer at all (connection dropped): the GET is repeated, at most 3 times.
+        const lost = e instanceof ScmsResponseError && e.status === 0 && (networkRetries += 1) <= 3;
+        const notYet = e instanceof ScmsResponseError && (e.status === 503 || e.status === 429 || lost);
         if (!notYet) httpFailure('download', e);
         const se = e as ScmsResponseError;
         const waitMs = Math.min(60, se.retryAfter ?? 2 ** Math.min(attempt, 5)) * 1000;
@@ -442,7 +445,7 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
           report.pending = new Date(clock.now().getTime() + waitMs).toISOString();
           return finish();
         }
-        emit('download', 'wait', `not ready (HTTP ${se.status}${se.code !== undefined ? `-${se.code}` : ''}); Retry-After ${se.retryAfter ?? '-'}: retry in ${waitMs / 1000} s`);
+        emit('download', 'wait', se.status === 0 ? `no answer (${se.message}); retry in ${waitMs / 1000} s` : `not ready (HTTP ${se.status}${se.code !== undefined ? `-${se.code}` : ''}); Retry-After ${se.retryAfter ?? '-'}: retry in ${waitMs / 1000} s`);
         await sleep(waitMs);
       }
     }

@@ -1,5 +1,6 @@
 // provisionBatch in process over a `manager init` trust directory: generated keys with pseudonyms, factory keys.
 import { randomBytes } from 'node:crypto';
+import { unzipSync } from 'fflate';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -421,6 +422,47 @@ describe('provisionBatch, --region and --psid', () => {
       await c.close();
     }
     expect(existsSync(out) ? readdirSync(out) : []).toEqual([]);
+  }, 60_000);
+});
+
+describe('provisionBatch, --archive zip', () => {
+  it('one zip per device with the same files; unpacked into an ee simulate state', async () => {
+    const out = join(f.base, 'out-zip');
+    const summary = await provisionBatch({
+      trust: f.trust,
+      stores: stores(f.trustDir),
+      dataDir: join(f.base, 'data-zip'),
+      outDir: out,
+      count: 2,
+      deviceType: 'obu',
+      pseudonymWeeks: 0,
+      archive: 'zip',
+      transportKey: { curve: 'nistP256', publicKey: f.transport.publicKey },
+      statePassphrase: PASS,
+      clock,
+    });
+    const batch = readJson<BatchManifest>(summary.batchManifest);
+    expect(readdirSync(out).filter((n) => !n.startsWith('batch-')).sort()).toEqual(batch.devices.map((d) => `${d.deviceId}.zip`).sort());
+    const d0 = batch.devices[0]!;
+    expect(d0.dir).toBe(`${d0.deviceId}.zip`);
+    const entries = unzipSync(new Uint8Array(readFileSync(join(out, d0.dir))));
+    expect(Object.keys(entries).sort()).toEqual(['eca-chain.oer', 'enrollment.oer', 'keys.oer', 'manifest.json', 'transport-key.oer']);
+    const stateDir = new EeStateDir(join(f.base, 'ee-state-zip'), { passphrase: 'device passphrase', scrypt: { N: 1024 } });
+    try {
+      const st = await unpackBundle({
+        bundleDir: join(out, d0.dir),
+        transport: { privateKey: f.transport.privateKey, publicKey: { curve: 'nistP256', publicKey: f.transport.publicKey } },
+        state: stateDir,
+        raUrl: 'http://127.0.0.1:1',
+        ecaUrl: 'http://127.0.0.1:1',
+        clock,
+      });
+      expect(st.registration!.deviceId).toBe(d0.deviceId);
+      const enrollment = CertificateCodec.decode(entries['enrollment.oer']!);
+      expect(certificateKeyPairMatches(enrollment, await stateDir.getScalar(st.enrollment!.keyUri), decodeChain(entries['eca-chain.oer']!))).toBe(true);
+    } finally {
+      await stateDir.close();
+    }
   }, 60_000);
 });
 

@@ -25,6 +25,9 @@
  */
 import {
   AcaEeCertResponsePlainSpdu as AcaEeCertResponsePlainSpduCodec,
+  HashAlgorithm as HashAlgorithmCodec,
+  Signature as SignatureCodec,
+  SignerIdentifier as SignerIdentifierCodec,
   Ieee1609Dot2Data as Ieee1609Dot2DataCodec,
   ScmsPdu as ScmsPduCodec,
   SecurityMgmtSsp as SecurityMgmtSspCodec,
@@ -37,11 +40,12 @@ import {
   type SignedData,
   type SignerIdentifier,
   type SymmetricCiphertext,
+  type ToBeSignedData,
   type ToBeSignedCertificate,
 } from '../../codec/index.js';
 import type { AcaResponse, EncryptedIndividualPLV, RaAcaCertRequest } from '../../codec/gen/Ieee1609Dot2Dot1AcaRaInterface.js';
 import { aesCcmDecrypt, aesCcmDecryptMany } from '../../crypto/aesccm.js';
-import { bigIntToBytes, toHex, wipe } from '../../crypto/bytes.js';
+import { bigIntToBytes, concat, toHex, wipe } from '../../crypto/bytes.js';
 import { acaExplicitKeys, type ButterflyCurve } from '../../crypto/butterfly.js';
 import { curve, decodeAffine, type AffinePoint, type CurveName } from '../../crypto/curves.js';
 import { sha256 } from '../../crypto/hash.js';
@@ -54,13 +58,22 @@ import {
   fromPublicVerificationKey,
   issueExplicitCertificate,
   issueImplicitCertificates,
+  sign1609Dot2,
   verificationKeyIndicator,
   type EccCurvePoint,
 } from '../../security/certificate.js';
 import { decryptDataDetailed, encryptData, symmetricKeyId, type EciesPrivate } from '../../security/encryption.js';
-import { scmsPdu, SECURITY_MGMT_PSID, signedSpdu, unsecuredSpdu } from '../../security/scms-pdu.js';
+import { scmsPdu, SECURITY_MGMT_PSID, unsecuredSpdu } from '../../security/scms-pdu.js';
 import type { Signer } from '../../security/signer.js';
-import { signData, verifyCertificateRequest, verifySignedData, type ResolvedSigner } from '../../security/spdu.js';
+import {
+  PROTOCOL_VERSION,
+  signData,
+  toBeSignedDataBytes,
+  unsecuredData,
+  verifyCertificateRequest,
+  verifySignedData,
+  type ResolvedSigner,
+} from '../../security/spdu.js';
 import { nowTime32, systemClock, type Clock } from '../../security/time.js';
 import type { LaKeyClient } from '../la/la.js';
 
@@ -182,6 +195,8 @@ export class AcaService implements AcaClient {
   readonly #clock: Clock;
   readonly #curve: ButterflyCurve;
   readonly #usesCubk: boolean;
+  /** COER SignerIdentifier { certificate: [this ACA's certificate] }. */
+  #signerId: Uint8Array | undefined;
 
   constructor(opts: AcaServiceOptions) {
     this.certificate = opts.certificate;
@@ -214,11 +229,7 @@ export class AcaService implements AcaClient {
     const results = await this.#issueBatch(requests);
     return results.map((r): AcaIssueResult => {
       if (r instanceof AcaError) return { ok: false, code: r.code, error: r.message };
-      try {
-        return { ok: true, response: Ieee1609Dot2DataCodec.encode(r) };
-      } catch (e) {
-        return { ok: false, code: 'issuance', error: (e as Error).message };
-      }
+      return { ok: true, response: r };
     });
   }
 
@@ -226,12 +237,12 @@ export class AcaService implements AcaClient {
   async issueOne(requestSpdu: Uint8Array): Promise<Ieee1609Dot2Data> {
     const [r] = await this.#issueBatch([requestSpdu]);
     if (r instanceof AcaError) throw r;
-    return r!;
+    return Ieee1609Dot2DataCodec.decode(r!);
   }
 
   /** Verify and prepare every request, issue the certificates with batched key work, then answer each. */
-  async #issueBatch(requests: readonly Uint8Array[]): Promise<Array<Ieee1609Dot2Data | AcaError>> {
-    const out = new Array<Ieee1609Dot2Data | AcaError>(requests.length);
+  async #issueBatch(requests: readonly Uint8Array[]): Promise<Array<Uint8Array | AcaError>> {
+    const out = new Array<Uint8Array | AcaError>(requests.length);
     const asAcaError = (e: unknown): AcaError => (e instanceof AcaError ? e : new AcaError('issuance', (e as Error).message));
     const prepared: { n: number; p: Prepared }[] = [];
     for (let n = 0; n < requests.length; n++) {
@@ -354,7 +365,7 @@ export class AcaService implements AcaClient {
   }
 
   /** The AcaEeCertResponse in its SPDU (see the module comment), inside the signed AcaRaCertResponseSpdu. */
-  async #answer(p: Prepared, issued: { certificate: Certificate; privateKeyInfo?: Uint8Array }): Promise<Ieee1609Dot2Data> {
+  async #answer(p: Prepared, issued: { certificate: Certificate; privateKeyInfo?: Uint8Array }): Promise<Uint8Array> {
     const acaResponse = await this.#respond(p, issued);
     const pdu = scmsPdu({
       'aca-ra': {
@@ -366,7 +377,27 @@ export class AcaService implements AcaClient {
         },
       },
     });
-    return signedSpdu({ pdu, signer: this.#signer, certificate: this.certificate });
+    return this.#signedSpduBytes(pdu);
+  }
+
+  /**
+   * COER of Ieee1609Dot2Data-Signed {ScmsPdu, SecurityMgmtPsid} signed by this ACA (scms-pdu signedSpdu, the same
+   * octets): Ieee1609Dot2Data and SignedData are SEQUENCEs without optional fields or extension marker, so the
+   * encoding is protocolVersion 03, the signedData tag 81, then hashId, the ToBeSignedData octets just signed,
+   * the SignerIdentifier (encoded once) and the Signature: the response is not encoded a second time.
+   */
+  async #signedSpduBytes(pdu: ScmsPdu): Promise<Uint8Array> {
+    const tbsData: ToBeSignedData = { payload: { data: unsecuredData(ScmsPduCodec.encode(pdu)) }, headerInfo: { psid: SECURITY_MGMT_PSID } };
+    const tbsBytes = toBeSignedDataBytes(tbsData);
+    const signature = await sign1609Dot2({ tbsBytes, signerCertificate: this.certificate, signer: this.#signer, rForm: 'x-only' });
+    this.#signerId ??= SignerIdentifierCodec.encode({ certificate: [this.certificate] });
+    return concat(
+      Uint8Array.of(PROTOCOL_VERSION, 0x81),
+      HashAlgorithmCodec.encode(curve(this.#signer.curve).hash),
+      tbsBytes,
+      this.#signerId,
+      SignatureCodec.encode(signature),
+    );
   }
 
   #verifyRequest(bytes: Uint8Array): RaAcaCertRequest {
@@ -440,7 +471,7 @@ export class AcaService implements AcaClient {
    * data key unwrapped with its LA-ACA key in one AES pass per key (aesCcmDecryptMany), then each PLV. A request
    * whose PLVs fail gets its AcaError in `out`.
    */
-  async #linkBatch(prepared: ReadonlyArray<{ n: number; p: Prepared }>, out: Array<Ieee1609Dot2Data | AcaError>): Promise<void> {
+  async #linkBatch(prepared: ReadonlyArray<{ n: number; p: Prepared }>, out: Array<Uint8Array | AcaError>): Promise<void> {
     const linked = prepared.filter((x) => x.p.req.linkageInfo);
     const encPlvs = linked.flatMap((x) => [x.p.req.linkageInfo!.encPlv1, x.p.req.linkageInfo!.encPlv2]);
     const plvs = await this.#decryptPlvs(encPlvs);

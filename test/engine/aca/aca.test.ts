@@ -226,6 +226,8 @@ describe('ACA batches and the RA request octets', () => {
     expect((rs[3] as { code: string }).code).toBe('linkage');
     rs.forEach((r, n) => {
       if (!r.ok) return;
+      // the response octets (put together from the signed ToBeSignedData) are the codec's encoding of their value
+      expect(toHex(Ieee1609Dot2DataCodec.encode(Ieee1609Dot2DataCodec.decode(r.response)))).toBe(toHex(r.response));
       const v = verifySignedSpdu(r.response, { resolveSigner: () => h.aca.cert });
       expect(v.ok).toBe(true);
       const resp = (v as { pdu: { content: { 'aca-ra': { acaRaCertResponse: { requestHash: Uint8Array; acaResponse: object } } } } }).pdu.content['aca-ra'].acaRaCertResponse;

@@ -25,7 +25,7 @@
 import { createECDH, createHash, ECDH, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Certificate as CertificateCodec, Ieee1609Dot2Data as Ieee1609Dot2DataCodec, type Certificate, type EeEcaCertRequest, type ToBeSignedCertificate } from '../../codec/index.js';
+import { Ieee1609Dot2Data as Ieee1609Dot2DataCodec, type Certificate, type EeEcaCertRequest, type ToBeSignedCertificate } from '../../codec/index.js';
 import { EeEcaCertRequest as EeEcaCertRequestCodec } from '../../codec/gen/Ieee1609Dot2Dot1EcaEeInterface.js';
 import { EeRaCertRequest as EeRaCertRequestCodec, type EeRaCertRequest } from '../../codec/gen/Ieee1609Dot2Dot1EeRaInterface.js';
 import { SymmetricEncryptionKey as SymmetricEncryptionKeyCodec } from '../../codec/gen/Ieee1609Dot2BaseTypes.js';
@@ -135,10 +135,14 @@ const validity = (vp: ValidityPeriod) => ({ validFrom: iso(vp.start), validUntil
 const unhex = (s: string) => fromHex(s.replace(/^0x/i, ''));
 
 /** A P-256 key pair from OpenSSL: 32-octet private key, 65-octet uncompressed public key. */
-function nativeKeyPair(): { d: Uint8Array; publicKey: Uint8Array } {
+export function nativeKeyPair(): { d: Uint8Array; publicKey: Uint8Array } {
   const e = createECDH('prime256v1');
   const publicKey = new Uint8Array(e.generateKeys());
-  return { d: new Uint8Array(e.getPrivateKey()), publicKey };
+  // getPrivateKey gives the minimal big-endian octets (31 or fewer for about 1 key in 256): padded to 32
+  const raw = e.getPrivateKey();
+  const d = new Uint8Array(32);
+  d.set(raw, 32 - raw.length);
+  return { d, publicKey };
 }
 
 /** SEC 1 compressed form of an uncompressed point (no arithmetic: the parity of y). */

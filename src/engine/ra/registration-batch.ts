@@ -5,7 +5,6 @@
 // not recorded twice.
 import { randomUUID } from 'node:crypto';
 import type BetterSqlite3 from 'better-sqlite3';
-import { toHex } from '../../crypto/bytes.js';
 import type { Clock } from '../../security/time.js';
 import { validateCertificateInput, type CanonicalKeyCurve, type CertificateRecordInput, type DeviceType, type RegisterDeviceInput, type RegisteredDevice } from './registration.js';
 

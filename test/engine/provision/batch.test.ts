@@ -9,7 +9,7 @@ import { bytesToBigInt, fromHex, toHex } from '../../../src/crypto/bytes.js';
 import { linkageValue, preLinkageValue } from '../../../src/crypto/linkage.js';
 import { laIdOctets } from '../../../src/engine/la/la.js';
 import { openComponents } from '../../../src/engine/provision/components.js';
-import { provisionBatch } from '../../../src/engine/provision/batch.js';
+import { nativeKeyPair, provisionBatch } from '../../../src/engine/provision/batch.js';
 import { unpackBundle } from '../../../src/engine/provision/unpack.js';
 import { EeStateDir } from '../../../src/engine/ee/state.js';
 import { decodeChain, type BatchManifest, type BundleManifest, type BundleSecrets } from '../../../src/engine/provision/bundle.js';
@@ -88,6 +88,8 @@ describe('provisionBatch, generated keys', () => {
 
         // keys: decrypt with the transport private key; each matches its certificate
         const secrets = await openKeys(dir);
+        expect(secrets.canonicalPrivateKey).toMatch(/^[0-9a-f]{64}$/);
+        expect(secrets.enrollmentPrivateKey).toMatch(/^[0-9a-f]{64}$/);
         expect(canonicalIdOf('nistP256', keyPairFromPrivate('nistP256', bytesToBigInt(fromHex(secrets.canonicalPrivateKey))).publicKey)).toBe(m.canonicalId);
         expect(certificateKeyPairMatches(enrollment, bytesToBigInt(fromHex(secrets.enrollmentPrivateKey)), ecaChain)).toBe(true);
         // no private key in clear anywhere in the bundle
@@ -464,6 +466,16 @@ describe('provisionBatch, --archive zip', () => {
       await stateDir.close();
     }
   }, 60_000);
+});
+
+describe('generated keys', () => {
+  it('nativeKeyPair: 32-octet private keys (OpenSSL returns minimal octets for about 1 in 256), public key = dG', () => {
+    for (let n = 0; n < 3000; n++) {
+      const k = nativeKeyPair();
+      expect(k.d.length).toBe(32);
+      if (k.d[0] === 0 || n < 20) expect(toHex(keyPairFromPrivate('nistP256', bytesToBigInt(k.d)).publicKey)).toBe(toHex(k.publicKey));
+    }
+  });
 });
 
 describe('LA master secrets', () => {

@@ -1,10 +1,13 @@
 // `scms ee simulate --count N --concurrency C` (fleet mode) as a real process against a real `scms serve all`
-// child (node bin/run.js; the dist/ build from `npx tsc -p .`). The report's numbers are checked against the
-// server's own records (operator API GET /v3/devices and /v3/devices/:id).
+// child (node bin/run.js; the dist/ build from `npx tsc -p .`): 300 devices, each registered, enrolled, given its
+// 20 pseudonym certificates (the default policy), every certificate verified and used. The report's numbers are
+// checked against the server's own records: the operator API (GET /v3/devices, /v3/devices/:id) and the RA's and
+// ECA's SQLite stores (authorization requests, stored ACA responses, enrollment requests and certificates).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toHex } from '../../src/crypto/bytes.js';
 import { initTrustDir } from '../../src/engine/manager/init.js';
@@ -17,8 +20,8 @@ import { startScms } from './serve-flow-helpers.js';
 const bin = new URL('../../bin/run.js', import.meta.url).pathname;
 const PASS = 'ee fleet test: scms passphrase';
 const OPERATOR = 'operator-token-ee-fleet-test-0001';
-const N = 120;
-const C = 16;
+const N = 300;
+const C = 24;
 
 interface Run {
   status: number | null;
@@ -90,7 +93,7 @@ describe('scms ee simulate --count (fleet) against scms serve all', () => {
     }
   };
 
-  it(`${N} devices, concurrency ${C}: the report matches the RA's records`, async () => {
+  it(`${N} devices, concurrency ${C}: the report matches the server's records (operator API, RA and ECA stores)`, async () => {
     const reportFile = join(base, 'fleet.json');
     const args = ['ee', 'simulate', '--ra', url, '--trust-root', rootHash, '--count', String(N), '--concurrency', String(C), '--report', reportFile];
     const r = await scms([...args, '--json'], { SCMS_OPERATOR_TOKEN: OPERATOR });
@@ -135,7 +138,31 @@ describe('scms ee simulate --count (fleet) against scms serve all', () => {
       expect(e.p99Ms).toBeLessThanOrEqual(e.maxMs);
     }
     expect(report.requests).toBe(report.endpoints.reduce((s, e) => s + e.requests, 0));
-  }, 150_000);
+
+    // The stores behind the services (read-only, while the server runs).
+    const ids = new Set(report.deviceIds);
+    const ra = new Database(join(base, 'data', 'ra.db'), { readonly: true, fileMustExist: true });
+    const eca = new Database(join(base, 'data', 'eca.db'), { readonly: true, fileMustExist: true });
+    try {
+      // One authorization request per device (POST /v3/authorization-certificate), from exactly these devices.
+      const requests = ra.prepare('select device_id as d, request_hash as h from ra_authorization_requests').all() as Array<{ d: string; h: string }>;
+      expect(requests).toHaveLength(ep.get('POST /v3/authorization-certificate')!.requests);
+      expect(new Set(requests.map((x) => x.d))).toEqual(ids);
+      // Every stored ACA response of those requests reached a device and was counted: certificates = responses.
+      const responses = ra.prepare('select lower(hex(request_hash)) as h, count(*) as n from ra_pseudonym_responses group by request_hash').all() as Array<{ h: string; n: number }>;
+      expect(new Set(responses.map((x) => x.h))).toEqual(new Set(requests.map((x) => x.h.toLowerCase())));
+      expect(responses.reduce((s, x) => s + x.n, 0)).toBe(report.certificates);
+      expect(responses.every((x) => x.n === per.min)).toBe(true);
+      // Enrollment: one request and one enrollment certificate per device (POST /v3/enrollment-certificate).
+      const enrolled = eca.prepare('select device_id as d from eca_enrollment_certificates').all() as Array<{ d: string }>;
+      expect(enrolled).toHaveLength(ep.get('POST /v3/enrollment-certificate')!.statuses['200']!);
+      expect(new Set(enrolled.map((x) => x.d))).toEqual(ids);
+      expect((eca.prepare('select count(*) as n from eca_requests').get() as { n: number }).n).toBe(N);
+    } finally {
+      ra.close();
+      eca.close();
+    }
+  }, 300_000);
 
   it('a wrong operator token: every device fails at register, grouped as one cause; exit 1; summary on stdout', async () => {
     const before = (await allDevices()).length;

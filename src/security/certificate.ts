@@ -279,8 +279,15 @@ export function encodeCertificate(cert: Certificate): Uint8Array {
  */
 function cacheHolder(cert: Certificate): Certificate {
   if (encodings.has(cert)) return cert;
+  const linked = (cert as { [HOLDER]?: Certificate })[HOLDER];
+  if (linked) return linked;
   const twin = knownTwin(cert);
-  if (twin) return twin;
+  if (twin) {
+    // Remember the twin on the copy itself (non-enumerable symbol: invisible to the codec, spreads, for-in and
+    // JSON), so the next lookup of the same copy (resolver, then signature input) skips the comparison.
+    if (Object.isExtensible(cert)) Object.defineProperty(cert, HOLDER, { value: twin, enumerable: false });
+    return twin;
+  }
   encodings.set(cert, Certificate.encode(canonicalCertificate(cert)));
   remember(cert);
   return cert;
@@ -291,6 +298,7 @@ function cacheHolder(cert: Certificate): Certificate {
 // a new object equal in value to one of them has the same COER, so its encoding and hash are reused instead of
 // being recomputed (a value comparison costs a fraction of an encoding). Bounded; public data only.
 const KNOWN_CERTIFICATES = 256;
+const HOLDER = Symbol('scms.certificate.holder');
 const known = new Map<string, Certificate>();
 
 function fingerprint(cert: Certificate): string | undefined {

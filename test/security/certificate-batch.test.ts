@@ -77,6 +77,11 @@ describe('encodings of decoded copies', () => {
     expect(second).not.toBe(first);
     expect(hexOf(certificateHash(second))).toBe(expected);
     expect(hexOf(certificateHashedId8(second))).toBe(expected.slice(-16));
+    // the copy's link to its twin is invisible to keys, spreads and the codec
+    expect(Object.keys(second)).toEqual(Object.keys(Certificate.decode(bytes)));
+    expect(Object.getOwnPropertySymbols({ ...second })).toEqual([]);
+    expect(hexOf(Certificate.encode(second))).toBe(hexOf(bytes));
+    expect(hexOf(certificateHash(second))).toBe(expected);
     // same signature octets (same fingerprint), different tbs: its own encoding and hash
     const forged = Certificate.decode(bytes);
     forged.toBeSigned = { ...forged.toBeSigned, crlSeries: forged.toBeSigned.crlSeries + 1 };

@@ -106,6 +106,7 @@ const rezip = (zip: Uint8Array, change: (name: string, bytes: Uint8Array) => Uin
  * response in a certificate download.
  */
 function tamperingProxy(upstream: string, modes: Record<string, Tamper>): Promise<{ server: Server; url: string }> {
+  let dropped = false;
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c) => chunks.push(c));
@@ -115,6 +116,12 @@ function tamperingProxy(upstream: string, modes: Record<string, Tamper>): Promis
         const tamper = m ? modes[m[1]!] : undefined;
         if (!m || !tamper) {
           res.writeHead(404).end();
+          return;
+        }
+        // 'drop-download': the first certificate download gets no answer at all (connection closed).
+        if (m[1] === 'drop-download' && req.method === 'GET' && m[2]!.startsWith('/v3/authorization-certificate') && !dropped) {
+          dropped = true;
+          req.socket.destroy();
           return;
         }
         const headers: Record<string, string> = {};
@@ -192,6 +199,7 @@ describe('scms ee simulate: every certificate kind and every local check, agains
     const only = (request: string, f: (b: Uint8Array) => Uint8Array): Tamper => (r, status, b) => (r === request && status === 200 ? f(b) : b);
     proxy = await tamperingProxy(url, {
       pass: (_p, _s, b) => b,
+      'drop-download': (_p, _s, b) => b,
       ctl: only('GET /v3/ctl', (zip) => rezip(zip, (_n, ctl) => flipNear(ctl, 5))),
       'ra-eca': only('GET /v3/ra-certificate', () => ecaCert),
       'ra-other': only('GET /v3/ra-certificate', () => otherRa),
@@ -268,6 +276,14 @@ describe('scms ee simulate: every certificate kind and every local check, agains
     const r = await scms(['ee', 'simulate', '--ra', `${proxy!.url}/pass`, '--trust-root', rootHash, ...kindArgs(KINDS.at(-2)!), '--state', join(base, 'proxy-pass'), '--json']);
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(json(r).complete).toBe(true);
+  }, 120_000);
+
+  it('a certificate download that gets no answer (connection closed) is asked again, and the device completes', async () => {
+    const r = await scms(['ee', 'simulate', '--ra', `${proxy!.url}/drop-download`, '--trust-root', rootHash, ...kindArgs(KINDS[0]!), '--state', join(base, 'proxy-drop')]);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/\[download\] … no answer \(GET .*the SCMS is unreachable \(UND_ERR_SOCKET\)\); retry in \d+ s/);
+    expect(r.stdout).toMatch(/\[download\] ✔ 20 certificates/);
+    expect(r.stdout).toMatch(/device complete/);
   }, 120_000);
 
   const failing = async (mode: string, k: Kind, state: string) => {

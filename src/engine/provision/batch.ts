@@ -22,7 +22,7 @@
  * system is synced once per chunk (bundle.ts syncPaths), and only then is the chunk recorded done (secrets
  * dropped from the state). A finished batch re-run changes nothing.
  */
-import { createECDH, createHash, ECDH, randomBytes } from 'node:crypto';
+import { createECDH, createHash, ECDH, randomBytes, randomFillSync } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Ieee1609Dot2Data as Ieee1609Dot2DataCodec, type Certificate, type EeEcaCertRequest, type ToBeSignedCertificate } from '../../codec/index.js';
@@ -134,15 +134,33 @@ const iso = (t: number) => time32ToDate(Math.floor(t)).toISOString();
 const validity = (vp: ValidityPeriod) => ({ validFrom: iso(vp.start), validUntil: iso(validityPeriodEnd(vp)) });
 const unhex = (s: string) => fromHex(s.replace(/^0x/i, ''));
 
-/** A P-256 key pair from OpenSSL: 32-octet private key, 65-octet uncompressed public key. */
+// P-256 group order n (SEC 2): private keys are uniform in [1, n-1].
+const P256_N = Buffer.from('ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551', 'hex');
+const ZERO32 = Buffer.alloc(32);
+let keyEcdh: ECDH | undefined;
+const keyPool = Buffer.alloc(32 * 512);
+let keyPoolOffset = keyPool.length;
+
+/**
+ * A P-256 key pair from OpenSSL: 32-octet private key d (uniform in [1, n-1]: 32 random octets, the rare ones
+ * outside rejected) and the 65-octet uncompressed public key dG (one reused ECDH object: fixed-base
+ * multiplication without building a key object per key).
+ */
 export function nativeKeyPair(): { d: Uint8Array; publicKey: Uint8Array } {
-  const e = createECDH('prime256v1');
-  const publicKey = new Uint8Array(e.generateKeys());
-  // getPrivateKey gives the minimal big-endian octets (31 or fewer for about 1 key in 256): padded to 32
-  const raw = e.getPrivateKey();
-  const d = new Uint8Array(32);
-  d.set(raw, 32 - raw.length);
-  return { d, publicKey };
+  keyEcdh ??= createECDH('prime256v1');
+  for (;;) {
+    if (keyPoolOffset >= keyPool.length) {
+      randomFillSync(keyPool);
+      keyPoolOffset = 0;
+    }
+    const d = keyPool.subarray(keyPoolOffset, keyPoolOffset + 32);
+    keyPoolOffset += 32;
+    if (d.compare(P256_N) >= 0 || d.equals(ZERO32)) continue;
+    keyEcdh.setPrivateKey(d);
+    const out = { d: new Uint8Array(d), publicKey: new Uint8Array(keyEcdh.getPublicKey()) };
+    d.fill(0);
+    return out;
+  }
 }
 
 /** SEC 1 compressed form of an uncompressed point (no arithmetic: the parity of y). */

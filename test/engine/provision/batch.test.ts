@@ -469,12 +469,15 @@ describe('provisionBatch, --archive zip', () => {
 });
 
 describe('generated keys', () => {
-  it('nativeKeyPair: 32-octet private keys (OpenSSL returns minimal octets for about 1 in 256), public key = dG', () => {
+  it('nativeKeyPair: 32-octet private keys (leading zero octets kept), public key = dG, no repeats', () => {
+    const seen = new Set<string>();
     for (let n = 0; n < 3000; n++) {
       const k = nativeKeyPair();
       expect(k.d.length).toBe(32);
+      seen.add(toHex(k.d));
       if (k.d[0] === 0 || n < 20) expect(toHex(keyPairFromPrivate('nistP256', bytesToBigInt(k.d)).publicKey)).toBe(toHex(k.publicKey));
     }
+    expect(seen.size).toBe(3000);
   });
 });
 

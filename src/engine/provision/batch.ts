@@ -46,7 +46,7 @@ import type { TrustDir } from '../manager/trust-dir.js';
 import { iPeriodParamsOf, type GlobalPolicy } from '../policy/index.js';
 import type { StoredResponse } from '../ra/pseudonym.js';
 import { canonicalIdOf, canonicalKeyFromBytes, type CanonicalKey, type RegisteredDevice } from '../ra/registration.js';
-import { encodeChain, syncPaths, writeBatchManifest, writeBundle, type BatchManifest, type BundleCertificate, type BundleManifest, type BundleSecrets } from './bundle.js';
+import { encodeChain, SharedFiles, syncPaths, writeBatchManifest, writeBundle, type BatchManifest, type BundleCertificate, type BundleManifest, type BundleSecrets } from './bundle.js';
 import { openComponents, type ProvisionComponents } from './components.js';
 import { ProvisionState, secretsFromBytes, secretsToBytes, type DeviceRow, type StateCipher } from './state.js';
 
@@ -280,6 +280,14 @@ export async function provisionBatch(o: ProvisionBatchOptions): Promise<Provisio
         ecaChainBytes: encodeChain(c.ecaChain),
         ...(c.pseudonyms ? { acaChainBytes: encodeChain(c.pseudonyms.acaChain) } : {}),
       };
+      // The files every bundle of the batch has (chains, transport key): written once, hard-linked into bundles.
+      if (!o.archive) {
+        x.shared = new SharedFiles(join(outDir, `.shared-${batchId}`), {
+          'eca-chain.oer': x.ecaChainBytes,
+          ...(x.acaChainBytes ? { 'aca-chain.oer': x.acaChainBytes } : {}),
+          ...(x.transport ? { 'transport-key.oer': x.transport.wrap } : {}),
+        });
+      }
       const todo: number[] = [];
       for (let index = 0; index < count; index++) if (rows.get(index)?.step !== 'done') todo.push(index);
       o.onProgress?.({ completed: alreadyDone, total: count, issued: 0 });
@@ -303,6 +311,7 @@ export async function provisionBatch(o: ProvisionBatchOptions): Promise<Provisio
       } finally {
         // an error in a chunk: the previous chunk's sync still finishes (and is recorded) before the state closes
         if (previous) await previous.catch(() => undefined);
+        x.shared?.remove();
       }
     }
 
@@ -418,6 +427,7 @@ interface Ctx {
   now: () => number;
   ecaChainBytes: Uint8Array;
   acaChainBytes?: Uint8Array;
+  shared?: SharedFiles;
 }
 
 /** A device during a chunk: its state row and what the steps produce. */
@@ -750,7 +760,7 @@ function writeDeviceBundle(x: Ctx, d: Dev): number {
     ...(d.enrollment ? { enrollmentRequestHash: d.enrollment.requestHash } : {}),
     ...(d.row.data.authzHash ? { authorizationRequestHash: d.row.data.authzHash } : {}),
   };
-  writeBundle(x.outDir, x.batchId, manifest, files, o.archive);
+  writeBundle(x.outDir, x.batchId, manifest, files, o.archive, x.shared);
   return certs.length;
 }
 

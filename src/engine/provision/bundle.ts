@@ -17,10 +17,12 @@
 //
 // With `--archive zip` a bundle is OUT/<deviceId>.zip instead, holding the same files (stored, not compressed).
 //
-// A bundle is written into OUT/.tmp-<batchId>-<index> and renamed into place: it exists whole or not at all. Files
+// The files every bundle of a batch has (eca-chain.oer, aca-chain.oer, transport-key.oer) are hard links to one
+// copy (SharedFiles). A bundle is written into OUT/.tmp-<batchId>-<index> and renamed into place: it exists whole
+// or not at all. Files
 // are not fsync'ed one by one: the batch syncs the file system once per chunk before it records the chunk done.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { unzipSync, zipSync } from 'fflate';
@@ -94,7 +96,45 @@ export const decodeChain = (bytes: Uint8Array): Certificate[] => SequenceOfCerti
  * Writes a bundle atomically (temporary directory renamed into place). An existing OUT/<deviceId> of a device
  * the batch state does not record as done (an interrupted run) is replaced.
  */
-export function writeBundle(outDir: string, batchId: string, manifest: BundleManifest, files: Record<string, Uint8Array>, archive?: 'zip'): string {
+/**
+ * Files with the same content in every bundle of a batch (chains, transport key), written once into a hidden
+ * directory and hard-linked into each bundle directory (a link costs a third of writing a file); written instead
+ * where the file system has no hard links. The directory is removed at the end of the run (the links remain).
+ */
+export class SharedFiles {
+  readonly #dir: string;
+  readonly #content: Record<string, Uint8Array>;
+  #links = true;
+  constructor(dir: string, content: Record<string, Uint8Array>) {
+    this.#dir = dir;
+    this.#content = content;
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    for (const [name, bytes] of Object.entries(content)) writeFileSync(join(dir, name), bytes);
+  }
+  /** Places `name` at `path` if it is a shared file with these octets; false otherwise. */
+  place(name: string, bytes: Uint8Array, path: string): boolean {
+    const mine = this.#content[name];
+    if (!mine || (mine !== bytes && Buffer.compare(mine, bytes) !== 0)) return false;
+    if (this.#links) {
+      try {
+        linkSync(join(this.#dir, name), path);
+        return true;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EMLINK') throw e;
+        this.#links = false;
+      }
+    }
+    writeFileSync(path, bytes);
+    return true;
+  }
+  remove(): void {
+    rmSync(this.#dir, { recursive: true, force: true });
+  }
+}
+
+export function writeBundle(outDir: string, batchId: string, manifest: BundleManifest, files: Record<string, Uint8Array>, archive?: 'zip', shared?: SharedFiles): string {
   if (archive === 'zip') {
     const name = `${manifest.deviceId}.zip`;
     const tmp = join(outDir, `.tmp-${batchId}-${manifest.index}.zip`);
@@ -122,7 +162,7 @@ export function writeBundle(outDir: string, batchId: string, manifest: BundleMan
         dirs.add(d);
       }
     }
-    writeFileSync(join(tmp, rel), bytes);
+    if (!shared?.place(rel, bytes, join(tmp, rel))) writeFileSync(join(tmp, rel), bytes);
   }
   writeFileSync(join(tmp, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   try {

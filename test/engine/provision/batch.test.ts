@@ -1,7 +1,7 @@
 // provisionBatch in process over a `manager init` trust directory: generated keys with pseudonyms, factory keys.
 import { randomBytes } from 'node:crypto';
 import { unzipSync } from 'fflate';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Certificate as CertificateCodec, type Certificate } from '../../../src/codec/index.js';
@@ -69,6 +69,7 @@ describe('provisionBatch, generated keys', () => {
 
     const batch = readJson<BatchManifest>(summary.batchManifest);
     expect(batch.devices.map((d) => d.index)).toEqual([0, 1, 2, 3, 4]);
+    expect(readdirSync(out).filter((n) => n.startsWith('.'))).toEqual([]);
     expect(readdirSync(out).filter((n) => !n.startsWith('batch-')).sort()).toEqual(batch.devices.map((d) => d.deviceId).sort());
 
     const c = await openComponents({ trust: f.trust, stores: stores(f.trustDir), dataDir: data, clock, env, pseudonyms: true });
@@ -82,6 +83,8 @@ describe('provisionBatch, generated keys', () => {
         expect(readdirSync(dir).sort()).toEqual(['aca-chain.oer', 'eca-chain.oer', 'enrollment.oer', 'keys.oer', 'manifest.json', 'pseudonyms', 'transport-key.oer']);
         const ecaChain = chainAt(dir, 'eca-chain.oer');
         const acaChain = chainAt(dir, 'aca-chain.oer');
+        // the batch-wide files are one copy hard-linked into the 5 bundles (the shared directory is gone)
+        for (const file of ['eca-chain.oer', 'aca-chain.oer', 'transport-key.oer']) expect(statSync(join(dir, file)).nlink).toBe(5);
         const enrollment = certAt(dir, 'enrollment.oer');
         // chains to the CTL root
         expect(verifyCertificateChain([enrollment, ...ecaChain], { trustAnchors: c.roots, clock }).ok).toBe(true);

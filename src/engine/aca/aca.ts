@@ -186,6 +186,8 @@ export class AcaService implements AcaClient {
   readonly #enc: EciesPrivate;
   /** RA certificates by HashedId8 (hex), with their verification keys decoded once (uncompressed). */
   readonly #ras: Map<string, ResolvedSigner>;
+  /** Whether each trusted RA certificate (by HashedId8 hex) carries an RaSsp. */
+  readonly #raSsp: Map<string, boolean>;
   readonly #las: Map<string, { cert: Certificate; laId: number }>;
   readonly #laKeys: Map<number, LaKeyClient>;
   /** recipientId (hex) -> { laId, key }. */
@@ -204,6 +206,10 @@ export class AcaService implements AcaClient {
     this.#d = opts.privateScalar;
     this.#enc = opts.encryptionKey;
     this.#ras = new Map(opts.raCertificates.map((c) => [toHex(certificateHashedId8(c)), withKey(c)]));
+    this.#raSsp = new Map(opts.raCertificates.map((c) => {
+      const ssp = securityMgmtSspOf(c);
+      return [toHex(certificateHashedId8(c)), ssp !== undefined && 'ra' in ssp];
+    }));
     this.#las = new Map();
     for (const c of opts.laCertificates) {
       const ssp = securityMgmtSspOf(c);
@@ -408,9 +414,11 @@ export class AcaService implements AcaClient {
       throw new AcaError('malformed', `RaAcaCertRequestSpdu: ${(e as Error).message}`);
     }
     let untrusted = false;
+    let raId: string | undefined;
     const resolveSigner = (id: SignerIdentifier): ResolvedSigner | undefined => {
       if (!('certificate' in id) || id.certificate.length !== 1) return undefined;
-      const ra = this.#ras.get(toHex(certificateHashedId8(id.certificate[0]!)));
+      raId = toHex(certificateHashedId8(id.certificate[0]!));
+      const ra = this.#ras.get(raId);
       if (!ra) untrusted = true;
       return ra;
     };
@@ -419,8 +427,10 @@ export class AcaService implements AcaClient {
       if (untrusted) throw new AcaError('untrusted-ra', `RaAcaCertRequestSpdu signer is not a trusted RA: ${res.reason}`);
       throw new AcaError(/signature/i.test(res.reason) ? 'bad-signature' : 'malformed', `RaAcaCertRequestSpdu: ${res.reason}`);
     }
-    const ssp = res.signerCertificate && securityMgmtSspOf(res.signerCertificate);
-    if (!ssp || !('ra' in ssp)) throw new AcaError('untrusted-ra', 'RaAcaCertRequestSpdu signer certificate has no RaSsp');
+    // the signer is a trusted RA certificate (same HashedId8): its RaSsp was read once at construction
+    if (!res.signerCertificate || raId === undefined || this.#raSsp.get(raId) !== true) {
+      throw new AcaError('untrusted-ra', 'RaAcaCertRequestSpdu signer certificate has no RaSsp');
+    }
     const c = res.tbsRequest.content;
     if (!('aca-ra' in c) || !('raAcaCertRequest' in c['aca-ra'])) throw new AcaError('malformed', 'not an aca-ra raAcaCertRequest');
     return c['aca-ra'].raAcaCertRequest;

@@ -22,6 +22,10 @@
  * refused.
  * AcaRaCertResponse { requestHash = HashedId8(SHA-256(COER RaAcaCertRequestSpdu)) } signed as
  * AcaRaCertResponseSpdu. The ACA sees the RA, never the EE: requests carry no EE identifier.
+ *
+ * Batches (speed, same outputs): `issue` verifies every request first, then unwraps all PLV data keys per LA key in
+ * one AES pass, computes all ECQV reconstruction values / butterfly keys B + c*G with one shared field inversion,
+ * and answers each request; a failing request gets its own error and does not affect the others.
  */
 import {
   AcaEeCertResponsePlainSpdu as AcaEeCertResponsePlainSpduCodec,

@@ -28,7 +28,6 @@
  * and answers each request; a failing request gets its own error and does not affect the others.
  */
 import {
-  AcaEeCertResponsePlainSpdu as AcaEeCertResponsePlainSpduCodec,
   HashAlgorithm as HashAlgorithmCodec,
   Signature as SignatureCodec,
   SignerIdentifier as SignerIdentifierCodec,
@@ -36,18 +35,16 @@ import {
   ScmsPdu as ScmsPduCodec,
   SecurityMgmtSsp as SecurityMgmtSspCodec,
   SymmetricEncryptionKey as SymmetricEncryptionKeyCodec,
-  type AcaEeCertResponsePrivateSpdu,
   type Certificate,
   type Ieee1609Dot2Data,
   type PublicEncryptionKey,
   type ScmsPdu,
-  type SignedData,
   type SignerIdentifier,
   type SymmetricCiphertext,
   type ToBeSignedData,
   type ToBeSignedCertificate,
 } from '../../codec/index.js';
-import type { AcaResponse, EncryptedIndividualPLV, RaAcaCertRequest } from '../../codec/gen/Ieee1609Dot2Dot1AcaRaInterface.js';
+import type { EncryptedIndividualPLV, RaAcaCertRequest } from '../../codec/gen/Ieee1609Dot2Dot1AcaRaInterface.js';
 import { aesCcmDecrypt, aesCcmDecryptMany } from '../../crypto/aesccm.js';
 import { bigIntToBytes, concat, toHex, wipe } from '../../crypto/bytes.js';
 import { acaExplicitKeys, type ButterflyCurve } from '../../crypto/butterfly.js';
@@ -71,7 +68,6 @@ import { scmsPdu, SECURITY_MGMT_PSID, unsecuredSpdu } from '../../security/scms-
 import type { Signer } from '../../security/signer.js';
 import {
   PROTOCOL_VERSION,
-  signData,
   toBeSignedDataBytes,
   unsecuredData,
   verifyCertificateRequest,
@@ -169,6 +165,10 @@ interface Prepared {
 type IssuedKey =
   | { kind: 'implicit'; certificate: Certificate; privateKeyContribution: bigint }
   | { kind: 'explicit'; key: Uint8Array; privateKeyInfo?: Uint8Array };
+
+/** AcaResponse alternatives (AcaRaInterface AcaResponse ::= CHOICE { plain, private, cubk, ... }) and their COER tags. */
+type AcaResponseKind = 'plain' | 'private' | 'cubk';
+const ACA_RESPONSE_TAG: Record<AcaResponseKind, number> = { plain: 0x80, private: 0x81, cubk: 0x82 };
 
 const FLAG_BUTTERFLY_EXPLICIT = 0;
 const FLAG_CUBK = 1;
@@ -374,30 +374,31 @@ export class AcaService implements AcaClient {
     }
   }
 
-  /** The AcaEeCertResponse in its SPDU (see the module comment), inside the signed AcaRaCertResponseSpdu. */
+  /**
+   * The signed AcaRaCertResponseSpdu of a request: ScmsPdu { version 2, aca-ra acaRaCertResponse { version 2,
+   * generationTime, requestHash = HashedId8 of the request SPDU, acaResponse } }. Nothing in it is optional or an
+   * extension, so its COER is a fixed 18-octet head (ScmsPdu version 02, aca-ra tag 83, acaRaCertResponse tag 81,
+   * preamble 00, version 02, Time32, HashedId8, the AcaResponse tag 80 / 81 / 82) followed by the response SPDU's
+   * COER, which #respond produced already (tested against the codec in test/engine/aca/aca.test.ts).
+   */
   async #answer(p: Prepared, issued: { certificate: Certificate; privateKeyInfo?: Uint8Array }): Promise<Uint8Array> {
-    const acaResponse = await this.#respond(p, issued);
-    const pdu = scmsPdu({
-      'aca-ra': {
-        acaRaCertResponse: {
-          version: 2,
-          generationTime: nowTime32(this.#clock),
-          requestHash: sha256(p.requestSpdu).slice(-8),
-          acaResponse,
-        },
-      },
-    });
-    return this.#signedSpduBytes(pdu);
+    const { kind, bytes } = await this.#respond(p, issued);
+    const head = new Uint8Array(18);
+    head.set([0x02, 0x83, 0x81, 0x00, 0x02]);
+    new DataView(head.buffer).setUint32(5, nowTime32(this.#clock));
+    head.set(sha256(p.requestSpdu).subarray(24), 9);
+    head[17] = ACA_RESPONSE_TAG[kind];
+    return this.#signedSpduBytes(concat(head, bytes));
   }
 
   /**
-   * COER of Ieee1609Dot2Data-Signed {ScmsPdu, SecurityMgmtPsid} signed by this ACA (scms-pdu signedSpdu, the same
-   * octets): Ieee1609Dot2Data and SignedData are SEQUENCEs without optional fields or extension marker, so the
-   * encoding is protocolVersion 03, the signedData tag 81, then hashId, the ToBeSignedData octets just signed,
-   * the SignerIdentifier (encoded once) and the Signature: the response is not encoded a second time.
+   * COER of Ieee1609Dot2Data-Signed {payload, SecurityMgmtPsid} signed by this ACA (scms-pdu signedSpdu / signData
+   * with psid only in the header, the same octets): Ieee1609Dot2Data and SignedData are SEQUENCEs without optional
+   * fields or extension marker, so the encoding is protocolVersion 03, the signedData tag 81, then hashId, the
+   * ToBeSignedData octets just signed, the SignerIdentifier (encoded once) and the Signature.
    */
-  async #signedSpduBytes(pdu: ScmsPdu): Promise<Uint8Array> {
-    const tbsData: ToBeSignedData = { payload: { data: unsecuredData(ScmsPduCodec.encode(pdu)) }, headerInfo: { psid: SECURITY_MGMT_PSID } };
+  async #signedSpduBytes(payload: Uint8Array): Promise<Uint8Array> {
+    const tbsData: ToBeSignedData = { payload: { data: unsecuredData(payload) }, headerInfo: { psid: SECURITY_MGMT_PSID } };
     const tbsBytes = toBeSignedDataBytes(tbsData);
     const signature = await sign1609Dot2({ tbsBytes, signerCertificate: this.certificate, signer: this.#signer, rForm: 'x-only' });
     this.#signerId ??= SignerIdentifierCodec.encode({ certificate: [this.certificate] });
@@ -549,7 +550,8 @@ export class AcaService implements AcaClient {
     return out;
   }
 
-  async #respond(p: Prepared, issued: { certificate: Certificate; privateKeyInfo?: Uint8Array }): Promise<AcaResponse> {
+  /** The AcaEeCertResponse in its SPDU (see the module comment): the AcaResponse alternative and its COER. */
+  async #respond(p: Prepared, issued: { certificate: Certificate; privateKeyInfo?: Uint8Array }): Promise<{ kind: AcaResponseKind; bytes: Uint8Array }> {
     const { req, cubk, requestKey } = p;
     const { certificate, privateKeyInfo } = issued;
     const pdu: ScmsPdu = scmsPdu({
@@ -562,36 +564,22 @@ export class AcaService implements AcaClient {
         },
       },
     });
-    // The generic Ieee1609Dot2Data is re-read with the SPDU's own codec (its nested payloads are typed).
-    const typed = <T>(codec: { decode(b: Uint8Array): T }, d: Ieee1609Dot2Data): T => codec.decode(Ieee1609Dot2DataCodec.encode(d));
     if (req.certEncKey) {
       const ek = publicEncryptionKeyPoint(req.certEncKey);
       if (ek.curve !== this.#curve) throw new AcaError('invalid-request', `certEncKey on ${ek.curve}, ACA on ${this.#curve}`);
-      // Ieee1609Dot2Data-EncryptedSigned (scms-pdu encryptedSignedSpdu): the signed payload is unsecuredData holding
-      // the COER of the encrypted data; the typed form carries that encrypted value itself (no encode/decode trip).
+      // Ieee1609Dot2Data-EncryptedSigned (scms-pdu encryptedSignedSpdu): signed unsecuredData holding the COER of the
+      // encrypted ScmsPdu.
       const encrypted = encryptData({ plaintext: ScmsPduCodec.encode(pdu), recipients: [{ kind: 'rek', publicKey: ek }] });
-      const signed = await signData({
-        payload: Ieee1609Dot2DataCodec.encode(encrypted),
-        psid: SECURITY_MGMT_PSID,
-        signer: this.#signer,
-        signerId: { certificate: this.certificate },
-      });
-      const sd = (signed.content as { signedData: SignedData }).signedData;
-      const spdu = {
-        protocolVersion: signed.protocolVersion,
-        content: { signedData: { ...sd, tbsData: { ...sd.tbsData, payload: { data: { ...sd.tbsData.payload.data!, content: { unsecuredData: encrypted } } } } } },
-      };
-      return { private: spdu as unknown as AcaEeCertResponsePrivateSpdu };
+      return { kind: 'private', bytes: await this.#signedSpduBytes(Ieee1609Dot2DataCodec.encode(encrypted)) };
     }
     if (cubk) {
-      // Ieee1609Dot2Data-Encrypted: the generic value has the typed shape (encryptedData holds no typed payload).
+      // Ieee1609Dot2Data-Encrypted: the generic encoding is the typed one (encryptedData holds no typed payload).
       const spdu = encryptData({
         plaintext: ScmsPduCodec.encode(pdu),
         recipients: [{ kind: 'rek', publicKey: { curve: this.#curve, publicKey: requestKey } }],
       });
-      if (!('encryptedData' in spdu.content)) throw new AcaError('issuance', 'encryptData did not return encryptedData');
-      return { cubk: { protocolVersion: spdu.protocolVersion, content: { encryptedData: spdu.content.encryptedData } } };
+      return { kind: 'cubk', bytes: Ieee1609Dot2DataCodec.encode(spdu) };
     }
-    return { plain: typed(AcaEeCertResponsePlainSpduCodec, unsecuredSpdu(pdu)) };
+    return { kind: 'plain', bytes: Ieee1609Dot2DataCodec.encode(unsecuredSpdu(pdu)) };
   }
 }

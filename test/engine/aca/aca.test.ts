@@ -1,6 +1,6 @@
 // ACA tamper cases: RA signature, RA trust, encPlv for another ACA / corrupted / same LA twice, corrupted responses.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AcaEeCertResponsePrivateSpdu, Ieee1609Dot2Data as Ieee1609Dot2DataCodec, SignedCertificateRequest, type Certificate } from '../../../src/codec/index.js';
+import { AcaEeCertResponsePrivateSpdu, Ieee1609Dot2Data as Ieee1609Dot2DataCodec, ScmsPdu, SignedCertificateRequest, type Certificate } from '../../../src/codec/index.js';
 import type { RaAcaCertRequest } from '../../../src/codec/gen/Ieee1609Dot2Dot1AcaRaInterface.js';
 import { toHex } from '../../../src/crypto/bytes.js';
 import { sha256 } from '../../../src/crypto/hash.js';
@@ -227,7 +227,11 @@ describe('ACA batches and the RA request octets', () => {
     rs.forEach((r, n) => {
       if (!r.ok) return;
       // the response octets (put together from the signed ToBeSignedData) are the codec's encoding of their value
-      expect(toHex(Ieee1609Dot2DataCodec.encode(Ieee1609Dot2DataCodec.decode(r.response)))).toBe(toHex(r.response));
+      const outer = Ieee1609Dot2DataCodec.decode(r.response);
+      expect(toHex(Ieee1609Dot2DataCodec.encode(outer))).toBe(toHex(r.response));
+      // and so is the ScmsPdu inside (its 18-octet head is put together by the ACA)
+      const payload = (outer.content as { signedData: { tbsData: { payload: { data: { content: { unsecuredData: Uint8Array } } } } } }).signedData.tbsData.payload.data.content.unsecuredData;
+      expect(toHex(ScmsPdu.encode(ScmsPdu.decode(payload)))).toBe(toHex(payload));
       const v = verifySignedSpdu(r.response, { resolveSigner: () => h.aca.cert });
       expect(v.ok).toBe(true);
       const resp = (v as { pdu: { content: { 'aca-ra': { acaRaCertResponse: { requestHash: Uint8Array; acaResponse: object } } } } }).pdu.content['aca-ra'].acaRaCertResponse;

@@ -123,7 +123,7 @@ export default class ProvisionBatch extends ScmsCommand {
         'factory public keys (JSON or CSV, README "Provisioning bundles"): canonical key (registration), optionally the enrollment public key (then an explicit enrollment certificate) and the unified butterfly caterpillar public key + expansion key (then pseudonyms); no private key leaves the device',
     }),
     archive: Flags.string({ description: 'one OUT/<deviceId>.zip per device instead of a directory', options: ['zip'] }),
-    'chunk-size': Flags.integer({ description: 'devices per chunk: one transaction per step and one file-system sync per chunk [default: 500, 25 with pseudonyms]', min: 1 }),
+    'chunk-size': Flags.integer({ description: 'devices per chunk: one transaction per step and one file-system sync per chunk [default: 1000, 25 with pseudonyms]', min: 1 }),
     'transport-key': Flags.string({ description: 'factory P-256 public key (hex point or PEM): generated private keys are encrypted to it' }),
   };
 

@@ -13,7 +13,7 @@
  * issued, the bundle holds the ACA responses encrypted to the device). With factory keys no private key exists
  * outside the device and the bundle holds public material only.
  *
- * Work in chunks of devices (default 500, 25 with pseudonyms): each step of a chunk is one transaction in each
+ * Work in chunks of devices (default 1000, 25 with pseudonyms): each step of a chunk is one transaction in each
  * database it touches (prepared statements), and the chunk's progress is recorded in DATA/provision.db after the
  * step. Every step is idempotent when re-run after a crash at any point: registration by canonical key; factory
  * enrollment by request octets (recorded in the state before the ECA sees them: a replay returns the recorded
@@ -92,7 +92,7 @@ export interface ProvisionBatchOptions {
   statePassphrase?: string;
   /** One .zip per device instead of a directory. */
   archive?: 'zip';
-  /** Devices per chunk (default 500; 25 with pseudonyms). */
+  /** Devices per chunk (default 1000; 25 with pseudonyms). */
   chunkSize?: number;
   clock: Clock;
   env?: NodeJS.ProcessEnv;
@@ -226,7 +226,7 @@ export async function provisionBatch(o: ProvisionBatchOptions): Promise<Provisio
   const pseudoPsids = o.psids ?? perms.pseudonym.map((p) => p.psid);
   if (o.pseudonymWeeks > 0 && pseudoPsids.length === 0) throw new ProvisionError(`the policy grants ${o.deviceType} devices no pseudonym PSIDs: nothing issued`);
   const region = o.region ?? policy.regions;
-  const chunkSize = o.chunkSize ?? (o.pseudonymWeeks > 0 ? 25 : 500);
+  const chunkSize = o.chunkSize ?? (o.pseudonymWeeks > 0 ? 25 : 1000);
   if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new ProvisionError('chunk size must be a positive integer');
   // Factory keys are checked before anything is recorded.
   const factoryKeys = factory ? o.deviceKeys!.map((k, n) => parseFactoryKey(k, n)) : undefined;

@@ -218,7 +218,7 @@ describe('provisionBatch, factory keys with butterfly keys', () => {
     const data = join(f.base, 'data-factory-bf');
     const out = join(f.base, 'out-factory-bf');
     const env = { SCMS_KEYSTORE_PASSPHRASE: PASS };
-    const devices = [0, 1].map(() => ({ canonical: generateKeyPair('nistP256'), caterpillar: generateKeyPair('nistP256'), expansion: new Uint8Array(randomBytes(16)) }));
+    const devices = [0, 1].map(() => ({ canonical: generateKeyPair('nistP256'), enrollment: generateKeyPair('nistP256'), caterpillar: generateKeyPair('nistP256'), expansion: new Uint8Array(randomBytes(16)) }));
     const summary = await provisionBatch({
       trust: f.trust,
       stores: stores(f.trustDir),
@@ -227,7 +227,13 @@ describe('provisionBatch, factory keys with butterfly keys', () => {
       count: 2,
       deviceType: 'obu',
       pseudonymWeeks: 1,
-      deviceKeys: devices.map((d) => ({ canonicalPublicKey: toHex(d.canonical.publicKey), caterpillarPublicKey: toHex(d.caterpillar.publicKey), expansionKey: toHex(d.expansion) })),
+      // device 1 also gives its enrollment public key: enrollment certificate and pseudonyms
+      deviceKeys: devices.map((d, n) => ({
+        canonicalPublicKey: toHex(d.canonical.publicKey),
+        ...(n === 1 ? { enrollmentPublicKey: toHex(d.enrollment.publicKey) } : {}),
+        caterpillarPublicKey: toHex(d.caterpillar.publicKey),
+        expansionKey: toHex(d.expansion),
+      })),
       clock,
       env,
     });
@@ -239,8 +245,14 @@ describe('provisionBatch, factory keys with butterfly keys', () => {
         const dir = join(out, d.dir);
         const m = readJson<BundleManifest>(join(dir, 'manifest.json'));
         expect(m.keys).toBe('factory');
-        expect(m.steps).toEqual(['registered', 'pseudonyms']);
-        expect(readdirSync(dir).sort()).toEqual(['aca-chain.oer', 'manifest.json', 'responses']);
+        if (n === 1) {
+          expect(m.steps).toEqual(['registered', 'enrolled', 'pseudonyms']);
+          expect(readdirSync(dir).sort()).toEqual(['aca-chain.oer', 'eca-chain.oer', 'enrollment.oer', 'manifest.json', 'responses']);
+          expect(certificateKeyPairMatches(certAt(dir, 'enrollment.oer'), devices[1]!.enrollment.privateKey, chainAt(dir, 'eca-chain.oer'))).toBe(true);
+        } else {
+          expect(m.steps).toEqual(['registered', 'pseudonyms']);
+          expect(readdirSync(dir).sort()).toEqual(['aca-chain.oer', 'manifest.json', 'responses']);
+        }
         const acaChain = chainAt(dir, 'aca-chain.oer');
         const responses = m.pseudonymResponses!;
         expect(responses.length).toBeGreaterThan(0);
@@ -269,8 +281,10 @@ describe('provisionBatch, factory keys with butterfly keys', () => {
           expect(toHex(id.linkageData['linkage-value'])).toBe(toHex(lv));
         }
         const dev = (await c.registration.get(d.deviceId))!;
-        expect(dev.state).toBe('registered');
-        expect((await c.registration.certificates(d.deviceId)).map((x) => x.kind)).toEqual(['authorization-batch']);
+        expect(dev.state).toBe(n === 1 ? 'enrolled' : 'registered');
+        expect((await c.registration.certificates(d.deviceId)).map((x) => x.kind).sort()).toEqual(n === 1 ? ['authorization-batch', 'enrollment'] : ['authorization-batch']);
+        // one week: 20 certificates (each opened above with the device's caterpillar key and checked)
+        expect(responses.length).toBe(20);
       }
     } finally {
       await c.close();

@@ -50,7 +50,7 @@ function key(): { d: bigint; publicKey: Uint8Array; signer: Signer } {
   return { d, publicKey: kp.publicKey, signer: scalarSigner('nistP256', d, kp.publicKey) };
 }
 
-async function issue(role: Role, policy: GlobalPolicy, issuer: Entity | 'self', name: string, extra: { laId?: number; flags?: string } = {}): Promise<Entity> {
+async function issue(role: Role, policy: GlobalPolicy, issuer: Entity | 'self', name: string, extra: { laId?: number } = {}): Promise<Entity> {
   const p = certificateProfile(role, { policy, ...(extra.laId !== undefined ? { laId: extra.laId } : {}) });
   const k = key();
   const enc = p.encryptionKey ? key() : undefined;
@@ -61,9 +61,9 @@ async function issue(role: Role, policy: GlobalPolicy, issuer: Entity | 'self', 
     ...(p.certIssuePermissions ? { certIssuePermissions: p.certIssuePermissions } : {}),
     ...(p.certRequestPermissions ? { certRequestPermissions: p.certRequestPermissions } : {}),
     ...(enc ? { encryptionKey: enc.publicKey } : {}),
+    ...(p.flags ? { flags: p.flags } : {}),
     verifyKey: k.publicKey,
   });
-  if (extra.flags) tbs.flags = extra.flags;
   const cert = await issueExplicitCertificate({ tbs, issuer: issuer === 'self' ? 'self' : issuer.cert, signer: issuer === 'self' ? k.signer : issuer.signer });
   return { d: k.d, signer: k.signer, cert, ...(enc ? { encD: enc.d } : {}) };
 }
@@ -83,7 +83,7 @@ export async function setup(): Promise<Setup> {
   const clock = new ManualClock(NOW);
   const root = await issue('root', policy, 'self', 'root');
   const ica = await issue('ica', policy, root, 'ica');
-  const acaE = await issue('aca', policy, ica, 'aca', { flags: '10000000' });
+  const acaE = await issue('aca', policy, ica, 'aca');
   const raE = await issue('ra', policy, ica, 'ra');
   const laE = [await issue('la', policy, ica, 'la1', { laId: 1 }), await issue('la', policy, ica, 'la2', { laId: 2 })];
   const dbs = await Promise.all([0, 1, 2].map(() => openDatabase<any>('sqlite::memory:')));

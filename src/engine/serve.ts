@@ -565,6 +565,7 @@ async function buildAuthorization(
     jobs,
     requests,
     pseudonyms,
+    acaCertificate: acaC!.certificate!,
     policy,
     clock,
     options: { processingDelaySeconds: ra.settings.processingDelaySeconds, iPeriodsPerRequest: ra.settings.iPeriodsPerRequest },

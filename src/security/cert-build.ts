@@ -54,6 +54,8 @@ export interface TbsCertificateInput {
   certIssuePermissions?: Array<PsidGroupInput | PsidGroupPermissions>;
   certRequestPermissions?: Array<PsidGroupInput | PsidGroupPermissions>;
   canRequestRollover?: boolean;
+  /** 1609.2-2022 6.4.8 flags BIT STRING {usesCubk (0)} (SIZE (8)), e.g. '10000000' for usesCubk. */
+  flags?: string;
   /** ECIES key (256-bit curves): encoded point (nistP256 assumed) or with curve / symmetric algorithm. */
   encryptionKey?: Uint8Array | { curve: CurveName; publicKey: Uint8Array; symmAlgorithm?: SymmAlgorithm } | PublicEncryptionKey;
   /** Verification key of an explicit certificate (nistP256 assumed for bare bytes). Absent: filled in by issuance. */
@@ -147,6 +149,10 @@ export function buildTbsCertificate(input: TbsCertificateInput): ToBeSignedCerti
   const crp = groups(input.certRequestPermissions);
   if (crp) tbs.certRequestPermissions = crp;
   if (input.canRequestRollover) tbs.canRequestRollover = null;
+  if (input.flags !== undefined) {
+    if (!/^[01]{8}$/.test(input.flags)) throw new RangeError(`flags must be 8 bits, got '${input.flags}'`);
+    tbs.flags = input.flags;
+  }
   const ek = input.encryptionKey;
   if (ek !== undefined) {
     if (ek instanceof Uint8Array) tbs.encryptionKey = publicEncryptionKey('nistP256', ek);

@@ -16,10 +16,9 @@ import { unzipSync, zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toHex } from '../../src/crypto/bytes.js';
 import { initTrustDir, openStores } from '../../src/engine/manager/init.js';
-import { buildCcf, parseCcf } from '../../src/engine/manager/ccf.js';
 import { signPolicy } from '../../src/engine/manager/policy-sign.js';
 import { loadTrustDir, readManifest, TrustDirWriter } from '../../src/engine/manager/trust-dir.js';
-import { certificateHashedId8, certificatePublicKey, encodeCertificate, issueExplicitCertificate } from '../../src/security/certificate.js';
+import { certificateHashedId8, certificatePublicKey } from '../../src/security/certificate.js';
 import { ManualClock, systemClock } from '../../src/security/time.js';
 import { startScms } from './serve-flow-helpers.js';
 
@@ -55,10 +54,9 @@ const json = (r: Run) => {
 };
 
 /**
- * Two operator changes to a fresh `manager init` trust directory (the defaults do not allow them):
- * - the global policy allows OBU identification certificates for PSID 32 (re-signed by the PG);
- * - the ACA certificate is re-issued by the ICA, same key, with flags usesCubk (1609.2 ToBeSignedCertificate
- *   flags): without it the ACA cannot answer compact unified butterfly requests. The CCF is rebuilt with it.
+ * One operator change to a fresh `manager init` trust directory (the default policy does not allow it): the global
+ * policy allows OBU identification certificates for PSID 32 (re-signed by the PG). Compact unified butterfly needs
+ * nothing more: `manager init` issues the ACA certificate with flags usesCubk.
  */
 async function operatorChanges(dir: string): Promise<void> {
   const trust = loadTrustDir(dir);
@@ -74,16 +72,6 @@ async function operatorChanges(dir: string): Promise<void> {
     w.put('policy/global-policy.json', JSON.stringify(policy, null, 2) + '\n', { role: 'global-policy' });
     w.put('policy/global-policy.oer', signed, { role: 'global-policy-signed' });
 
-    const old = cert('aca').certificate!;
-    const aca = await issueExplicitCertificate({ tbs: { ...old.toBeSigned, flags: '10000000' }, issuer: cert('ica').certificate!, signer: signerOf('ica') });
-    const acaBytes = encodeCertificate(aca);
-    const entry = manifest.files.find((f) => f.path === cert('aca').path)!;
-    w.put(entry.path, acaBytes, { role: entry.role, ...(entry.name ? { name: entry.name } : {}), ...(entry.certRole ? { certRole: entry.certRole } : {}) });
-    manifest.components.find((c) => c.name === 'aca')!.hashedId8 = toHex(certificateHashedId8(aca));
-    const ccfEntry = manifest.files.find((f) => f.role === 'ccf')!;
-    const ccf = parseCcf(readFileSync(join(dir, 'trust', ccfEntry.path)));
-    const oldId = toHex(certificateHashedId8(old));
-    w.put(ccfEntry.path, buildCcf(ccf.homeCtlBytes, ccf.others.map((c) => (toHex(certificateHashedId8(c)) === oldId ? aca : c))), { role: 'ccf' });
     w.writeManifest(new Date());
   } finally {
     await stores.close();

@@ -242,6 +242,7 @@ export async function initTrustDir(opts: InitOptions): Promise<InitResult> {
         appPermissions: profile.appPermissions,
         certIssuePermissions: profile.certIssuePermissions,
         certRequestPermissions: profile.certRequestPermissions,
+      flags: profile.flags,
         encryptionKey: encKey ? { curve: 'nistP256', publicKey: encKey.publicKey } : undefined,
         verifyKey: { curve: curveOfKeyStore(key.curve), publicKey: key.publicKey },
       });

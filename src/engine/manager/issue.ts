@@ -105,6 +105,7 @@ export async function issueComponent(opts: IssueOptions): Promise<IssueResult> {
       appPermissions: profile.appPermissions,
       certIssuePermissions: [...(profile.certIssuePermissions ?? []), ...(opts.extraIssuePermissions ?? [])],
       certRequestPermissions: profile.certRequestPermissions,
+      flags: profile.flags,
       encryptionKey: encKey ? { curve: 'nistP256', publicKey: encKey.publicKey } : undefined,
       verifyKey: { curve: curveOfKeyStore(key.curve), publicKey: key.publicKey },
     });

@@ -81,7 +81,12 @@ export interface CertificateProfile {
   appPermissions: CodecPsidSsp[];
   certIssuePermissions?: PsidGroupPermissions[];
   certRequestPermissions?: PsidGroupPermissions[];
+  /** ToBeSignedCertificate flags (1609.2-2022 6.4.8), e.g. usesCubk for the ACA. */
+  flags?: string;
 }
+
+/** flags with usesCubk (bit 0) set. */
+export const USES_CUBK = '10000000';
 
 /** Default validity per role, seconds (1609.2 years of 31556952 s). */
 export const DEFAULT_VALIDITY: Readonly<Record<Role, number>> = {
@@ -220,11 +225,14 @@ export function certificateProfile(role: Role, ctx: RoleContext, curves?: { top?
         certIssuePermissions: enrolRanges.length ? [group(enrolRanges, 1, 0, EE_TYPE.enrol)] : undefined,
       };
     case 'aca':
-      // ACA: authorization (pseudonym / identification) certificates, eeType app.
+      // ACA: authorization (pseudonym / identification) certificates, eeType app. flags usesCubk
+      // (1609.2-2022 6.4.8; 1609.2.1 compact unified butterfly): the ACA may answer cubk requests,
+      // whose responses are signed by the ACA with no encryption key of its own in them.
       return {
         ...base,
         curve: below,
         encryptionKey: true,
+        flags: USES_CUBK,
         certIssuePermissions: appRanges.length ? [group(appRanges, 1, 0, EE_TYPE.app)] : undefined,
       };
     case 'ra': {

@@ -122,6 +122,11 @@ export interface AuthorizationDeps {
   requests: AuthorizationStore;
   /** The RA's pseudonym response store (migrated): the download reads from it. */
   pseudonyms: PseudonymStore;
+  /**
+   * The ACA certificate the RA's batches go to. Compact unified butterfly requests are refused up front (400-32)
+   * when it lacks flags usesCubk (1609.2-2022 6.4.8): the ACA could not answer them.
+   */
+  acaCertificate?: Certificate;
   /** Counters of download-maxReqs / download-minWait (migrated); default: a DownloadStore on `requests.db`. */
   downloads?: DownloadStore;
   policy: GlobalPolicy;
@@ -270,6 +275,10 @@ export async function acceptAuthorizationRequest(bytes: Uint8Array, deps: Author
 
   // Certificate kind and form (kinds.ts): pseudonym butterfly batches below, the other kinds by their own policy.
   const cls = classifyRequest(req, a.device.deviceType);
+  const ap = req.additionalParams as Record<string, unknown> | undefined;
+  if (ap && 'compactUnified' in ap && deps.acaCertificate && deps.acaCertificate.toBeSigned.flags?.[0] !== '1') {
+    refuse(400, Code.requestedCertificateTypeNotAllowed, 'compact unified butterfly keys: the ACA certificate lacks flags usesCubk, so the ACA cannot answer them');
+  }
   const pseudonymBatch = isPseudonymButterfly(cls);
   if (pseudonymBatch) {
     checkKindAllowed(cls, a.device.deviceType, policy);

@@ -87,6 +87,9 @@ describe('scms manager init (soft keystore) + verify + issue', () => {
     for (const n of ['pg', 'crl-signer', 'root', 'ica']) expect(tbs(n).encryptionKey, n).toBeUndefined();
     expect(tbs('eca').certIssuePermissions![0]!.eeType).toBe('01000000');
     expect(tbs('aca').certIssuePermissions![0]!.eeType).toBeUndefined(); // DEFAULT {app}
+    // 1609.2-2022 6.4.8 flags usesCubk: the ACA answers compact unified butterfly requests; no other role has flags.
+    expect(tbs('aca').flags).toBe('10000000');
+    for (const n of ['root', 'ica', 'eca', 'ra', 'la1', 'la2', 'ma', 'crl-signer', 'pg']) expect(tbs(n).flags, n).toBeUndefined();
     // manifest holds key URIs, never keys
     const m = readManifest(dir);
     expect(m.components.find((c) => c.name === 'ra')!.keyUri).toBe('file:keys/ra.key');
@@ -128,6 +131,7 @@ describe('scms manager init (soft keystore) + verify + issue', () => {
     const td = loadTrustDir(dir);
     const aca2 = td.byName.get('aca-2')!;
     expect(aca2.issuer).toBe('ica');
+    expect(aca2.certificate!.toBeSigned.flags).toBe('10000000');
     expect(verifyExplicitWithNodeCrypto(aca2.certificate!, td.byName.get('ica')!.bytes, td.byName.get('ica')!.certificate!)).toBe(true);
     expect(verifyTrustDir(dir, { clock: later }).problems).toEqual([]);
     expect(readFileSync(join(dir, 'audit.log'), 'utf8')).toContain('"name":"aca-2"');

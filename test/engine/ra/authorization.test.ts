@@ -83,6 +83,7 @@ let raDb: Kysely<any>;
 let srv: TestServer;
 /** The same RA tables behind a second server whose policy has tight download limits. */
 let limited: TestServer;
+let noCubk: TestServer;
 const LIMITS = { 'download-minWait': 5, 'download-maxReqs': 3 } as const;
 const dbs: TempDb[] = [];
 
@@ -143,17 +144,23 @@ beforeAll(async () => {
     jobs,
     requests,
     pseudonyms,
+    acaCertificate: h.aca.cert,
     policy: h.policy,
     clock,
   };
   srv = await startTestServer((server) => server.registerComponent({ name: 'ra', register: registerAuthorization, deps }));
   const tight: AuthorizationDeps = { ...deps, policy: { ...h.policy, ...LIMITS } };
   limited = await startTestServer((server) => server.registerComponent({ name: 'ra', register: registerAuthorization, deps: tight }));
+  // The same RA in front of an ACA whose certificate lacks flags usesCubk.
+  const { flags: _usesCubk, ...tbsNoFlags } = h.aca.cert.toBeSigned;
+  const noCubkDeps: AuthorizationDeps = { ...deps, acaCertificate: { ...h.aca.cert, toBeSigned: tbsNoFlags } };
+  noCubk = await startTestServer((server) => server.registerComponent({ name: 'ra', register: registerAuthorization, deps: noCubkDeps }));
 }, 120_000);
 
 afterAll(async () => {
   await srv?.close();
   await limited?.close();
+  await noCubk?.close();
   for (const d of dbs) await d.close();
 });
 
@@ -177,8 +184,8 @@ function butterfly(variant: ButterflyVariant, type: 'explicit' | 'implicit') {
   });
 }
 
-const post = (body: Uint8Array) =>
-  fetch(`${srv.url}${AUTHORIZATION_CERTIFICATE_PATH}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from(body) });
+const post = (body: Uint8Array, base = srv.url) =>
+  fetch(`${base}${AUTHORIZATION_CERTIFICATE_PATH}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from(body) });
 const download = (header: string, filename?: string, extra: Record<string, string> = {}, base = srv.url) =>
   fetch(`${base}${AUTHORIZATION_CERTIFICATE_PATH}${filename === undefined ? '' : `?filename=${encodeURIComponent(filename)}`}`, {
     headers: { 'ieee-1609.2.1-authorization': header, ...extra },
@@ -360,6 +367,20 @@ describe('authorization refusals (standard status and code, queue and tables unc
     } finally {
       clock.set(NOW);
     }
+  });
+
+  it('compact unified butterfly while the ACA certificate lacks flags usesCubk -> 400-32 up front; unified is accepted', async () => {
+    const ee = await enrolledEe();
+    const { spdu } = await buildAuthorizationRequest({ request: butterfly('compactUnified', 'implicit').request, enrollment: ee.enrollment, raCertificate: h.ra.cert });
+    const before = await snapshot();
+    const r = await post(spdu, noCubk.url);
+    const text = await r.text();
+    expect(r.status, text).toBe(400);
+    expect(r.headers.get(ERROR_HEADER)).toBe('400-32');
+    expect(text).toMatch(/usesCubk/);
+    expect(await snapshot()).toEqual(before);
+    const unified = await buildAuthorizationRequest({ request: butterfly('unified', 'implicit').request, enrollment: ee.enrollment, raCertificate: h.ra.cert });
+    expect((await post(unified.spdu, noCubk.url)).status).toBe(200);
   });
 
   it('encrypted to another RA -> 400-81', async () => {

@@ -45,18 +45,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { zipSync } from 'fflate';
 import type { Kysely } from 'kysely';
-import { Ieee1609Dot2Data as Ieee1609Dot2DataCodec, type Certificate, type ScmsPdu } from '../../codec/index.js';
+import { Ieee1609Dot2Data as Ieee1609Dot2DataCodec, type Certificate } from '../../codec/index.js';
 import { EeRaCertRequest as EeRaCertRequestCodec, type EeRaCertRequest, type RaEeCertAck } from '../../codec/gen/Ieee1609Dot2Dot1EeRaInterface.js';
 import { fromHex, toHex } from '../../crypto/bytes.js';
 import { sha256 } from '../../crypto/hash.js';
-import { verifyCertificateChain } from '../../security/chain.js';
-import { certificateHashedId8, certificatePublicKey, isIssuedBy, isSelfSigned } from '../../security/certificate.js';
-import { decryptDataDetailed, DecryptionError, type DecryptionKey, type EciesPrivate } from '../../security/encryption.js';
-import { scmsPdu, signedSpdu, unsecuredSpdu, verifySignedSpdu } from '../../security/scms-pdu.js';
+import { scmsPdu, signedSpdu, unsecuredSpdu } from '../../security/scms-pdu.js';
 import type { Signer } from '../../security/signer.js';
-import { verifyCertificateRequest, type SignerResolver } from '../../security/spdu.js';
-import { dateToTime32, iPeriodOf, iPeriodStart, nowTime32, time32ToDate, type Clock, type Time32 } from '../../security/time.js';
-import { ScmsHttpError, Ieee1609Dot2Dot1ErrorCode as Code } from '../http/errors.js';
+import { dateToTime32, iPeriodOf, iPeriodStart, nowTime32, type Clock, type Time32 } from '../../security/time.js';
+import { Ieee1609Dot2Dot1ErrorCode as Code } from '../http/errors.js';
 import { sendFile } from '../http/files.js';
 import { audit } from '../http/logger.js';
 import { octetStreamBody } from '../http/server.js';
@@ -71,15 +67,25 @@ import type { PseudonymService, PseudonymStore } from './pseudonym.js';
 import type { DeviceRegistry, RegisteredDevice } from './registration.js';
 import { toRegisteredDevice } from './registration.js';
 import type { RegistrationStore } from './registration-store.js';
+import {
+  AUTHORIZATION_HEADER,
+  authenticateCertRequest,
+  authenticateDownload,
+  checkGenerationTime,
+  checkRequestRate,
+  hex8,
+  refuse,
+  type EnrollmentDeviceLookup,
+  type RequestCheckDeps,
+} from './request-checks.js';
+
+// Shared request checks (request-checks.ts), exported here as before.
+export { AUTHORIZATION_HEADER, checkGenerationTime, type EnrollmentDeviceLookup } from './request-checks.js';
 
 export const AUTHORIZATION_CERTIFICATE_PATH = '/v3/authorization-certificate';
-/** Header carrying the base64 download SPDU (REST-INTERFACE.md, Conventions). */
-export const AUTHORIZATION_HEADER = 'ieee-1609.2.1-authorization';
 export const AUTHORIZATION_QUEUE = 'ra-authorization';
 export const AUTHORIZATION_JOB_KIND = 'butterfly-batch';
 
-/** Finds the device an enrollment certificate (HashedId8, 16 hex) was issued to. */
-export type EnrollmentDeviceLookup = (enrollmentHashedId8: string) => Promise<RegisteredDevice | undefined>;
 
 /** The lookup over the RA's own registration tables (the ECA records each enrollment there via markEnrolled). */
 export function registrationEnrollmentLookup(store: RegistrationStore): EnrollmentDeviceLookup {
@@ -104,18 +110,9 @@ export interface AuthorizationOptions {
   processingDelaySeconds?: number;
 }
 
-export interface AuthorizationDeps {
-  raCertificate: Certificate;
+/** The shared request-check deps (request-checks.ts: RA certificate and decryption key, trust, ECAs, devices, policy, clock) and: */
+export interface AuthorizationDeps extends RequestCheckDeps {
   raSigner: Signer;
-  /** Private half of the RA certificate's encryptionKey (scalar or ECDH callback). */
-  raDecryption: EciesPrivate;
-  /** Trusted roots (CTL). */
-  trustAnchors: readonly Certificate[];
-  /** Intermediate certificates for building the enrollment certificate's chain (ECAs, ICAs). */
-  caCertificates: readonly Certificate[];
-  /** An enrollment certificate must be issued by one of these (7.7.3.5 enrollment profile: ECA-issued). */
-  ecaCertificates: readonly Certificate[];
-  devices: EnrollmentDeviceLookup;
   /** The RA's job queue (migrated). */
   jobs: JobQueue;
   /** Accepted requests (migrated; same database as `jobs`). */
@@ -129,8 +126,6 @@ export interface AuthorizationDeps {
   acaCertificate?: Certificate;
   /** Counters of download-maxReqs / download-minWait (migrated); default: a DownloadStore on `requests.db`. */
   downloads?: DownloadStore;
-  policy: GlobalPolicy;
-  clock: Clock;
   options?: AuthorizationOptions;
 }
 
@@ -150,86 +145,10 @@ export interface AuthorizationJobPayload {
   plan?: KindPlan;
 }
 
-const refuse = (status: number, code: number, reason: string, headers?: Record<string, string>): never => {
-  throw new ScmsHttpError(status, code, reason, headers ? { headers } : {});
-};
-
-const hex8 = (c: Certificate) => toHex(certificateHashedId8(c));
-
-/** The enrollment certificate's chain up to a trust anchor, from the known CA certificates. */
-function chainOf(leaf: Certificate, deps: AuthorizationDeps): Certificate[] {
-  const pool = [...deps.caCertificates, ...deps.trustAnchors];
-  const chain = [leaf];
-  let cur = leaf;
-  for (let n = 0; n < 8 && !isSelfSigned(cur); n++) {
-    const issuer = pool.find((c) => isIssuedBy(cur, c));
-    if (!issuer) break;
-    chain.push(issuer);
-    cur = issuer;
-  }
-  return chain;
-}
-
+/** The signer of a request and its device (request-checks.ts authenticateCertRequest). */
 interface Authenticated {
   enrollment: Certificate;
   device: RegisteredDevice;
-}
-
-/**
- * Decrypts with the RA key (10 not encrypted, 81 encrypted to another RA, 41 other decryption failures) and
- * returns the plaintext Ieee1609Dot2Data.
- */
-async function decryptForRa(bytes: Uint8Array, deps: AuthorizationDeps) {
-  let outer;
-  try {
-    outer = Ieee1609Dot2DataCodec.decode(bytes);
-  } catch (e) {
-    return refuse(400, Code.parsingFailure, `not an Ieee1609Dot2Data: ${(e as Error).message}`);
-  }
-  if (!('encryptedData' in outer.content)) return refuse(400, Code.requestNotEncrypted, `content is ${Object.keys(outer.content)[0]}, expected encryptedData`);
-  const key: DecryptionKey = { kind: 'cert', certificate: deps.raCertificate, ...deps.raDecryption };
-  try {
-    return (await decryptDataDetailed(outer, [key])).data;
-  } catch (e) {
-    if (e instanceof DecryptionError && e.code === 'no-recipient') return refuse(400, Code.wrongRa, 'not encrypted to this RA');
-    return refuse(400, Code.decryptionFailure, `decryption: ${(e as Error).message}`);
-  }
-}
-
-/** Enrollment certificate checks: chain to the anchors, valid now, ECA-issued, device registered and not blocked. */
-async function checkEnrollment(enrollment: Certificate, deps: AuthorizationDeps): Promise<Authenticated> {
-  const chain = chainOf(enrollment, deps);
-  const v = verifyCertificateChain(chain, { trustAnchors: deps.trustAnchors, clock: deps.clock });
-  if (!v.ok) refuse(400, Code.chainFailure, `enrollment certificate chain: ${v.errors.map((e) => `${e.code} at ${e.index}: ${e.reason}`).join('; ')}`);
-  const ecas = new Set(deps.ecaCertificates.map(hex8));
-  if (!chain[1] || !ecas.has(hex8(chain[1]))) refuse(400, Code.chainFailure, 'the enrollment certificate is not issued by a known ECA');
-  const device = await deps.devices(hex8(enrollment));
-  if (!device) return refuse(400, Code.enrollmentCertificateUnknown, 'the enrollment certificate is not registered to a device');
-  if (device.state === 'blocked') refuse(403, Code.enrollmentCertificateBlocked, 'the device is blocked');
-  return { enrollment, device };
-}
-
-/** Resolver for SignerSingleCert: any certificate, with its (reconstructed) key; trust is checked afterwards. */
-function singleCertResolver(deps: AuthorizationDeps): SignerResolver {
-  return (id) => {
-    if (!('certificate' in id) || id.certificate.length !== 1) return undefined;
-    const cert = id.certificate[0]!;
-    if (cert.type === 'explicit') return cert;
-    const chain = chainOf(cert, deps);
-    if (chain.length < 2) return undefined;
-    try {
-      return { certificate: cert, publicKey: certificatePublicKey(cert, chain.slice(1)) };
-    } catch {
-      return undefined;
-    }
-  };
-}
-
-/** generationTime not after now + allowedClockSkew (400-50) and at most `maxAge` old (400-`maxAgeCode`). */
-export function checkGenerationTime(generationTime: Time32, maxAge: number, maxAgeCode: number, deps: { policy: GlobalPolicy; clock: Clock }, name = 'maxAge'): void {
-  const now = nowTime32(deps.clock);
-  if (generationTime > now + deps.policy.allowedClockSkew) refuse(400, Code.generationTimeInFuture, `generationTime ${time32ToDate(generationTime).toISOString()} is in the future`);
-  if (now - generationTime > maxAge) refuse(400, maxAgeCode, `${name}: generationTime is ${now - generationTime} s old (limit ${maxAge} s)`);
 }
 
 /** Each requested PSID within the enrollment certificate's certRequestPermissions and the device type's pseudonym list. */
@@ -261,15 +180,8 @@ export interface AcceptedRequest {
 /** 6.3.5.2: checks an EeRaCertRequestSpdu and enqueues its job; throws ScmsHttpError on refusal (nothing stored). */
 export async function acceptAuthorizationRequest(bytes: Uint8Array, deps: AuthorizationDeps): Promise<AcceptedRequest> {
   const { policy, clock, jobs } = deps;
-  const inner = await decryptForRa(bytes, deps);
-  if (!('signedCertificateRequest' in inner.content)) refuse(400, Code.parsingFailure, 'the decrypted data is not a signedCertificateRequest');
-  const v = verifyCertificateRequest(inner, { resolveSigner: singleCertResolver(deps) });
-  if (!v.ok) return refuse(400, Code.signatureFailure, `signature: ${v.reason}`);
-  if (!('certificate' in v.signer) || v.signer.certificate.length !== 1) return refuse(400, Code.parsingFailure, 'signer is not SignerSingleCert');
-  const c = v.tbsRequest.content as ScmsPdu['content'];
-  if (v.tbsRequest.version !== 2 || !('ee-ra' in c) || !('eeRaCertRequest' in c['ee-ra'])) return refuse(400, Code.parsingFailure, 'not an ee-ra eeRaCertRequest');
-  const req = c['ee-ra'].eeRaCertRequest;
-  const a = await checkEnrollment(v.signer.certificate[0]!, deps);
+  const { request: req, enrollment, device } = await authenticateCertRequest(bytes, 'eeRaCertRequest', deps);
+  const a: Authenticated = { enrollment, device };
 
   checkGenerationTime(req.generationTime, policy['ra-maxAge'], RaLimitCode.maxAge, deps, 'ra-maxAge');
 
@@ -355,15 +267,15 @@ export const DownloadLimitCode = Object.freeze({ maxAge: 74, maxReqs: 75, minWai
 async function checkHistory(store: AuthorizationStore, key: string, deviceId: string, generationTime: number, policy: GlobalPolicy, tx?: Kysely<any>): Promise<void> {
   if (await store.seen(key, tx)) refuse(400, Code.invalidContent, 'replayed request: this EeRaCertRequestSpdu was accepted before');
   // ra-maxReqs per 7 x 24 h (as the ECA counts eca-maxReqs) and ra-minWait between generation times.
-  const h = await store.history(deviceId, generationTime - WEEK_SECONDS, tx);
-  if (h.countSince >= policy['ra-maxReqs']) {
-    refuse(429, RaLimitCode.maxReqs, `ra-maxReqs: ${h.countSince} authorization requests in the last 7 x 24 h (limit ${policy['ra-maxReqs']})`);
-  }
-  if (h.latestGenerationTime !== undefined && generationTime - h.latestGenerationTime < policy['ra-minWait']) {
-    refuse(429, RaLimitCode.minWait, `ra-minWait: ${generationTime - h.latestGenerationTime} s since the previous request (minimum ${policy['ra-minWait']} s)`, {
-      'retry-after': String(Math.max(1, policy['ra-minWait'] - (generationTime - h.latestGenerationTime))),
-    });
-  }
+  checkRequestRate(await store.history(deviceId, generationTime - WEEK_SECONDS, tx), generationTime, {
+    maxReqsName: 'ra-maxReqs',
+    minWaitName: 'ra-minWait',
+    maxReqs: policy['ra-maxReqs'],
+    minWait: policy['ra-minWait'],
+    maxReqsCode: RaLimitCode.maxReqs,
+    minWaitCode: RaLimitCode.minWait,
+    what: 'authorization requests',
+  });
 }
 
 /** The batch file name of 8.2: `<request hash 16 hex>_<i hex>.zip`. */
@@ -445,24 +357,8 @@ export function notReadyRetryAfter(nextDlTime: Time32, deps: { policy: GlobalPol
 
 /** 6.3.5.3: checks the download SPDU (base64 header value) and returns the batch zip; ScmsHttpError otherwise. */
 export async function authorizationDownload(header: string | undefined, filenameParam: string | undefined, deps: AuthorizationDeps, ctx: DownloadRequestContext = {}): Promise<DownloadFile> {
-  if (!header) return refuse(400, Code.requestNotEncrypted, `the ${AUTHORIZATION_HEADER} header is missing`);
   if (!deps.downloads) throw new Error('authorizationDownload: deps.downloads is not set (registerAuthorization sets it)');
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(Buffer.from(header.trim(), 'base64'));
-  } catch {
-    return refuse(400, Code.parsingFailure, 'header is not base64');
-  }
-  const inner = await decryptForRa(bytes, deps);
-  const v = verifySignedSpdu(inner, { resolveSigner: singleCertResolver(deps) });
-  if (!v.ok) return refuse(400, Code.signatureFailure, `signature: ${v.reason}`);
-  const c = v.pdu.content;
-  if (!('ee-ra' in c) || !('eeRaDownloadRequest' in c['ee-ra'])) return refuse(400, Code.parsingFailure, 'not an ee-ra eeRaDownloadRequest');
-  const dl = c['ee-ra'].eeRaDownloadRequest;
-  const signer = (v.signer as { certificate: Certificate[] }).certificate[0]!;
-  const { device } = await checkEnrollment(signer, deps);
-  checkGenerationTime(dl.generationTime, deps.policy['download-maxAge'], DownloadLimitCode.maxAge, deps, 'download-maxAge');
-  if (filenameParam !== undefined && filenameParam !== dl.filename) refuse(400, Code.invalidContent, 'the filename parameter differs from the filename in the download request');
+  const { download: dl, signer, device } = await authenticateDownload(header, filenameParam, DownloadLimitCode.maxAge, deps);
 
   // `<hash>_<i>.zip` (butterfly) or `<hash>.zip` (non-butterfly, kinds.ts).
   const whole = parseNonButterflyFilename(dl.filename);

@@ -33,36 +33,27 @@
  *   and link; the ECA answers it with the response it stored (eca/eca.ts, successor replay), so the job completes
  *   once, with the certificate the ECA issued the first time.
  *
- * Helpers copied from authorization.ts (not exported there): decryption with the RA key, the enrollment chain
- * builder / checks and the SignerSingleCert resolver (kept short; the grace option is the only difference).
+ * Decryption, the signer's enrollment certificate (with the expiry grace), generation time and the download SPDU are
+ * checked as for authorization requests (request-checks.ts).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import {
-  EeEcaCertRequestSpdu as EeEcaCertRequestSpduCodec,
-  Ieee1609Dot2Data as Ieee1609Dot2DataCodec,
-  type Certificate,
-  type ScmsPdu,
-} from '../../codec/index.js';
+import { EeEcaCertRequestSpdu as EeEcaCertRequestSpduCodec, Ieee1609Dot2Data as Ieee1609Dot2DataCodec } from '../../codec/index.js';
 import type { RaEeCertInfo } from '../../codec/gen/Ieee1609Dot2Dot1EeRaInterface.js';
 import { fromHex, toHex } from '../../crypto/bytes.js';
 import { sha256 } from '../../crypto/hash.js';
-import { certificateHashedId8, certificatePublicKey, isIssuedBy, isSelfSigned } from '../../security/certificate.js';
-import { verifyCertificateChain } from '../../security/chain.js';
-import { decryptDataDetailed, DecryptionError, type DecryptionKey, type EciesPrivate } from '../../security/encryption.js';
-import { scmsPdu, signedSpdu, verifySignedSpdu } from '../../security/scms-pdu.js';
+import { scmsPdu, signedSpdu } from '../../security/scms-pdu.js';
 import type { Signer } from '../../security/signer.js';
-import { verifyCertificateRequest, type SignerResolver } from '../../security/spdu.js';
-import { nowTime32, time32ToDate, validityPeriodEnd, type Clock } from '../../security/time.js';
+import { verifyCertificateRequest } from '../../security/spdu.js';
+import { nowTime32 } from '../../security/time.js';
 import type { EcaClient, SuccessorEnrollmentResult } from '../eca/successor.js';
-import { ScmsHttpError, Ieee1609Dot2Dot1ErrorCode as Code } from '../http/errors.js';
+import { Ieee1609Dot2Dot1ErrorCode as Code } from '../http/errors.js';
 import { sendFile } from '../http/files.js';
 import { audit } from '../http/logger.js';
 import { octetStreamBody } from '../http/server.js';
-import type { GlobalPolicy } from '../policy/index.js';
 import { Worker, type Job, type JobHandler, type JobQueue, type WorkerOptions } from '../queue/index.js';
-import { AUTHORIZATION_HEADER, checkGenerationTime, DownloadLimitCode, downloadLimits, notReadyRetryAfter, RaLimitCode, type DownloadRequestContext, type EnrollmentDeviceLookup } from './authorization.js';
+import { DownloadLimitCode, downloadLimits, notReadyRetryAfter, RaLimitCode, type DownloadRequestContext } from './authorization.js';
 import { DownloadStore } from './authorization-store.js';
-import type { RegisteredDevice } from './registration.js';
+import { AUTHORIZATION_HEADER, authenticateCertRequest, authenticateDownload, checkGenerationTime, hex8, refuse, type RequestCheckDeps } from './request-checks.js';
 
 export const SUCCESSOR_ENROLLMENT_PATH = '/v3/successor-enrollment-certificate';
 export const SUCCESSOR_QUEUE = 'ra-successor-enrollment';
@@ -75,21 +66,11 @@ export interface SuccessorOptions {
   expiryGraceSeconds?: number;
 }
 
-export interface SuccessorDeps {
-  raCertificate: Certificate;
+/** The shared request-check deps (request-checks.ts: RA certificate and decryption key, trust, ECAs, devices, policy, clock) and: */
+export interface SuccessorDeps extends RequestCheckDeps {
   raSigner: Signer;
-  /** Private half of the RA certificate's encryptionKey. */
-  raDecryption: EciesPrivate;
-  trustAnchors: readonly Certificate[];
-  /** Intermediate certificates for the enrollment certificate's chain (ECAs, ICAs). */
-  caCertificates: readonly Certificate[];
-  /** The current enrollment certificate must be issued by one of these (7.7.3.5). */
-  ecaCertificates: readonly Certificate[];
-  devices: EnrollmentDeviceLookup;
   /** The RA's job queue (migrated). */
   jobs: JobQueue;
-  policy: GlobalPolicy;
-  clock: Clock;
   options?: SuccessorOptions;
   /** Counters of download-maxReqs / download-minWait (migrated); default: a DownloadStore on `jobs.db`. */
   downloads?: DownloadStore;
@@ -109,74 +90,7 @@ export interface SuccessorJobPayload {
 /** The job's result: the ECA's answer. */
 export type SuccessorJobResult = { response: string; certificate: string } | { refused: { status: number; code: number; reason: string } };
 
-const refuse = (status: number, code: number, reason: string, headers?: Record<string, string>): never => {
-  throw new ScmsHttpError(status, code, reason, headers ? { headers } : {});
-};
-
-const hex8 = (c: Certificate) => toHex(certificateHashedId8(c));
-
-function chainOf(leaf: Certificate, deps: SuccessorDeps): Certificate[] {
-  const pool = [...deps.caCertificates, ...deps.trustAnchors];
-  const chain = [leaf];
-  let cur = leaf;
-  for (let n = 0; n < 8 && !isSelfSigned(cur); n++) {
-    const issuer = pool.find((c) => isIssuedBy(cur, c));
-    if (!issuer) break;
-    chain.push(issuer);
-    cur = issuer;
-  }
-  return chain;
-}
-
-async function decryptForRa(bytes: Uint8Array, deps: SuccessorDeps) {
-  let outer;
-  try {
-    outer = Ieee1609Dot2DataCodec.decode(bytes);
-  } catch (e) {
-    return refuse(400, Code.parsingFailure, `not an Ieee1609Dot2Data: ${(e as Error).message}`);
-  }
-  if (!('encryptedData' in outer.content)) return refuse(400, Code.requestNotEncrypted, `content is ${Object.keys(outer.content)[0]}, expected encryptedData`);
-  const key: DecryptionKey = { kind: 'cert', certificate: deps.raCertificate, ...deps.raDecryption };
-  try {
-    return (await decryptDataDetailed(outer, [key])).data;
-  } catch (e) {
-    if (e instanceof DecryptionError && e.code === 'no-recipient') return refuse(400, Code.wrongRa, 'not encrypted to this RA');
-    return refuse(400, Code.decryptionFailure, `decryption: ${(e as Error).message}`);
-  }
-}
-
-function singleCertResolver(deps: SuccessorDeps): SignerResolver {
-  return (id) => {
-    if (!('certificate' in id) || id.certificate.length !== 1) return undefined;
-    const cert = id.certificate[0]!;
-    if (cert.type === 'explicit') return cert;
-    const chain = chainOf(cert, deps);
-    if (chain.length < 2) return undefined;
-    try {
-      return { certificate: cert, publicKey: certificatePublicKey(cert, chain.slice(1)) };
-    } catch {
-      return undefined;
-    }
-  };
-}
-
-/** The current enrollment certificate: chains (valid now, or within the grace), ECA-issued, device known, not blocked. */
-async function checkEnrollment(enrollment: Certificate, deps: SuccessorDeps): Promise<RegisteredDevice> {
-  const chain = chainOf(enrollment, deps);
-  const now = nowTime32(deps.clock);
-  const end = Math.floor(validityPeriodEnd(enrollment.toBeSigned.validityPeriod));
-  const grace = deps.options?.expiryGraceSeconds ?? 0;
-  // Within the grace, the chain is judged at the certificate's last valid second.
-  const clock: Clock = now >= end && now - end <= grace ? { now: () => time32ToDate(end - 1) } : deps.clock;
-  const v = verifyCertificateChain(chain, { trustAnchors: deps.trustAnchors, clock });
-  if (!v.ok) refuse(400, Code.chainFailure, `enrollment certificate chain: ${v.errors.map((e) => `${e.code} at ${e.index}: ${e.reason}`).join('; ')}`);
-  const ecas = new Set(deps.ecaCertificates.map(hex8));
-  if (!chain[1] || !ecas.has(hex8(chain[1]))) refuse(400, Code.chainFailure, 'the signing certificate is not an enrollment certificate of a known ECA');
-  const device = await deps.devices(hex8(enrollment));
-  if (!device) return refuse(400, Code.enrollmentCertificateUnknown, 'the enrollment certificate is not registered to a device');
-  if (device.state === 'blocked') refuse(403, Code.enrollmentCertificateBlocked, 'the device is blocked');
-  return device;
-}
+const grace = (deps: SuccessorDeps) => ({ expiryGraceSeconds: deps.options?.expiryGraceSeconds ?? 0 });
 
 /** `<request hash 16 hex>.oer`. */
 export function successorFilename(requestHash: Uint8Array | string): string {
@@ -192,20 +106,9 @@ export interface AcceptedSuccessorRequest {
 /** 6.3.5.4: checks an EeRaSuccessorEnrollmentCertRequestSpdu and enqueues its job; ScmsHttpError on refusal. */
 export async function acceptSuccessorRequest(bytes: Uint8Array, deps: SuccessorDeps): Promise<AcceptedSuccessorRequest> {
   const { clock, jobs, policy } = deps;
-  const plain = await decryptForRa(bytes, deps);
-  if (!('signedCertificateRequest' in plain.content)) refuse(400, Code.parsingFailure, 'the decrypted data is not a signedCertificateRequest');
-  const v = verifyCertificateRequest(plain, { resolveSigner: singleCertResolver(deps) });
-  if (!v.ok) return refuse(400, Code.signatureFailure, `signature: ${v.reason}`);
-  if (!('certificate' in v.signer) || v.signer.certificate.length !== 1) return refuse(400, Code.parsingFailure, 'signer is not SignerSingleCert');
-  const c = v.tbsRequest.content as ScmsPdu['content'];
-  if (v.tbsRequest.version !== 2 || !('ee-ra' in c) || !('eeRaSuccessorEnrollmentCertRequest' in c['ee-ra'])) {
-    return refuse(400, Code.parsingFailure, 'not an ee-ra eeRaSuccessorEnrollmentCertRequest');
-  }
-  const enrollment = v.signer.certificate[0]!;
-  const device = await checkEnrollment(enrollment, deps);
+  const { request: spdu, enrollment, device } = await authenticateCertRequest(bytes, 'eeRaSuccessorEnrollmentCertRequest', deps, grace(deps));
 
   // The inner EeEcaCertRequestSpdu: SignerSelf, no canonicalId, signed with the requested (new) key.
-  const spdu = c['ee-ra'].eeRaSuccessorEnrollmentCertRequest;
   if (!('signedCertificateRequest' in spdu.content)) return refuse(400, Code.parsingFailure, 'the inner request is not a signedCertificateRequest');
   const req = spdu.content.signedCertificateRequest.tbsRequest.content['eca-ee'].eeEcaCertRequest;
   if (req.canonicalId !== undefined) refuse(400, Code.invalidContent, 'a successor request carries no canonicalId (it is signed with the new key)');
@@ -235,19 +138,8 @@ export async function successorDownload(
   deps: SuccessorDeps,
   ctx: DownloadRequestContext = {},
 ): Promise<{ filename: string; bytes: Uint8Array }> {
-  if (!header) return refuse(400, Code.requestNotEncrypted, `the ${AUTHORIZATION_HEADER} header is missing`);
   if (!deps.downloads) throw new Error('successorDownload: deps.downloads is not set (registerSuccessorEnrollment sets it)');
-  const bytes = new Uint8Array(Buffer.from(header.trim(), 'base64'));
-  const plain = await decryptForRa(bytes, deps);
-  const v = verifySignedSpdu(plain, { resolveSigner: singleCertResolver(deps) });
-  if (!v.ok) return refuse(400, Code.signatureFailure, `signature: ${v.reason}`);
-  const c = v.pdu.content;
-  if (!('ee-ra' in c) || !('eeRaDownloadRequest' in c['ee-ra'])) return refuse(400, Code.parsingFailure, 'not an ee-ra eeRaDownloadRequest');
-  const dl = c['ee-ra'].eeRaDownloadRequest;
-  const signer = (v.signer as { certificate: Certificate[] }).certificate[0]!;
-  const device = await checkEnrollment(signer, deps);
-  checkGenerationTime(dl.generationTime, deps.policy['download-maxAge'], DownloadLimitCode.maxAge, deps, 'download-maxAge');
-  if (filenameParam !== undefined && filenameParam !== dl.filename) refuse(400, Code.invalidContent, 'the filename parameter differs from the filename in the download request');
+  const { download: dl, signer, device } = await authenticateDownload(header, filenameParam, DownloadLimitCode.maxAge, deps, grace(deps));
 
   const m = /^([0-9a-f]{16})\.oer$/i.exec(dl.filename);
   const job = m ? ((await deps.jobs.getByKey(SUCCESSOR_QUEUE, m[1]!.toLowerCase())) as Job<SuccessorJobPayload, SuccessorJobResult> | undefined) : undefined;

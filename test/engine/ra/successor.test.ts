@@ -33,6 +33,7 @@ import {
   type SuccessorDeps,
   type SuccessorJobResult,
 } from '../../../src/engine/ra/successor.js';
+import { SuccessorRequestStore } from '../../../src/engine/ra/successor-store.js';
 import { buildTbsCertificate, certificateHashedId8, certificateKeyPairMatches, issueExplicitCertificate } from '../../../src/security/certificate.js';
 import { scmsPdu, signedEncryptedCertRequestSpdu } from '../../../src/security/scms-pdu.js';
 import { dateToTime32, ManualClock } from '../../../src/security/time.js';
@@ -119,11 +120,11 @@ afterAll(async () => {
   for (const d of dbs) await d.close();
 });
 
-/** A registered OBU enrolled (implicit) two minutes before NOW: eca-minWait has passed by NOW. */
-async function enrolledEe(): Promise<{ deviceId: string; enrollment: EnrollmentCredential }> {
+/** A registered OBU enrolled (implicit) `agoMs` before NOW (default two minutes: eca-minWait has passed by NOW). */
+async function enrolledEe(agoMs = 120_000): Promise<{ deviceId: string; enrollment: EnrollmentCredential }> {
   const canonical = generateKeyPair('nistP256');
   const r = await registration.register({ deviceType: 'obu', key: canonicalKeyFromBytes(canonical.publicKey) }, 'test');
-  clock.set(NOW.getTime() - 120_000);
+  clock.set(NOW.getTime() - agoMs);
   try {
     const { spdu, state } = await buildEnrollmentRequest({ canonicalKey: keyPairSigner(canonical), type: 'implicit', psids: [32, 38], validity: { durationSeconds: 30 * 86_400 }, clock });
     const res = await ecaEngine.handleEnrollmentRequest(spdu);
@@ -148,7 +149,7 @@ const bytes = async (r: Response) => new Uint8Array(await r.arrayBuffer());
 
 async function snapshot() {
   const out: Record<string, unknown> = {};
-  for (const t of ['scms_jobs', 'ra_devices', 'ra_device_events', 'ra_device_certificates', 'ra_download_requests']) out[t] = await raDb.selectFrom(t).selectAll().execute();
+  for (const t of ['scms_jobs', 'ra_devices', 'ra_device_events', 'ra_device_certificates', 'ra_download_requests', 'ra_successor_requests']) out[t] = await raDb.selectFrom(t).selectAll().execute();
   out.eca = await ecaStore.counts();
   return out;
 }
@@ -161,6 +162,8 @@ async function expectRefused(body: Uint8Array, status: number, code: number) {
   expect(r.headers.get(ERROR_HEADER), text).toBe(`${status}-${code}`);
   expect(await snapshot()).toEqual(before);
 }
+
+const successorRequestsOf = (deviceId: string) => new SuccessorRequestStore(raDb).requestsOf(deviceId);
 
 async function runWorker() {
   while ((await worker.pollOnce()) > 0) await worker.drain();
@@ -214,7 +217,9 @@ describe('successor enrollment over HTTP', () => {
     expect(recorded.map((c) => `${c.kind}:${c.hashedId8}`)).toEqual(expect.arrayContaining([`enrollment:${oldId}`, `successor-enrollment:${newId}`]));
     expect((await registrationEnrollmentLookup(registration)(newId))?.deviceId).toBe(ee.deviceId);
 
-    // The new certificate can in turn request its successor (accepted by the RA).
+    // The new certificate can in turn request its successor (accepted by the RA) once eca-minWait has passed since
+    // the previous successor request (the RA holds successor requests to eca-minWait up front).
+    clock.set(NOW.getTime() + h.policy['eca-minWait'] * 1000);
     const again = await successorRequest({ certificate: next.certificate, signer: next.signer });
     expect((await post(again.spdu)).status).toBe(200);
   }, 120_000);
@@ -309,6 +314,107 @@ describe('successor refusals (status and code; RA and ECA state unchanged)', () 
     expect(job?.state).toBe('done');
     expect(job?.result).toMatchObject({ refused: { status: 403, code: 20 } });
     expect(await ecaStore.certificatesOf(ee.deviceId)).toEqual(before);
+  });
+});
+
+describe('successor request limits: eca-minWait / eca-maxReqs up front, ECA rate refusals retryable', () => {
+  afterEach(() => clock.set(NOW));
+  const at = (s: number) => clock.set(NOW.getTime() + s * 1000);
+  const minWait = () => h.policy['eca-minWait'];
+  const downloadOf = async (ee: { enrollment: EnrollmentCredential }, requestHash: Uint8Array) => {
+    const filename = successorDownloadFilename(requestHash);
+    return download(await buildDownloadRequest({ filename, enrollment: ee.enrollment, raCertificate: h.ra.cert, clock }), filename);
+  };
+
+  it('eca-minWait: a second request within eca-minWait -> 429-73 with Retry-After, nothing stored; a new request after it -> 200', async () => {
+    const ee = await enrolledEe();
+    expect((await post((await successorRequest(ee.enrollment)).spdu)).status).toBe(200);
+    at(minWait() - 3);
+    const before = await snapshot();
+    const r = await post((await successorRequest(ee.enrollment)).spdu);
+    expect(r.status, await r.clone().text()).toBe(429);
+    expect(r.headers.get(ERROR_HEADER)).toBe('429-73');
+    expect(Number(r.headers.get('retry-after'))).toBe(3);
+    expect(await r.text()).toContain('eca-minWait');
+    expect(await snapshot()).toEqual(before);
+    at(minWait() - 3 + Number(r.headers.get('retry-after')));
+    expect((await post((await successorRequest(ee.enrollment)).spdu)).status).toBe(200);
+  });
+
+  it('eca-maxReqs per 7 x 24 h -> 429-71 with Retry-After (until the oldest request leaves the window); nothing stored', async () => {
+    const tight = await startTestServer((server) =>
+      server.registerComponent({ name: 'ra', register: registerSuccessorEnrollment, deps: { ...deps, policy: { ...h.policy, 'eca-maxReqs': 2 } } }),
+    );
+    try {
+      const ee = await enrolledEe();
+      const postTight = (body: Uint8Array) =>
+        fetch(`${tight.url}${SUCCESSOR_ENROLLMENT_PATH}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from(body) });
+      for (const s of [0, minWait()]) {
+        at(s);
+        expect((await postTight((await successorRequest(ee.enrollment)).spdu)).status).toBe(200);
+      }
+      at(3 * minWait());
+      const before = await snapshot();
+      const r = await postTight((await successorRequest(ee.enrollment)).spdu);
+      expect(r.status, await r.clone().text()).toBe(429);
+      expect(r.headers.get(ERROR_HEADER)).toBe('429-71');
+      expect(Number(r.headers.get('retry-after'))).toBe(7 * 86_400 - 3 * minWait() + 1);
+      expect(await snapshot()).toEqual(before);
+    } finally {
+      await tight.close();
+    }
+  });
+
+  it('ECA 429 after the ack (eca-minWait since the initial enrollment): the download answers 429-73 + Retry-After, the refused request no longer counts, a new request is issued once', async () => {
+    // Enrolled 2 s before NOW: the RA accepts the successor request (it does not see the initial enrollment), the
+    // ECA refuses it with eca-minWait.
+    const ee = await enrolledEe(2000);
+    const first = await successorRequest(ee.enrollment);
+    expect((await post(first.spdu)).status).toBe(200);
+    const issuedBefore = (await ecaStore.certificatesOf(ee.deviceId)).length;
+    await runWorker();
+    const job = await jobs.getByKey(SUCCESSOR_QUEUE, toHex(first.state.requestHash));
+    expect(job?.state).toBe('done');
+    expect(job?.result).toMatchObject({ refused: { status: 429, code: 73 } });
+    expect(await successorRequestsOf(ee.deviceId)).toEqual([{ requestHash: toHex(first.state.requestHash), generationTime: dateToTime32(NOW), refused: true }]);
+
+    at(1);
+    const dl = await downloadOf(ee, first.state.requestHash);
+    expect(dl.status, await dl.clone().text()).toBe(429);
+    expect(dl.headers.get(ERROR_HEADER)).toBe('429-73');
+    expect(await dl.text()).toContain('send a new successor enrollment request');
+    const after = Number(dl.headers.get('retry-after'));
+    expect(after).toBeGreaterThanOrEqual(1);
+    expect(after).toBeLessThanOrEqual(minWait());
+
+    // The new request, generated after Retry-After: accepted by the RA (the refused one does not count) and issued.
+    at(1 + after);
+    const second = await successorRequest(ee.enrollment);
+    expect((await post(second.spdu)).status).toBe(200);
+    await runWorker();
+    expect((await jobs.getByKey(SUCCESSOR_QUEUE, toHex(second.state.requestHash)))?.result).toMatchObject({ response: expect.any(String) });
+    at(2 + after + h.policy['download-minWait']);
+    const ok = await downloadOf(ee, second.state.requestHash);
+    expect(ok.status, await ok.clone().text()).toBe(200);
+    processSuccessorResponse(await bytes(ok), second.state, { trustAnchors: [h.root.cert], clock });
+    expect((await ecaStore.certificatesOf(ee.deviceId)).length).toBe(issuedBefore + 1);
+    // The first file still answers the retryable refusal (nothing was issued for it).
+    at(3 + after + 2 * h.policy['download-minWait']);
+    expect((await downloadOf(ee, first.state.requestHash)).status).toBe(429);
+  });
+
+  it("the ECA's Retry-After, when its client passes it on, sets the download's Retry-After (inner generationTime + it)", async () => {
+    const ee = await enrolledEe();
+    const r = await successorRequest(ee.enrollment);
+    expect((await post(r.spdu)).status).toBe(200);
+    const refusing = successorJobHandler({ successorEnrollment: async () => ({ status: 429, code: 73, reason: 'eca-minWait: 6 s since the previous request (minimum 10 s)', retryAfter: 4 }) as never });
+    const w = new Worker({ jobs, queue: SUCCESSOR_QUEUE, heartbeatMs: 0, handler: refusing });
+    while ((await w.pollOnce()) > 0) await w.drain();
+    expect((await jobs.getByKey(SUCCESSOR_QUEUE, toHex(r.state.requestHash)))?.result).toEqual({ refused: { status: 429, code: 73, reason: expect.any(String), retryAfter: 4 } });
+    at(1);
+    const dl = await downloadOf(ee, r.state.requestHash);
+    expect(dl.status).toBe(429);
+    expect(Number(dl.headers.get('retry-after'))).toBe(3);
   });
 });
 

@@ -81,6 +81,7 @@ import { WEEK_SECONDS } from '../policy/index.js';
 import { CANONICAL_KEY_CURVES, canonicalIdOf, isCanonicalId, type CanonicalKeyCurve, type RegisteredDevice } from '../ra/registration.js';
 import { recoverSelfSignerKeys } from './canonical-key.js';
 import type { EcaDeps } from './deps.js';
+import type { DeviceRequestHistory, EcaStoreTx } from './store.js';
 import type { SuccessorLink } from './successor.js';
 
 /**
@@ -243,13 +244,7 @@ export class Eca {
 
     // 4. Generation time.
     const now = nowTime32(clock);
-    const skew = policy.allowedClockSkew;
-    if (req.generationTime > now + skew) {
-      refuse(400, Code.generationTimeInFuture, `generationTime ${time32ToDate(req.generationTime).toISOString()} is in the future`);
-    }
-    if (now - req.generationTime > policy['eca-maxAge']) {
-      refuse(400, EcaLimitCode.maxAge, `generationTime is ${now - req.generationTime} s old, eca-maxAge is ${policy['eca-maxAge']} s`);
-    }
+    this.#checkGenerationTime(req, now);
 
     // 5. Content.
     const type = req.type;
@@ -261,33 +256,14 @@ export class Eca {
         refuse(400, Code.requestedCertificateTypeNotAllowed, `implicit certificates of this ECA are on ${this.#ecaCurve}, the requested key is on ${requested.curve}`);
       }
     }
-    const permissions = this.#checkPermissions(req, device);
-    const region = this.#checkRegion(req, device);
-    const validity = this.#checkValidity(req);
+    const tbs = this.#enrollmentTbs(req, device, type);
+    const validity = tbs.validityPeriod;
 
-    // Nothing stored so far; cheap replay / rate pre-check before spending a signature.
+    // 6. Nothing stored so far; cheap replay / rate pre-check before spending a signature.
     await store.transaction((tx) => this.#checkHistory(tx, requestDigest, device.deviceId, req.generationTime));
 
     // 7. Issue and answer.
-    const tbs: ToBeSignedCertificate = {
-      id: opts.certificateId === 'requested' ? req.tbsCert.id : { none: null },
-      cracaId: opts.cracaId ?? new Uint8Array(3),
-      crlSeries: opts.crlSeries ?? 0,
-      validityPeriod: validity,
-      certRequestPermissions: permissions,
-      verifyKeyIndicator: type === 'explicit' ? { verificationKey: req.tbsCert.verifyKeyIndicator.verificationKey } : { reconstructionValue: { fill: null } },
-    };
-    if (region) tbs.region = region;
-    if (req.tbsCert.assuranceLevel !== undefined) tbs.assuranceLevel = req.tbsCert.assuranceLevel;
-    if (req.tbsCert.canRequestRollover !== undefined) tbs.canRequestRollover = null;
-    if (req.tbsCert.encryptionKey !== undefined) tbs.encryptionKey = req.tbsCert.encryptionKey;
     const { eca } = this.#d;
-    const problems = checkIssuePermissions(eca.certificate, { version: 3, type: 'explicit', issuer: { self: 'sha256' }, toBeSigned: tbs }, {
-      issuer: 'ECA certificate',
-      subject: 'enrollment certificate',
-    });
-    if (problems.length > 0) refuse(400, Code.requestedPermissionsNotAllowed, problems.join('; '));
-
     let certificate: Certificate;
     let privateKeyInfo: Uint8Array | undefined;
     if (type === 'explicit') {
@@ -386,10 +362,14 @@ export class Eca {
     return { status: 200, body: prior.response, certificate: decodeCertificate(c.certificate), deviceId: device.deviceId, hashedId8: c.hashedId8 };
   }
 
-  async #checkHistory(tx: import('./store.js').EcaStoreTx, requestDigest: string, deviceId: string, generationTime: number): Promise<void> {
-    const { policy } = this.#d;
+  async #checkHistory(tx: EcaStoreTx, requestDigest: string, deviceId: string, generationTime: number): Promise<void> {
     if (await tx.hasRequest(requestDigest)) refuse(400, Code.invalidContent, 'replayed request: this EeEcaCertRequestSpdu was accepted before');
-    const h = await tx.history(deviceId, generationTime - WEEK_SECONDS);
+    this.#checkRate(await tx.history(deviceId, generationTime - WEEK_SECONDS), generationTime);
+  }
+
+  /** eca-maxReqs per 7 x 24 h and eca-minWait on the device's accepted requests (`h` counted since generationTime - 7 x 24 h). */
+  #checkRate(h: DeviceRequestHistory, generationTime: number): void {
+    const { policy } = this.#d;
     if (h.countSince >= policy['eca-maxReqs']) {
       // Retry-After: at least until the window can have moved past one request (the oldest is not tracked: eca-minWait).
       refuse(429, EcaLimitCode.maxReqs, `eca-maxReqs: ${h.countSince} enrollment requests in the last 7 x 24 h (limit ${policy['eca-maxReqs']})`, Math.max(1, policy['eca-minWait']));
@@ -400,42 +380,68 @@ export class Eca {
     }
   }
 
+  /** Step 4: generationTime not after now + allowedClockSkew, not older than eca-maxAge. */
+  #checkGenerationTime(req: EeEcaCertRequest, now: number): void {
+    const { policy } = this.#d;
+    if (req.generationTime > now + policy.allowedClockSkew) {
+      refuse(400, Code.generationTimeInFuture, `generationTime ${time32ToDate(req.generationTime).toISOString()} is in the future`);
+    }
+    if (now - req.generationTime > policy['eca-maxAge']) {
+      refuse(400, EcaLimitCode.maxAge, `generationTime is ${now - req.generationTime} s old, eca-maxAge is ${policy['eca-maxAge']} s`);
+    }
+  }
+
   /**
-   * Steps 4, 5 and the issue-permission check of step 7 for an explicit-certificate EeEcaCertRequest that reached
-   * the ECA over another authenticated channel (the factory line, factory.ts), for a device already looked up:
-   * the ToBeSignedCertificate this ECA would issue, built as in #handle, or the refusal. Records nothing.
+   * Step 5 (permissions, region, validity) and the ToBeSignedCertificate of the enrollment certificate (step 7),
+   * checked against the ECA certificate's certIssuePermissions (1609.2 5.1.2.4): the online path (#handle) and the
+   * factory path (checkFactoryRequest) build and check it here.
    */
-  checkFactoryRequest(req: EeEcaCertRequest, device: RegisteredDevice): { tbs: ToBeSignedCertificate } | EnrollmentRefused {
+  #enrollmentTbs(req: EeEcaCertRequest, device: RegisteredDevice, type: 'explicit' | 'implicit'): ToBeSignedCertificate {
+    const opts = this.#d.options ?? {};
+    const permissions = this.#checkPermissions(req, device);
+    const region = this.#checkRegion(req, device);
+    const validity = this.#checkValidity(req);
+    const tbs: ToBeSignedCertificate = {
+      id: opts.certificateId === 'requested' ? req.tbsCert.id : { none: null },
+      cracaId: opts.cracaId ?? new Uint8Array(3),
+      crlSeries: opts.crlSeries ?? 0,
+      validityPeriod: validity,
+      certRequestPermissions: permissions,
+      verifyKeyIndicator: type === 'explicit' ? { verificationKey: req.tbsCert.verifyKeyIndicator.verificationKey } : { reconstructionValue: { fill: null } },
+    };
+    if (region) tbs.region = region;
+    if (req.tbsCert.assuranceLevel !== undefined) tbs.assuranceLevel = req.tbsCert.assuranceLevel;
+    if (req.tbsCert.canRequestRollover !== undefined) tbs.canRequestRollover = null;
+    if (req.tbsCert.encryptionKey !== undefined) tbs.encryptionKey = req.tbsCert.encryptionKey;
+    const problems = checkIssuePermissions(this.#d.eca.certificate, { version: 3, type: 'explicit', issuer: { self: 'sha256' }, toBeSigned: tbs }, {
+      issuer: 'ECA certificate',
+      subject: 'enrollment certificate',
+    });
+    if (problems.length > 0) refuse(400, Code.requestedPermissionsNotAllowed, problems.join('; '));
+    return tbs;
+  }
+
+  /**
+   * Steps 3 (blocked), 4, 5, the issue-permission check of step 7 and the rate limits of step 6 for an
+   * explicit-certificate EeEcaCertRequest that reached the ECA over another authenticated channel (the factory line,
+   * factory.ts), for a device already looked up, with `history` (the device's accepted requests, as
+   * EcaStoreTx.history) read from the caller's store: the ToBeSignedCertificate this ECA would issue, built as in
+   * #handle, or the refusal. Records nothing.
+   */
+  checkFactoryRequest(
+    req: EeEcaCertRequest,
+    device: RegisteredDevice,
+    history: (deviceId: string, since: number) => DeviceRequestHistory,
+  ): { tbs: ToBeSignedCertificate } | EnrollmentRefused {
     try {
       if (device.state === 'blocked') refuse(403, Code.enrollmentCertificateBlocked, 'the device is blocked');
-      const { policy, clock } = this.#d;
       const opts = this.#d.options ?? {};
-      const now = nowTime32(clock);
-      if (req.generationTime > now + policy.allowedClockSkew) refuse(400, Code.generationTimeInFuture, 'generationTime is in the future');
-      if (now - req.generationTime > policy['eca-maxAge']) refuse(400, EcaLimitCode.maxAge, `generationTime is ${now - req.generationTime} s old, eca-maxAge is ${policy['eca-maxAge']} s`);
+      this.#checkGenerationTime(req, nowTime32(this.#d.clock));
       if (req.type !== 'explicit' || !(opts.allowedTypes ?? ['explicit', 'implicit']).includes('explicit')) {
         refuse(400, Code.requestedCertificateTypeNotAllowed, 'the factory path issues explicit enrollment certificates only');
       }
-      const permissions = this.#checkPermissions(req, device);
-      const region = this.#checkRegion(req, device);
-      const validity = this.#checkValidity(req);
-      const tbs: ToBeSignedCertificate = {
-        id: opts.certificateId === 'requested' ? req.tbsCert.id : { none: null },
-        cracaId: opts.cracaId ?? new Uint8Array(3),
-        crlSeries: opts.crlSeries ?? 0,
-        validityPeriod: validity,
-        certRequestPermissions: permissions,
-        verifyKeyIndicator: { verificationKey: req.tbsCert.verifyKeyIndicator.verificationKey },
-      };
-      if (region) tbs.region = region;
-      if (req.tbsCert.assuranceLevel !== undefined) tbs.assuranceLevel = req.tbsCert.assuranceLevel;
-      if (req.tbsCert.canRequestRollover !== undefined) tbs.canRequestRollover = null;
-      if (req.tbsCert.encryptionKey !== undefined) tbs.encryptionKey = req.tbsCert.encryptionKey;
-      const problems = checkIssuePermissions(this.#d.eca.certificate, { version: 3, type: 'explicit', issuer: { self: 'sha256' }, toBeSigned: tbs }, {
-        issuer: 'ECA certificate',
-        subject: 'enrollment certificate',
-      });
-      if (problems.length > 0) refuse(400, Code.requestedPermissionsNotAllowed, problems.join('; '));
+      const tbs = this.#enrollmentTbs(req, device, 'explicit');
+      this.#checkRate(history(device.deviceId, req.generationTime - WEEK_SECONDS), req.generationTime);
       return { tbs };
     } catch (e) {
       if (e instanceof Refusal) return { status: e.status, code: e.code, reason: e.reason };

@@ -28,10 +28,11 @@ import { sha256 } from '../../crypto/hash.js';
 import { certificateHashedId8, encodeCertificate, issueExplicitCertificate } from '../../security/certificate.js';
 import { time32ToDate, validityPeriodEnd, type Clock } from '../../security/time.js';
 import { Ieee1609Dot2Dot1ErrorCode as Code } from '../http/errors.js';
-import { WEEK_SECONDS, type GlobalPolicy } from '../policy/index.js';
+import type { GlobalPolicy } from '../policy/index.js';
 import type { CertificateRecordInput, RegisteredDevice } from '../ra/registration.js';
 import type { EcaIdentity } from './deps.js';
-import { EcaLimitCode, type Eca, type EnrollmentRefused } from './eca.js';
+import type { Eca, EnrollmentRefused } from './eca.js';
+import type { DeviceRequestHistory } from './store.js';
 
 export interface FactoryEnrollmentItem {
   /** The registered device (from the RA registry). */
@@ -100,9 +101,15 @@ export class EcaFactory {
     );
   }
 
+  /** The device's accepted requests (as EcaStore.history), from the prepared statements. */
+  #history(deviceId: string, since: number): DeviceRequestHistory {
+    const latest = this.#latest.get(deviceId)?.latest;
+    return { countSince: this.#count.get(deviceId, since)!.n, latestGenerationTime: latest === null || latest === undefined ? undefined : Number(latest) };
+  }
+
   /** Enrolls the devices (each at most once per call); results in the order of `items`. */
   async enroll(items: readonly FactoryEnrollmentItem[]): Promise<FactoryEnrollmentResult[]> {
-    const { eca, identity, policy, clock, registry, db } = this.#o;
+    const { eca, identity, clock, registry, db } = this.#o;
     const seen = new Set<string>();
     const results: FactoryEnrollmentResult[] = [];
     const fresh: Array<{ n: number; digest: string; req: EeEcaCertRequest; device: RegisteredDevice; certificate: Certificate; bytes: Uint8Array; hashedId8: string; requestHash: string }> = [];
@@ -136,20 +143,10 @@ export class EcaFactory {
         refused(400, Code.enrollmentCertificateUnknown, "the request's canonicalId is not the device's");
         continue;
       }
-      const checked = eca.checkFactoryRequest(req, item.device);
+      // Steps 3-6 of the online ECA, eca-maxReqs / eca-minWait on the device's accepted requests in this database.
+      const checked = eca.checkFactoryRequest(req, item.device, (deviceId, since) => this.#history(deviceId, since));
       if ('status' in checked) {
         results[n] = { ok: false, ...checked };
-        continue;
-      }
-      // eca-maxReqs / eca-minWait on the device's accepted requests (as Eca #checkHistory).
-      const h = this.#count.get(item.device.deviceId, req.generationTime - WEEK_SECONDS)!;
-      if (h.n >= policy['eca-maxReqs']) {
-        refused(429, EcaLimitCode.maxReqs, `eca-maxReqs: ${h.n} enrollment requests in the last 7 x 24 h (limit ${policy['eca-maxReqs']})`);
-        continue;
-      }
-      const latest = this.#latest.get(item.device.deviceId)?.latest;
-      if (latest !== null && latest !== undefined && req.generationTime - Number(latest) < policy['eca-minWait']) {
-        refused(429, EcaLimitCode.minWait, `eca-minWait: ${req.generationTime - Number(latest)} s since the previous request (minimum ${policy['eca-minWait']} s)`);
         continue;
       }
       const certificate = await issueExplicitCertificate({ tbs: checked.tbs, issuer: identity.certificate, signer: identity.signer });

@@ -34,14 +34,12 @@ import type { ButterflySecrets } from './butterfly.js';
 import { createKindRequest, kindDownloadFilename, KindResponseError, processKindDownload, type EeRequestForm, type KindSecrets } from './kinds.js';
 import { buildEnrollmentRequest, EnrollmentResponseError, processEnrollmentResponse } from './enroll.js';
 import { publicKeyOf, verifyChainFast, type PublicKey } from './fast-verify.js';
-import { buildSuccessorEnrollmentRequest, processSuccessorAck, processSuccessorResponse, successorDownloadFilename } from './successor.js';
+import { processSuccessorResponse, runSuccessorExchange } from './successor.js';
 import { bodyBytes, eeRequest, errorCodeMeaning, ScmsResponseError, type EeHttpOptions } from './http.js';
 import { canonicalIdOf, compressedPublicKey, keyPairFromPrivate, keyPairSigner } from './keys.js';
 import { newState, type ButterflyChoice, type CertForm, type CertKind, type DeviceType, type EeState, type EeStateDir } from './state.js';
 
 export const BSM_PSID = 0x20;
-/** The RA's successor enrollment route (ra/successor.ts SUCCESSOR_ENROLLMENT_PATH; the EE does not import the RA). */
-const SUCCESSOR_PATH = '/v3/successor-enrollment-certificate';
 export const STEPS = ['bootstrap', 'register', 'enroll', 'request', 'download', 'use', 'successor'] as const;
 export type Step = (typeof STEPS)[number];
 
@@ -545,8 +543,9 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
 /**
  * Successor enrollment (1609.2.1 6.3.5.4 / 6.3.5.5, ee/successor.ts): a new enrollment key, the request signed with
  * the current enrollment certificate and encrypted to the RA, the ack checked, the EcaEeCertResponseSpdu downloaded
- * (503 + Retry-After: wait, bounded by maxWaitSeconds), verified (chain to a trusted root, key reconstructed and
- * matched), then the state switches to the new certificate. The authorization request and certificates of the old
+ * (runSuccessorExchange: 503 / 429 + Retry-After waited out, bounded by maxWaitSeconds; a rate refusal of the request
+ * itself, eca-minWait / eca-maxReqs at the RA or the ECA, is answered with a new request after Retry-After), verified
+ * (chain to a trusted root, key reconstructed and matched), then the state switches to the new certificate. The authorization request and certificates of the old
  * enrollment are dropped from the state, so the next run requests a new batch signed with the new certificate.
  * Not resumable: the request state lives in memory only; a run that gives up (pending) sends a new request next time.
  * Before sending, the EE waits out eca-minWait since its last enrollment (the ECA counts successors like enrollments).
@@ -577,55 +576,25 @@ async function successorStep(c: {
     await c.sleep(minWaitMs);
   }
   const psids = (policy.deviceTypes[policyType(cfg.deviceType)]?.enrollment ?? []).map((a) => Number(a.psid));
-  const { spdu, state } = await buildSuccessorEnrollmentRequest({
-    current: enrollment,
-    raCertificate: trust.raCertificate,
-    type: cfg.form,
-    psids,
-    validity: { durationSeconds: Math.min(policy.enrollmentValidity, 3 * 31_556_952) },
-    clock,
-  });
-  const rh = toHex(state.requestHash);
-  const url = `${ra}${SUCCESSOR_PATH}`;
-  emit('successor', 'sent', `POST ${url} EeRaSuccessorEnrollmentCertRequestSpdu (${spdu.length} octets, new ${cfg.form} key; signed with enrollment certificate ${old.hashedId8}, encrypted to the RA; request hash ${rh})`, spdu);
-  let body: Uint8Array;
+  let x;
   try {
-    body = await bodyBytes(await eeRequest({ method: 'POST', url, body: spdu, headers: { 'content-type': 'application/octet-stream' } }, { ...http, maxRetries: 0 }));
-  } catch (e) {
-    httpFailure('successor', e);
-  }
-  let ack;
-  try {
-    ack = processSuccessorAck(body, { raCertificate: trust.raCertificate, requestHash: state.requestHash });
+    x = await runSuccessorExchange({
+      raUrl: ra,
+      current: enrollment,
+      raCertificate: trust.raCertificate,
+      request: { type: cfg.form, psids, validity: { durationSeconds: Math.min(policy.enrollmentValidity, 3 * 31_556_952) } },
+      clock,
+      http,
+      sleep: c.sleep,
+      maxWaitSeconds: Math.max(0, (budgetMs - waited()) / 1000),
+      onEvent: (kind, message, spdu) => emit('successor', kind, message, spdu),
+    });
   } catch (e) {
     if (e instanceof AuthorizationClientError) throw new SimulationError('successor', `the RA's ack does not check: ${e.message}`, undefined, 'ack');
-    throw e;
+    httpFailure('successor', e);
   }
-  emit('successor', 'received', `RaEeEnrollmentCertAckSpdu (${body.length} octets): download at ${time32ToDate(ack.nextDlTime).toISOString()}`, body);
-
-  const filename = successorDownloadFilename(state.requestHash);
-  const untilDl = time32ToDate(ack.nextDlTime).getTime() - clock.now().getTime();
-  if (waited() + untilDl > budgetMs) return { pending: `successor ${filename} is available from ${time32ToDate(ack.nextDlTime).toISOString()}, beyond the wait limit; run again with --successor (a new request)` };
-  if (untilDl > 0) {
-    emit('successor', 'wait', `waiting ${Math.ceil(untilDl / 1000)} s until the download time`);
-    await c.sleep(untilDl);
-  }
-  let file: Uint8Array | undefined;
-  for (let attempt = 1; !file; attempt++) {
-    const header = await buildDownloadRequest({ filename, enrollment, raCertificate: trust.raCertificate, clock });
-    const dl = `${url}?filename=${encodeURIComponent(filename)}`;
-    emit('successor', 'sent', `GET ${dl} with Ieee-1609.2.1-Authorization (EeRaDownloadRequestSpdu)`, Buffer.from(header, 'base64'));
-    try {
-      file = await bodyBytes(await eeRequest({ method: 'GET', url: dl, headers: { 'ieee-1609.2.1-authorization': header } }, { ...http, maxRetries: 0 }));
-    } catch (e) {
-      if (!(e instanceof ScmsResponseError && e.status === 503)) httpFailure('successor', e);
-      const waitMs = Math.min(60, e.retryAfter ?? 2 ** Math.min(attempt, 5)) * 1000;
-      if (waited() + waitMs > budgetMs || attempt >= 50) return { pending: `successor ${filename} not ready after ${attempt} attempts; run again with --successor (a new request)` };
-      emit('successor', 'wait', `not ready (HTTP 503); retry in ${waitMs / 1000} s`);
-      await c.sleep(waitMs);
-    }
-  }
-  emit('successor', 'received', `EcaEeCertResponseSpdu ${filename} (${file.length} octets)`, file);
+  if (!x.ok) return { pending: `${x.pending} (--successor)` };
+  const { file, state } = x;
   let e;
   try {
     e = processSuccessorResponse(file, state, { trustAnchors: trust.trustAnchors, clock });

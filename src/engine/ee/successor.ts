@@ -9,6 +9,8 @@
  *   successorDownloadFilename / buildDownloadRequest (authorization-client.ts: EeRaDownloadRequestSpdu, base64)
  *   processSuccessorResponse        <- EcaEeCertResponseSpdu: processEnrollmentResponse with requestHash = the
  *       HashedId8 of the outer SPDU (EcaEeCertResponse.requestHash comment), the implicit key reconstructed.
+ *   runSuccessorExchange            the HTTP exchange with the RA: request, ack, wait, download, with bounded retries
+ *       on "try again later" answers (429 / 503 + Retry-After; see its comment).
  */
 import {
   EeEcaCertRequestSpdu as EeEcaCertRequestSpduCodec,
@@ -21,7 +23,8 @@ import { toHex } from '../../crypto/bytes.js';
 import { sha256 } from '../../crypto/hash.js';
 import { certificateHashedId8 } from '../../security/certificate.js';
 import { scmsPdu, signedEncryptedCertRequestSpdu, verifySignedSpdu } from '../../security/scms-pdu.js';
-import { AuthorizationClientError, type EnrollmentCredential } from './authorization-client.js';
+import { time32ToDate, type Clock } from '../../security/time.js';
+import { AuthorizationClientError, buildDownloadRequest, type EnrollmentCredential } from './authorization-client.js';
 import {
   buildEnrollmentRequest,
   processEnrollmentResponse,
@@ -30,6 +33,7 @@ import {
   type EnrollmentResponseOptions,
   type EnrollmentState,
 } from './enroll.js';
+import { bodyBytes, eeRequest, errorCodeMeaning, ScmsResponseError, type EeHttpOptions } from './http.js';
 import { generateKeyPair, keyPairSigner, type EeKeyPair } from './keys.js';
 
 export interface SuccessorRequestOptions extends Omit<EnrollmentRequestOptions, 'canonicalKey' | 'enrollmentKeyPair' | 'includeCanonicalId'> {
@@ -80,4 +84,141 @@ export function successorDownloadFilename(requestHash: Uint8Array): string {
 /** Verifies the downloaded EcaEeCertResponseSpdu and reconstructs the new enrollment key (enroll.ts). */
 export function processSuccessorResponse(bytes: Uint8Array, state: EnrollmentState, opts: EnrollmentResponseOptions): Enrollment {
   return processEnrollmentResponse(bytes, state, opts);
+}
+
+/** The RA's successor enrollment route (ra/successor.ts SUCCESSOR_ENROLLMENT_PATH; the EE does not import the RA). */
+export const SUCCESSOR_ENROLLMENT_PATH = '/v3/successor-enrollment-certificate';
+
+/**
+ * Download-limit codes of 1609.2.1 Table 8 (download-maxReqs 75, download-minWait 76; ra/authorization.ts
+ * DownloadLimitCode): a 429 with one of them refuses the download request only, so the same file is asked again.
+ */
+const DOWNLOAD_LIMIT_CODES: readonly number[] = [75, 76];
+
+export interface SuccessorExchangeOptions {
+  /** The RA's base URL. */
+  raUrl: string;
+  current: EnrollmentCredential;
+  raCertificate: Certificate;
+  /** What each new request asks for (a fresh key and generationTime every time). */
+  request: Omit<SuccessorRequestOptions, 'current' | 'raCertificate' | 'clock'>;
+  clock: Clock;
+  http?: EeHttpOptions;
+  /** Waits; default setTimeout. */
+  sleep?: (ms: number) => Promise<void>;
+  /** Longest total wait (download time, Retry-After answers), seconds. */
+  maxWaitSeconds: number;
+  /** Requests sent at most (the first and those after rate refusals); default 5. */
+  maxRequests?: number;
+  onEvent?: (kind: 'sent' | 'received' | 'wait' | 'info', message: string, spdu?: Uint8Array) => void;
+}
+
+export type SuccessorExchangeResult =
+  | { ok: true; file: Uint8Array; filename: string; state: EnrollmentState; ack: RaEeCertInfo; requests: number }
+  | { ok: false; pending: string; requests: number; retryAt?: Date };
+
+const sleepDefault = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** `HTTP 429-73 (a policy limit ...): reason` for an event message. */
+function answerText(e: ScmsResponseError): string {
+  if (e.status === 0) return `no answer (${e.reason ?? e.message})`;
+  const code = e.code === undefined ? '' : `-${e.code} (${errorCodeMeaning(e.code)})`;
+  return `HTTP ${e.status}${code}${e.reason ? `: ${e.reason}` : ''}`;
+}
+
+/**
+ * 6.3.5.4 / 6.3.5.5 over HTTP: sends a successor enrollment request, checks the ack, waits until its nextDlTime and
+ * downloads the EcaEeCertResponseSpdu. "Try again later" answers are waited out (Retry-After, else a back-off from
+ * 2 s), all waits together bounded by maxWaitSeconds (then the result is pending, with when to come back):
+ * - POST 429 (the RA's up-front eca-minWait 73 / eca-maxReqs 71): a NEW request after Retry-After (the limits count
+ *   on generationTime, so the same octets would be refused again);
+ * - GET 503 (not ready yet; Retry-After until nextDlTime) and GET 429 download-maxReqs 75 / download-minWait 76: the
+ *   same file again after Retry-After (each wait at most 60 s for 503);
+ * - GET 429 with another code (the ECA refused this request for a rate limit, eca-minWait 73 / eca-maxReqs 71;
+ *   ra/successor.ts): a NEW request after Retry-After;
+ * - no answer at all (connection dropped): the GET is repeated, at most 3 times.
+ * Any other refusal is thrown (ScmsResponseError; the ack's checks: AuthorizationClientError).
+ */
+export async function runSuccessorExchange(o: SuccessorExchangeOptions): Promise<SuccessorExchangeResult> {
+  const { clock } = o;
+  const sleep = o.sleep ?? o.http?.sleep ?? sleepDefault;
+  const emit = o.onEvent ?? (() => undefined);
+  const http: EeHttpOptions = { ...o.http, maxRetries: 0 };
+  const budgetMs = o.maxWaitSeconds * 1000;
+  const started = clock.now().getTime();
+  const waited = () => clock.now().getTime() - started;
+  const maxRequests = Math.max(1, o.maxRequests ?? 5);
+  const url = `${o.raUrl.replace(/\/+$/, '')}${SUCCESSOR_ENROLLMENT_PATH}`;
+  /** Waits ms unless that would go beyond the budget (then false); `what` says why and what follows. */
+  const wait = async (ms: number, what: string): Promise<boolean> => {
+    if (waited() + ms > budgetMs) return false;
+    emit('wait', what);
+    await sleep(ms);
+    return true;
+  };
+  const inS = (ms: number, e?: ScmsResponseError) => `in ${Math.ceil(ms / 1000)} s${e ? ` (Retry-After ${e.retryAfter ?? '-'})` : ''}`;
+  const pending = (why: string, requests: number, afterMs: number): SuccessorExchangeResult => {
+    const retryAt = new Date(clock.now().getTime() + afterMs);
+    return { ok: false, pending: `${why}; run again from ${retryAt.toISOString()} (a new request)`, requests, retryAt };
+  };
+
+  for (let n = 1; n <= maxRequests; n++) {
+    const { spdu, state } = await buildSuccessorEnrollmentRequest({ ...o.request, current: o.current, raCertificate: o.raCertificate, clock });
+    const rh = toHex(state.requestHash);
+    emit(
+      'sent',
+      `POST ${url} EeRaSuccessorEnrollmentCertRequestSpdu (${spdu.length} octets, new ${o.request.type} key; signed with enrollment certificate ${toHex(certificateHashedId8(o.current.certificate))}, encrypted to the RA; request hash ${rh})`,
+      spdu,
+    );
+    let body: Uint8Array;
+    try {
+      body = await bodyBytes(await eeRequest({ method: 'POST', url, body: spdu, headers: { 'content-type': 'application/octet-stream' } }, http));
+    } catch (e) {
+      if (!(e instanceof ScmsResponseError && e.status === 429) || n === maxRequests) throw e;
+      const ms = (e.retryAfter ?? 2 ** n) * 1000;
+      if (!(await wait(ms, `successor request refused (${answerText(e)}); a new request ${inS(ms, e)}`))) {
+        return pending(`successor request refused (${answerText(e)}); Retry-After ${e.retryAfter ?? '-'} s is beyond the wait limit`, n, ms);
+      }
+      continue;
+    }
+    const ack = processSuccessorAck(body, { raCertificate: o.raCertificate, requestHash: state.requestHash });
+    emit('received', `RaEeEnrollmentCertAckSpdu (${body.length} octets): download at ${time32ToDate(ack.nextDlTime).toISOString()}`, body);
+
+    const filename = successorDownloadFilename(state.requestHash);
+    const untilDl = time32ToDate(ack.nextDlTime).getTime() - clock.now().getTime();
+    if (untilDl > 0 && !(await wait(untilDl, `waiting ${Math.ceil(untilDl / 1000)} s until the download time ${time32ToDate(ack.nextDlTime).toISOString()}`))) {
+      return pending(`successor ${filename} is available from ${time32ToDate(ack.nextDlTime).toISOString()}, beyond the wait limit`, n, untilDl);
+    }
+    const dl = `${url}?filename=${encodeURIComponent(filename)}`;
+    let networkRetries = 0;
+    let again = false;
+    for (let attempt = 1; !again; attempt++) {
+      const header = await buildDownloadRequest({ filename, enrollment: o.current, raCertificate: o.raCertificate, clock });
+      emit('sent', `GET ${dl} with Ieee-1609.2.1-Authorization (EeRaDownloadRequestSpdu)`, Buffer.from(header, 'base64'));
+      try {
+        const file = await bodyBytes(await eeRequest({ method: 'GET', url: dl, headers: { 'ieee-1609.2.1-authorization': header } }, http));
+        emit('received', `EcaEeCertResponseSpdu ${filename} (${file.length} octets)`, file);
+        return { ok: true, file, filename, state, ack, requests: n };
+      } catch (e) {
+        if (!(e instanceof ScmsResponseError)) throw e;
+        const lost = e.status === 0 && (networkRetries += 1) <= 3;
+        const sameFile = lost || e.status === 503 || (e.status === 429 && e.code !== undefined && DOWNLOAD_LIMIT_CODES.includes(e.code));
+        const newRequest = e.status === 429 && !sameFile;
+        if (!sameFile && !newRequest) throw e;
+        if (newRequest && n === maxRequests) throw e;
+        const ms = (newRequest ? (e.retryAfter ?? 2 ** n) : Math.min(60, e.retryAfter ?? 2 ** Math.min(attempt, 5))) * 1000;
+        const why = newRequest
+          ? `the ECA refused request ${rh} (${answerText(e)})`
+          : e.status === 503
+            ? `not ready (${answerText(e)})`
+            : e.status === 0
+              ? answerText(e)
+              : `download refused for now (${answerText(e)})`;
+        const next = newRequest ? `a new request ${inS(ms, e)}` : `GET again ${inS(ms, e.status === 0 ? undefined : e)}`;
+        if (attempt >= 50 || !(await wait(ms, `${why}; ${next}`))) return pending(`successor ${filename}: ${why}; ${next} is beyond the wait limit (attempt ${attempt})`, n, ms);
+        again = newRequest;
+      }
+    }
+  }
+  return { ok: false, pending: `no successor enrollment certificate after ${maxRequests} requests`, requests: maxRequests };
 }

@@ -3,7 +3,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Kysely } from 'kysely';
 import { EeEcaCertRequestSpdu as EeEcaCertRequestSpduCodec, Ieee1609Dot2Data as Ieee1609Dot2DataCodec, type Certificate, type ScopedCertificateRequest } from '../../../src/codec/index.js';
-import { toHex } from '../../../src/crypto/bytes.js';
+import { fromHex, toHex } from '../../../src/crypto/bytes.js';
 import { Eca } from '../../../src/engine/eca/eca.js';
 import { EcaStore } from '../../../src/engine/eca/store.js';
 import { inProcessEcaClient } from '../../../src/engine/eca/successor.js';
@@ -14,7 +14,9 @@ import {
   buildSuccessorEnrollmentRequest,
   processSuccessorAck,
   processSuccessorResponse,
+  runSuccessorExchange,
   successorDownloadFilename,
+  type SuccessorExchangeOptions,
 } from '../../../src/engine/ee/successor.js';
 import { ERROR_HEADER } from '../../../src/engine/http/index.js';
 import { certificateProfile, type Role } from '../../../src/engine/manager/profiles.js';
@@ -415,6 +417,86 @@ describe('successor request limits: eca-minWait / eca-maxReqs up front, ECA rate
     const dl = await downloadOf(ee, r.state.requestHash);
     expect(dl.status).toBe(429);
     expect(Number(dl.headers.get('retry-after'))).toBe(3);
+  });
+});
+
+describe('EE runSuccessorExchange against the RA over HTTP (ManualClock; the worker runs while the EE waits)', () => {
+  afterEach(() => clock.set(NOW));
+
+  /** Options for the exchange; every wait advances the clock and lets the worker run, then `afterWait` runs. */
+  function exchange(ee: { enrollment: EnrollmentCredential }, events: string[], extra: Partial<SuccessorExchangeOptions> & { afterWait?: () => Promise<void> } = {}) {
+    const { afterWait, ...rest } = extra;
+    return runSuccessorExchange({
+      raUrl: srv.url,
+      current: ee.enrollment,
+      raCertificate: h.ra.cert,
+      request: { type: 'implicit', psids: [32, 38], validity: { durationSeconds: 60 * 86_400 } },
+      clock,
+      maxWaitSeconds: 600,
+      sleep: async (ms) => {
+        clock.set(clock.now().getTime() + ms);
+        await runWorker();
+        await afterWait?.();
+      },
+      onEvent: (kind, message) => events.push(`${kind}: ${message}`),
+      ...rest,
+    });
+  }
+
+  it('ECA 429 (eca-minWait since the initial enrollment) -> the EE sends a new request after Retry-After and gets the certificate', async () => {
+    const ee = await enrolledEe(2000);
+    const issuedBefore = (await ecaStore.certificatesOf(ee.deviceId)).length;
+    const events: string[] = [];
+    const r = await exchange(ee, events);
+    expect(r.ok, r.ok ? "" : r.pending).toBe(true);
+    if (!r.ok) return;
+    expect(r.requests).toBe(2);
+    expect(events.some((e) => /^wait: the ECA refused request [0-9a-f]{16} \(HTTP 429-73 .*eca-minWait.*\); a new request in \d+ s \(Retry-After \d+\)$/.test(e)), events.join('\n')).toBe(true);
+    const next = processSuccessorResponse(r.file, r.state, { trustAnchors: [h.root.cert], clock });
+    expect(certificateKeyPairMatches(next.certificate, next.privateKey, next.chain)).toBe(true);
+    expect((await ecaStore.certificatesOf(ee.deviceId)).length).toBe(issuedBefore + 1);
+  });
+
+  it('POST 429-73 from the RA (eca-minWait since the previous successor request) -> a new request after Retry-After', async () => {
+    const ee = await enrolledEe();
+    expect((await post((await successorRequest(ee.enrollment)).spdu)).status).toBe(200);
+    await runWorker();
+    clock.set(NOW.getTime() + 3000);
+    const events: string[] = [];
+    const r = await exchange(ee, events);
+    expect(r.ok, r.ok ? "" : r.pending).toBe(true);
+    expect(r.requests).toBe(2);
+    expect(events.some((e) => /^wait: successor request refused \(HTTP 429-73 .*\); a new request in \d+ s \(Retry-After \d+\)$/.test(e)), events.join('\n')).toBe(true);
+  });
+
+  it('GET 429-76 (download-minWait: another download of the device just before) -> the same file again after Retry-After', async () => {
+    const ee = await enrolledEe();
+    const events: string[] = [];
+    let interfering = true;
+    const r = await exchange(ee, events, {
+      // Just before the EE's first download, another download of the same file by the device (counted, served).
+      afterWait: async () => {
+        if (!interfering) return;
+        interfering = false;
+        const [mine] = await successorRequestsOf(ee.deviceId);
+        const filename = successorDownloadFilename(fromHex(mine!.requestHash));
+        const other = await download(await buildDownloadRequest({ filename, enrollment: ee.enrollment, raCertificate: h.ra.cert, clock }), filename);
+        expect(other.status).toBe(200);
+      },
+    });
+    expect(r.ok, r.ok ? "" : r.pending).toBe(true);
+    expect(r.requests).toBe(1);
+    expect(events.some((e) => /^wait: download refused for now \(HTTP 429-76 .*\); GET again in \d+ s \(Retry-After \d+\)$/.test(e)), events.join('\n')).toBe(true);
+  });
+
+  it('beyond maxWaitSeconds -> pending with the time to come back, nothing thrown', async () => {
+    const ee = await enrolledEe();
+    const events: string[] = [];
+    const r = await exchange(ee, events, { maxWaitSeconds: 5 });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.pending).toMatch(/beyond the wait limit; run again from \d{4}-/);
+    expect(r.retryAt!.getTime()).toBeGreaterThan(NOW.getTime());
   });
 });
 

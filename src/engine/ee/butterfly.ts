@@ -55,11 +55,28 @@ export function createButterflyRequest(opts: ButterflyRequestOptions): { request
     additionalParams = opts.variant === 'unified' ? { unified: { aes128: sigExp } } : { compactUnified: { aes128: sigExp } };
     params = { variant: opts.variant, caterpillarPrivate: bytesToBigInt(a.privateKey), expansionKey: sigExp };
   }
-  const t = opts.tbsCert;
-  const request: EeRaCertRequest = {
+  const request = eeRaCertRequest({ type: opts.type, curve: c, tbsCert: opts.tbsCert, publicKey: a.publicKey, additionalParams, ...(opts.clock ? { clock: opts.clock } : {}) });
+  return { request, secrets: { curve: c, type: opts.type, params } };
+}
+
+/**
+ * The EeRaCertRequest (1609.2.1 EeRaInterface) for the requested contents, with tbsCert.verifyKeyIndicator the
+ * verification key `publicKey` (butterfly: the signing caterpillar A; plain / encrypted: the certificate key), cracaId
+ * 000000, crlSeries 0 and id none unless requested.
+ */
+export function eeRaCertRequest(o: {
+  readonly type: 'explicit' | 'implicit';
+  readonly curve: ButterflyCurve;
+  readonly tbsCert: ButterflyRequestOptions['tbsCert'];
+  readonly publicKey: Uint8Array;
+  readonly additionalParams?: EeRaCertRequest['additionalParams'];
+  readonly clock?: Clock;
+}): EeRaCertRequest {
+  const t = o.tbsCert;
+  return {
     version: 2,
-    generationTime: nowTime32(opts.clock ?? systemClock),
-    type: opts.type,
+    generationTime: nowTime32(o.clock ?? systemClock),
+    type: o.type,
     tbsCert: {
       id: t.id ?? { none: null },
       cracaId: new Uint8Array(3),
@@ -68,9 +85,8 @@ export function createButterflyRequest(opts: ButterflyRequestOptions): { request
       ...(t.region ? { region: t.region } : {}),
       ...(t.assuranceLevel ? { assuranceLevel: t.assuranceLevel } : {}),
       appPermissions: t.appPermissions!,
-      verifyKeyIndicator: { verificationKey: publicVerificationKey(c, a.publicKey) },
+      verifyKeyIndicator: { verificationKey: publicVerificationKey(o.curve, o.publicKey) },
     },
-    additionalParams,
+    ...(o.additionalParams ? { additionalParams: o.additionalParams } : {}),
   };
-  return { request, secrets: { curve: c, type: opts.type, params } };
 }

@@ -24,13 +24,13 @@ import { bytesToBigInt, toHex } from '../../crypto/bytes.js';
 import type { ButterflyCurve, ButterflyVariant } from '../../crypto/butterfly.js';
 import { generateKeyPair } from '../../crypto/ecdh.js';
 import { mulBase } from '../../crypto/curves.js';
-import { certificateHashedId8, certificateKeyPairMatches, isIssuedBy, publicEncryptionKey, publicVerificationKey } from '../../security/certificate.js';
+import { certificateHashedId8, certificateKeyPairMatches, isIssuedBy, publicEncryptionKey } from '../../security/certificate.js';
 import { DecryptionError, type DecryptionKey } from '../../security/encryption.js';
 import { readUnsecuredSpdu, verifyEncryptedSignedSpdu } from '../../security/scms-pdu.js';
-import { nowTime32, systemClock, type Clock } from '../../security/time.js';
+import type { Clock } from '../../security/time.js';
 import { processAuthorizationResponse } from './authorization.js';
 import { reconstructImplicitKeyPair, verifyChainFast, type PublicKey } from './fast-verify.js';
-import { createButterflyRequest, type ButterflySecrets } from './butterfly.js';
+import { createButterflyRequest, eeRaCertRequest, type ButterflySecrets } from './butterfly.js';
 
 export class KindResponseError extends Error {
   override readonly name = 'KindResponseError';
@@ -93,23 +93,14 @@ export function createKindRequest(opts: KindRequestOptions): { request: EeRaCert
   if (opts.kind !== 'identification') throw new Error('pseudonym certificates are requested with butterfly keys');
   const k = generateKeyPair(c);
   const enc = opts.form === 'encrypted' ? generateKeyPair(c) : undefined;
-  const t = opts.tbsCert;
-  const request: EeRaCertRequest = {
-    version: 2,
-    generationTime: nowTime32(opts.clock ?? systemClock),
+  const request = eeRaCertRequest({
     type: opts.type,
-    tbsCert: {
-      id: opts.id ?? { none: null },
-      cracaId: new Uint8Array(3),
-      crlSeries: 0,
-      validityPeriod: t.validityPeriod,
-      ...(t.region ? { region: t.region } : {}),
-      ...(t.assuranceLevel ? { assuranceLevel: t.assuranceLevel } : {}),
-      appPermissions: t.appPermissions!,
-      verifyKeyIndicator: { verificationKey: publicVerificationKey(c, k.publicKey) },
-    },
+    curve: c,
+    tbsCert: { ...opts.tbsCert, ...(opts.id ? { id: opts.id } : {}) },
+    publicKey: k.publicKey,
     ...(enc ? { additionalParams: { encryptionKey: publicEncryptionKey(c, enc.publicKey) } } : {}),
-  };
+    ...(opts.clock ? { clock: opts.clock } : {}),
+  });
   return {
     request,
     secrets: {

@@ -102,6 +102,22 @@ function vpText(vp: ValidityPeriod): string {
 
 const msg = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
+/**
+ * The chain of `leaf` for verifyCertificateChain: the leaf, then its issuers found among `pool` (stops at a
+ * self-signed certificate, a missing issuer, a loop or 8 certificates).
+ */
+export function chainOf(leaf: Certificate, pool: readonly Certificate[]): Certificate[] {
+  const chain = [leaf];
+  let cur = leaf;
+  while (!isSelfSigned(cur) && chain.length < 8) {
+    const issuer = pool.find((p) => p !== cur && isIssuedBy(cur, p));
+    if (!issuer || chain.includes(issuer)) break;
+    chain.push(issuer);
+    cur = issuer;
+  }
+  return chain;
+}
+
 /** Verifies a certificate chain (leaf first) up to a trust anchor; see the module comment for the checks. */
 export function verifyCertificateChain(chain: readonly Certificate[], opts: ChainOptions): ChainResult {
   const errors: ChainError[] = [];

@@ -24,8 +24,8 @@ import {
 } from '../codec/index.js';
 import { constantTimeEqual, toHex } from '../crypto/bytes.js';
 import { linkageSeedAt, linkageValue, preLinkageValues } from '../crypto/linkage.js';
-import { certificateHashedId10, certificateHashedId8, isIssuedBy, isSelfSigned } from './certificate.js';
-import { verifyCertificateChain } from './chain.js';
+import { certificateHashedId10, certificateHashedId8 } from './certificate.js';
+import { chainOf, verifyCertificateChain } from './chain.js';
 import type { Signer } from './signer.js';
 import { signData, verifySignedData } from './spdu.js';
 import { nowTime32, type Clock, type Time32 } from './time.js';
@@ -111,18 +111,6 @@ export interface VerifyCrlOptions {
 }
 
 const refuse = (refusal: CrlRefusal, reason: string): VerifyCrlResult => ({ ok: false, refusal, reason });
-
-function chainOf(leaf: Certificate, pool: readonly Certificate[]): Certificate[] {
-  const chain = [leaf];
-  let cur = leaf;
-  while (!isSelfSigned(cur) && chain.length < 8) {
-    const issuer = pool.find((p) => p !== cur && isIssuedBy(cur, p));
-    if (!issuer || chain.includes(issuer)) break;
-    chain.push(issuer);
-    cur = issuer;
-  }
-  return chain;
-}
 
 /** Verifies a SecuredCrl (COER) as a valid signed CRL (1609.2 7.4). */
 export function verifyCrl(bytes: Uint8Array, opts: VerifyCrlOptions): VerifyCrlResult {

@@ -14,8 +14,8 @@ import {
   type CertificateManagementInfoStatus,
 } from '../../codec/index.js';
 import { constantTimeEqual, toHex } from '../../crypto/bytes.js';
-import { certificateHashedId8, decodeCertificate, encodeCertificate, isIssuedBy, isSelfSigned } from '../../security/certificate.js';
-import { verifyCertificateChain } from '../../security/chain.js';
+import { certificateHashedId8, decodeCertificate, encodeCertificate } from '../../security/certificate.js';
+import { chainOf, verifyCertificateChain } from '../../security/chain.js';
 import { verifySignedSpdu } from '../../security/scms-pdu.js';
 import { verifySignedData } from '../../security/spdu.js';
 import type { Clock } from '../../security/time.js';
@@ -229,19 +229,6 @@ function ctlFilesOf(zip: Uint8Array, series: string): Uint8Array[] {
     files.push(f);
   }
   return files;
-}
-
-/** Leaf first, then its issuers found among `pool` (stops at a self-signed certificate or a missing issuer). */
-function chainOf(leaf: Certificate, pool: readonly Certificate[]): Certificate[] {
-  const chain = [leaf];
-  let cur = leaf;
-  while (!isSelfSigned(cur) && chain.length < 8) {
-    const issuer = pool.find((p) => p !== cur && isIssuedBy(cur, p));
-    if (!issuer || chain.includes(issuer)) break;
-    chain.push(issuer);
-    cur = issuer;
-  }
-  return chain;
 }
 
 /** The SecurityMgmtSsp alternative (e.g. 'ra', 'pg') of a certificate's psid-35 permission. */

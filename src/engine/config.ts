@@ -38,6 +38,8 @@ export interface ServiceConfig {
   /** `scmsV3-error` default until a policy file says otherwise. */
   errorMode: ErrorMode;
   shutdownTimeoutMs: number;
+  /** Idle keep-alive time advertised to clients (the server keeps idle connections a grace period longer). */
+  keepAliveTimeoutMs: number;
 }
 
 /** What a serve command parsed from its flags (all optional; strings as typed by the user). */
@@ -60,6 +62,7 @@ export interface ServiceFlags {
   bodyLimit?: number | string;
   errorMode?: string;
   shutdownTimeoutMs?: number | string;
+  keepAliveTimeoutMs?: number | string;
 }
 
 /** Keys accepted in the JSON config file. */
@@ -77,10 +80,11 @@ interface FileConfig {
   bodyLimit?: number;
   errorMode?: string;
   shutdownTimeoutMs?: number;
+  keepAliveTimeoutMs?: number;
 }
 const FILE_KEYS = new Set([
   'trustDir', 'dataDir', 'host', 'port', 'db', 'databases', 'operatorTokenFile', 'componentTokenFile', 'peers',
-  'logLevel', 'bodyLimit', 'errorMode', 'shutdownTimeoutMs',
+  'logLevel', 'bodyLimit', 'errorMode', 'shutdownTimeoutMs', 'keepAliveTimeoutMs',
 ]);
 
 /** Invalid configuration; `issues` lists every problem found (one per line in the message). */
@@ -142,6 +146,10 @@ export function loadServiceConfig(components: readonly ComponentName[], flags: S
   const bodyLimit = intOption('bodyLimit', pick(flags.bodyLimit, env.SCMS_BODY_LIMIT, file.bodyLimit), 1024 * 1024, 1024, 256 * 1024 * 1024, issues);
   const shutdownTimeoutMs = intOption(
     'shutdownTimeoutMs', pick(flags.shutdownTimeoutMs, env.SCMS_SHUTDOWN_TIMEOUT_MS, file.shutdownTimeoutMs), 10_000, 0, 600_000, issues,
+  );
+  // Default = http/server.ts DEFAULT_KEEP_ALIVE_TIMEOUT_MS (not imported: this module stays free of fastify).
+  const keepAliveTimeoutMs = intOption(
+    'keepAliveTimeoutMs', pick(flags.keepAliveTimeoutMs, env.SCMS_KEEP_ALIVE_TIMEOUT_MS, file.keepAliveTimeoutMs), 30_000, 1000, 600_000, issues,
   );
 
   const logLevel = pick(flags.logLevel, env.SCMS_LOG_LEVEL, file.logLevel) ?? 'info';
@@ -216,6 +224,7 @@ export function loadServiceConfig(components: readonly ComponentName[], flags: S
     bodyLimit,
     errorMode: errorMode as ErrorMode,
     shutdownTimeoutMs,
+    keepAliveTimeoutMs,
   };
 }
 
@@ -272,7 +281,7 @@ function readConfigFile(path: string, issues: string[]): FileConfig {
     if (obj[k] !== undefined && typeof obj[k] !== 'string') issues.push(`config file ${path}: ${k} must be a string`);
   };
   for (const k of ['trustDir', 'dataDir', 'host', 'db', 'operatorTokenFile', 'componentTokenFile', 'logLevel', 'errorMode']) str(k);
-  for (const k of ['port', 'bodyLimit', 'shutdownTimeoutMs']) {
+  for (const k of ['port', 'bodyLimit', 'shutdownTimeoutMs', 'keepAliveTimeoutMs']) {
     if (obj[k] !== undefined && typeof obj[k] !== 'number') issues.push(`config file ${path}: ${k} must be a number`);
   }
   for (const k of ['databases', 'peers']) {

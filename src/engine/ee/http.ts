@@ -1,6 +1,14 @@
 // EE HTTP client for the public SCMS interface: one request with bounded retries on "try again later" answers
-// (429 / 503 with Retry-After), and errors that say what the SCMS reported: HTTP status, the
-// `Ieee-1609.2.1-Error: <status>-<code>` header and the code's meaning (src/engine/http/errors.ts table).
+// (429 / 503 with Retry-After), a resend when the connection was lost before any answer, and errors that say what
+// the SCMS reported: HTTP status, the `Ieee-1609.2.1-Error: <status>-<code>` header and the code's meaning
+// (src/engine/http/errors.ts table).
+//
+// Lost connections: fetch reuses idle keep-alive connections, and one the server closes just as it is reused loses
+// the request before any answer (undici "other side closed", ECONNRESET, EPIPE). Such a request is sent again, over
+// a new connection. That is safe for every request the EE sends: GETs are idempotent, and the SCMS refuses the same
+// POST octets a second time (1609.2.1 replay checks: 400-60 for the ECA and RA SPDU requests; registering a
+// registered canonical key: 409), so a resent POST is never processed twice. A refusal of the resend says so
+// (`afterLostConnection`): the first attempt may then have been accepted and only its answer lost.
 import { ERROR_HEADER, Ieee1609Dot2Dot1ErrorCode, isPolicyLimitCode } from '../http/errors.js';
 
 /** Plain-language meaning of a 1609.2.1 error code. */
@@ -58,15 +66,36 @@ export class ScmsResponseError extends Error {
     readonly reason: string | undefined,
     /** Retry-After seconds of a 429/503 answer. */
     readonly retryAfter?: number,
+    /**
+     * This answer is to a resend after the connection was lost (the cause): a replay refusal (400-60, or 409 for a
+     * registration) then means the first attempt was accepted and its answer lost.
+     */
+    readonly afterLostConnection?: string,
+    /** The JSON object of the error body (operator APIs: e.g. `deviceId` of a 409), if any. */
+    readonly details?: Record<string, unknown>,
   ) {
-    super(ScmsResponseError.describe(method, url, status, code, reason));
+    super(ScmsResponseError.describe(method, url, status, code, reason, afterLostConnection));
   }
 
-  static describe(method: string, url: string, status: number, code: number | undefined, reason: string | undefined): string {
+  static describe(method: string, url: string, status: number, code: number | undefined, reason: string | undefined, afterLostConnection?: string): string {
     if (status === 0) return `${method} ${url}: the SCMS is unreachable (${reason ?? 'no answer'})`;
     const c = code === undefined ? '' : `, Ieee-1609.2.1-Error ${status}-${code}: ${errorCodeMeaning(code)}`;
-    return `${method} ${url}: HTTP ${status}${c}${reason ? ` — ${reason}` : ''}`;
+    const lost = afterLostConnection
+      ? ` (answer to a resend: the first attempt's connection was lost (${afterLostConnection}); if this refuses a replay, the first attempt was accepted and its answer lost)`
+      : '';
+    return `${method} ${url}: HTTP ${status}${c}${reason ? ` — ${reason}` : ''}${lost}`;
   }
+}
+
+/** Causes of a connection lost before any answer: the server closed or reset it (undici: UND_ERR_SOCKET "other side closed"). */
+const LOST_CONNECTION_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+
+/** `code: message` of a fetch failure that is a lost connection (resend it), else undefined. */
+export function lostConnectionCause(e: unknown): string | undefined {
+  const cause = (e as { cause?: { code?: unknown; message?: unknown } } | undefined)?.cause;
+  const code = typeof cause?.code === 'string' ? cause.code : undefined;
+  if (!code || !LOST_CONNECTION_CODES.has(code)) return undefined;
+  return typeof cause?.message === 'string' && cause.message && cause.message !== code ? `${code}: ${cause.message}` : code;
 }
 
 export interface EeHttpOptions {
@@ -77,8 +106,10 @@ export interface EeHttpOptions {
   maxRetries?: number;
   /** Upper bound of one wait, seconds. Default 60. */
   maxWaitSeconds?: number;
-  /** Called before each wait. */
-  onRetry?: (info: { attempt: number; waitSeconds: number; status: number; code?: number }) => void;
+  /** Resends of a request whose connection was lost before any answer (module comment). Default 2. */
+  maxResends?: number;
+  /** Called before each wait, and before each resend (status 0, waitSeconds 0, `lost`: the cause). */
+  onRetry?: (info: { attempt: number; waitSeconds: number; status: number; code?: number; lost?: string }) => void;
 }
 
 export interface EeRequest {
@@ -105,28 +136,34 @@ export function retryAfterSeconds(res: Response, nowMs: number): number | undefi
   return Number.isNaN(t) ? undefined : Math.max(0, Math.ceil((t - nowMs) / 1000));
 }
 
-async function reasonOf(res: Response): Promise<string | undefined> {
+async function reasonOf(res: Response): Promise<{ reason?: string; details?: Record<string, unknown> }> {
   const text = (await res.text().catch(() => '')).trim();
-  if (!text) return undefined;
+  if (!text) return {};
   try {
-    const j = JSON.parse(text) as { message?: unknown; reason?: unknown; error?: unknown };
-    const m = j.reason ?? j.message ?? j.error;
-    if (typeof m === 'string') return m;
+    const j = JSON.parse(text) as Record<string, unknown>;
+    if (j && typeof j === 'object' && !Array.isArray(j)) {
+      const m = j.reason ?? j.message ?? j.error;
+      if (typeof m === 'string') return { reason: m, details: j };
+    }
   } catch {
     // not JSON
   }
-  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
+  return { reason: text.length > 300 ? `${text.slice(0, 300)}…` : text };
 }
 
 /**
  * Sends one request. 2xx -> the Response. 429/503 -> waits Retry-After (or exponential backoff from 1 s), capped,
- * up to maxRetries times, then fails. Any other status -> ScmsResponseError; network failure -> status 0.
+ * up to maxRetries times, then fails. Connection lost before any answer -> sent again at once over a new connection,
+ * up to maxResends times (module comment). Any other status -> ScmsResponseError; network failure -> status 0.
  */
 export async function eeRequest(req: EeRequest, opts: EeHttpOptions = {}): Promise<Response> {
   const doFetch = opts.fetch ?? globalThis.fetch;
   const sleep = opts.sleep ?? defaultSleep;
   const maxRetries = opts.maxRetries ?? 5;
+  const maxResends = opts.maxResends ?? 2;
   const cap = opts.maxWaitSeconds ?? 60;
+  let resends = 0;
+  let lost: string | undefined;
   for (let attempt = 0; ; attempt++) {
     let res: Response;
     try {
@@ -137,7 +174,15 @@ export async function eeRequest(req: EeRequest, opts: EeHttpOptions = {}): Promi
       });
     } catch (e) {
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-      throw new ScmsResponseError(req.method, req.url, 0, undefined, cause?.code ?? cause?.message ?? (e as Error).message);
+      const why = lostConnectionCause(e);
+      if (why && resends < maxResends) {
+        resends++;
+        lost = why;
+        attempt--; // a resend is not a "try again later" retry
+        opts.onRetry?.({ attempt: resends, waitSeconds: 0, status: 0, lost: why });
+        continue;
+      }
+      throw new ScmsResponseError(req.method, req.url, 0, undefined, why ?? cause?.code ?? cause?.message ?? (e as Error).message);
     }
     if (res.status >= 200 && res.status < 300) return res;
     const code = errorCodeOf(res);
@@ -150,7 +195,8 @@ export async function eeRequest(req: EeRequest, opts: EeHttpOptions = {}): Promi
       continue;
     }
     const after = retryAfterSeconds(res, Date.now());
-    throw new ScmsResponseError(req.method, req.url, res.status, code, await reasonOf(res), after);
+    const { reason, details } = await reasonOf(res);
+    throw new ScmsResponseError(req.method, req.url, res.status, code, reason, after, lost, details);
   }
 }
 

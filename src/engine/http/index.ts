@@ -8,6 +8,8 @@ export {
   DEFAULT_BODY_LIMIT,
   DEFAULT_JSON_BODY_LIMIT,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+  DEFAULT_KEEP_ALIVE_GRACE_MS,
   type CreateServerOptions,
   type ComponentRegistrar,
   type ComponentMount,

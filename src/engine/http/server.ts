@@ -29,6 +29,10 @@ export const JSON_API_ROUTE_CONFIG = Object.freeze({ errorFormat: 'json', fineEr
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 export const DEFAULT_JSON_BODY_LIMIT = 64 * 1024;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
+/** Idle keep-alive time the server advertises (`Keep-Alive: timeout=30`). */
+export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 30_000;
+/** How much longer than advertised an idle keep-alive connection is really kept open (see ScmsServer). */
+export const DEFAULT_KEEP_ALIVE_GRACE_MS = 10_000;
 
 export interface CreateServerOptions {
   logger: Logger;
@@ -46,6 +50,10 @@ export interface CreateServerOptions {
   healthCheckTimeoutMs?: number;
   /** Trust X-Forwarded-* (behind a reverse proxy). Default false. */
   trustProxy?: boolean;
+  /** Idle keep-alive time advertised to clients, ms (at least 1000: the header counts whole seconds). */
+  keepAliveTimeoutMs?: number;
+  /** Extra idle time, ms, an idle connection is kept beyond the advertised one before the server closes it. */
+  keepAliveGraceMs?: number;
 }
 
 /** A component's route plugin: `export async function registerRa(app, deps)`. */
@@ -91,11 +99,22 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  * Shutdown (`close`, or a signal after `installSignalHandlers`): stop accepting connections, let in-flight
  * requests finish (cut after `shutdownTimeoutMs`), then run the `onShutdown` hooks last-registered-first
  * (stop workers before closing the databases they use: register the database first).
+ *
+ * Keep-alive (RFC 9112 9.3, the `Keep-Alive: timeout=N` hint): a client reuses an idle connection until the hint
+ * (undici, Node's fetch: the hint less 2 s; its default without a hint is 4 s). A client whose event loop is busy
+ * notices its own idle timer late and may send on a connection the server has just closed: the request is lost
+ * before any answer ("other side closed" / ECONNRESET). So the server advertises `keepAliveTimeoutMs` but closes an
+ * idle connection only after `keepAliveTimeoutMs + keepAliveGraceMs` (Node adds 1 s more): a client may be that
+ * late before the race can happen at all.
  */
 export class ScmsServer {
   readonly app: FastifyInstance;
   readonly logger: Logger;
   readonly version: string;
+  /** Advertised idle keep-alive time, ms. */
+  readonly keepAliveTimeoutMs: number;
+  /** Extra idle time beyond the advertised one before the server closes a connection, ms. */
+  readonly keepAliveGraceMs: number;
   readonly #components: string[] = [];
   readonly #health = new Map<string, HealthCheck>();
   readonly #shutdownHooks: { name: string; fn: () => Promise<void> | void }[] = [];
@@ -114,6 +133,12 @@ export class ScmsServer {
     this.#healthTimeoutMs = options.healthCheckTimeoutMs ?? 2000;
     const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
     const jsonBodyLimit = options.jsonBodyLimit ?? DEFAULT_JSON_BODY_LIMIT;
+    const keepAliveMs = options.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS;
+    const graceMs = options.keepAliveGraceMs ?? DEFAULT_KEEP_ALIVE_GRACE_MS;
+    if (!Number.isInteger(keepAliveMs) || keepAliveMs < 1000) throw new RangeError(`keepAliveTimeoutMs ${keepAliveMs}: an integer of at least 1000`);
+    if (!Number.isInteger(graceMs) || graceMs < 0) throw new RangeError(`keepAliveGraceMs ${graceMs}: a non-negative integer`);
+    this.keepAliveTimeoutMs = keepAliveMs;
+    this.keepAliveGraceMs = graceMs;
 
     this.app = Fastify({
       loggerInstance: options.logger,
@@ -126,12 +151,20 @@ export class ScmsServer {
       },
       return503OnClosing: true,
       forceCloseConnections: 'idle',
+      // The idle time the socket is really kept (class comment); each response advertises keepAliveMs only.
+      keepAliveTimeout: keepAliveMs + graceMs,
       // Hex keys and hashes travel in path parameters (an uncompressed P-384 point is 194 hex digits).
       routerOptions: { maxParamLength: 512 },
       // Router-level failures (bad URL encoding, over-long parameter) go through the same error path.
       frameworkErrors: (err, request, reply) => this.#sendError(toScmsError(err, request), request, reply),
     }) as unknown as FastifyInstance;
     const app = this.app;
+    // Node writes `Keep-Alive: timeout=<floor(res._keepAliveTimeout / 1000)>` when (and only when) it keeps the
+    // connection open, from the server's keepAliveTimeout copied into each response before 'request' is emitted:
+    // this listener runs first (also for requests fastify refuses before routing) and sets the advertised value.
+    app.server.prependListener('request', (_req, res) => {
+      if ('_keepAliveTimeout' in res) (res as unknown as { _keepAliveTimeout: number })._keepAliveTimeout = keepAliveMs;
+    });
 
     // Only the two body types the SCMS speaks: COER SPDUs and JSON (operator/internal APIs).
     app.removeAllContentTypeParsers();

@@ -31,6 +31,7 @@ export async function startService(
     bodyLimit: config.bodyLimit,
     errorMode: config.errorMode,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
+    ...(config.keepAliveTimeoutMs !== undefined ? { keepAliveTimeoutMs: config.keepAliveTimeoutMs } : {}),
   });
   try {
     await mount(server);

@@ -101,6 +101,18 @@ export interface StoredResponse {
 }
 
 /** The RA pseudonym tables' only gateway. */
+/** A ra_pseudonym_responses row as a StoredResponse. */
+function storedResponseOf(r: RaPseudonymResponsesTable): StoredResponse {
+  return {
+    requestHash: fromBytes(r.request_hash),
+    i: toSafeNumber(r.i),
+    j: toSafeNumber(r.j),
+    acaRequestHash: fromBytes(r.aca_request_hash),
+    kind: r.kind as AcaResponseKind,
+    response: fromBytes(r.response),
+  };
+}
+
 export class PseudonymStore {
   readonly db: Kysely<PseudonymTables>;
   constructor(db: Kysely<any>) {
@@ -170,26 +182,12 @@ export class PseudonymStore {
       .orderBy('i')
       .orderBy('j')
       .execute();
-    return rows.map((r) => ({
-      requestHash: fromBytes(r.request_hash),
-      i: toSafeNumber(r.i),
-      j: toSafeNumber(r.j),
-      acaRequestHash: fromBytes(r.aca_request_hash),
-      kind: r.kind as AcaResponseKind,
-      response: fromBytes(r.response),
-    }));
+    return rows.map(storedResponseOf);
   }
   /** Every stored row (for audits and the privacy tests). */
   async allResponses(): Promise<StoredResponse[]> {
     const rows = await this.db.selectFrom('ra_pseudonym_responses').selectAll().execute();
-    return rows.map((r) => ({
-      requestHash: fromBytes(r.request_hash),
-      i: toSafeNumber(r.i),
-      j: toSafeNumber(r.j),
-      acaRequestHash: fromBytes(r.aca_request_hash),
-      kind: r.kind as AcaResponseKind,
-      response: fromBytes(r.response),
-    }));
+    return rows.map(storedResponseOf);
   }
 }
 

@@ -43,18 +43,31 @@ export interface HttpLaClientOptions extends HttpOptions {
 
 const base = (u: string) => u.replace(/\/+$/, '');
 
-/** The RA's LaClient over HTTP. */
-export class HttpLaClient implements LaClient {
+/** What both clients share: the LA's laId (checked), the route's URL and the POST of a signed SPDU. */
+abstract class LaEndpoint<O extends HttpOptions> {
   readonly laId: number;
+  protected readonly o: O;
   readonly #url: string;
-  readonly #o: HttpLaClientOptions;
+
+  constructor(options: O, path: string) {
+    this.laId = options.laId;
+    laIdOctets(options.laId);
+    this.#url = base(options.baseUrl) + path;
+    this.o = options;
+  }
+
+  /** The answer's octets (an HTTP refusal throws ScmsHttpError). */
+  protected post(body: Uint8Array): Promise<Uint8Array> {
+    return postOctets(this.o.fetch ?? fetch, this.#url, body, this.o.timeoutMs ?? 30_000, this.o.token);
+  }
+}
+
+/** The RA's LaClient over HTTP. */
+export class HttpLaClient extends LaEndpoint<HttpLaClientOptions> implements LaClient {
   readonly #trust: PeerTrust;
 
   constructor(options: HttpLaClientOptions) {
-    this.laId = options.laId;
-    laIdOctets(options.laId);
-    this.#url = base(options.baseUrl) + LA_PRE_LINKAGE_VALUES_PATH;
-    this.#o = options;
+    super(options, LA_PRE_LINKAGE_VALUES_PATH);
     this.#trust = options.trust instanceof PeerTrust ? options.trust : new PeerTrust(options.trust);
   }
 
@@ -69,8 +82,8 @@ export class HttpLaClient implements LaClient {
       jMax: req.jMax,
       acaCertificate: req.acaCertificate,
     };
-    const body = await signedLocalSpdu(scmsLocalPdu({ 'la-ra': { raLaPreLinkageValueRequest: request } }), this.#o.raSigner, this.#o.raCertificate);
-    const answer = await postOctets(this.#o.fetch ?? fetch, this.#url, body, this.#o.timeoutMs ?? 30_000, this.#o.token);
+    const body = await signedLocalSpdu(scmsLocalPdu({ 'la-ra': { raLaPreLinkageValueRequest: request } }), this.o.raSigner, this.o.raCertificate);
+    const answer = await this.post(body);
 
     let verified;
     try {
@@ -101,26 +114,19 @@ export interface HttpLaKeyClientOptions extends HttpOptions {
 }
 
 /** The ACA's LaKeyClient over HTTP. */
-export class HttpLaKeyClient implements LaKeyClient {
-  readonly laId: number;
-  readonly #url: string;
-  readonly #o: HttpLaKeyClientOptions;
-
+export class HttpLaKeyClient extends LaEndpoint<HttpLaKeyClientOptions> implements LaKeyClient {
   constructor(options: HttpLaKeyClientOptions) {
-    this.laId = options.laId;
-    laIdOctets(options.laId);
-    this.#url = base(options.baseUrl) + LA_ACA_KEY_PATH;
-    this.#o = options;
+    super(options, LA_ACA_KEY_PATH);
   }
 
   async acaKeyDelivery(acaCertificate: Certificate): Promise<Uint8Array> {
-    if (toHex(certificateHashedId8(acaCertificate)) !== toHex(certificateHashedId8(this.#o.acaCertificate))) {
+    if (toHex(certificateHashedId8(acaCertificate)) !== toHex(certificateHashedId8(this.o.acaCertificate))) {
       throw new LaError('HttpLaKeyClient delivers the key of its own ACA certificate only');
     }
-    const now = (this.#o.clock ?? systemClock).now();
+    const now = (this.o.clock ?? systemClock).now();
     const pdu = scmsLocalPdu({ 'aca-la': { acaLaPlvKeyRequest: { generationTime: dateToTime32(now), laId: laIdOctets(this.laId) } } });
-    const body = await signedLocalSpdu(pdu, this.#o.acaSigner, this.#o.acaCertificate);
-    const answer = await postOctets(this.#o.fetch ?? fetch, this.#url, body, this.#o.timeoutMs ?? 30_000, this.#o.token);
+    const body = await signedLocalSpdu(pdu, this.o.acaSigner, this.o.acaCertificate);
+    const answer = await this.post(body);
     try {
       LaAcaPlvKeyDeliverySpduCodec.decode(answer);
     } catch (e) {

@@ -4,6 +4,7 @@
 // And the server's keep-alive: an idle connection stays open beyond the advertised `Keep-Alive: timeout`.
 import { connect, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadServiceConfig } from '../../../src/engine/config.js';
 import { eeRequest, lostConnectionCause, ScmsResponseError } from '../../../src/engine/ee/http.js';
 import { createLogger, createServer, Ieee1609Dot2Dot1ErrorCode, octetStreamBody, ScmsHttpError, type ScmsServer } from '../../../src/engine/http/index.js';
 import { startResetProxy, type ProxyAction, type ResetProxy } from './reset-proxy.js';
@@ -191,5 +192,14 @@ describe('ScmsServer keep-alive: idle connections are kept beyond the advertised
       await server.close();
     }
     expect(() => createServer({ logger: createLogger({ level: 'silent' }), keepAliveTimeoutMs: 500 })).toThrow(/at least 1000/);
+  });
+});
+
+describe('SCMS_KEEP_ALIVE_TIMEOUT_MS', () => {
+  it('sets the advertised keep-alive of `scms serve` (default 30000, at least 1000)', () => {
+    expect(loadServiceConfig(['ra'], {}, { env: {}, cwd: '/srv' }).keepAliveTimeoutMs).toBe(30_000);
+    expect(loadServiceConfig(['ra'], {}, { env: { SCMS_KEEP_ALIVE_TIMEOUT_MS: '65000' }, cwd: '/srv' }).keepAliveTimeoutMs).toBe(65_000);
+    expect(() => loadServiceConfig(['ra'], {}, { env: { SCMS_KEEP_ALIVE_TIMEOUT_MS: '999' }, cwd: '/srv' })).toThrow(ConfigError);
+    expect(() => loadServiceConfig(['ra'], {}, { env: { SCMS_KEEP_ALIVE_TIMEOUT_MS: '999' }, cwd: '/srv' })).toThrow(/keepAliveTimeoutMs/);
   });
 });

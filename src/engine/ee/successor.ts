@@ -130,8 +130,8 @@ function answerText(e: ScmsResponseError): string {
  * 6.3.5.4 / 6.3.5.5 over HTTP: sends a successor enrollment request, checks the ack, waits until its nextDlTime and
  * downloads the EcaEeCertResponseSpdu. "Try again later" answers are waited out (Retry-After, else a back-off from
  * 2 s), all waits together bounded by maxWaitSeconds (then the result is pending, with when to come back):
- * - POST 429 (the RA's up-front eca-minWait 73 / eca-maxReqs 71): a NEW request after Retry-After (the limits count
- *   on generationTime, so the same octets would be refused again);
+ * - POST 429 (the RA's up-front eca-minWait 73 / eca-maxReqs 71) or 503: a NEW request after Retry-After (the limits
+ *   count on generationTime, so the same octets would be refused again);
  * - GET 503 (not ready yet; Retry-After until nextDlTime) and GET 429 download-maxReqs 75 / download-minWait 76: the
  *   same file again after Retry-After (each wait at most 60 s for 503);
  * - GET 429 with another code (the ECA refused this request for a rate limit, eca-minWait 73 / eca-maxReqs 71;
@@ -174,11 +174,10 @@ export async function runSuccessorExchange(o: SuccessorExchangeOptions): Promise
     try {
       body = await bodyBytes(await eeRequest({ method: 'POST', url, body: spdu, headers: { 'content-type': 'application/octet-stream' } }, http));
     } catch (e) {
-      if (!(e instanceof ScmsResponseError && e.status === 429) || n === maxRequests) throw e;
+      if (!(e instanceof ScmsResponseError && (e.status === 429 || e.status === 503)) || n === maxRequests) throw e;
       const ms = (e.retryAfter ?? 2 ** n) * 1000;
-      if (!(await wait(ms, `successor request refused (${answerText(e)}); a new request ${inS(ms, e)}`))) {
-        return pending(`successor request refused (${answerText(e)}); Retry-After ${e.retryAfter ?? '-'} s is beyond the wait limit`, n, ms);
-      }
+      const why = `successor request ${e.status === 429 ? 'refused' : 'not taken now'} (${answerText(e)})`;
+      if (!(await wait(ms, `${why}; a new request ${inS(ms, e)}`))) return pending(`${why}; Retry-After ${e.retryAfter ?? '-'} s is beyond the wait limit`, n, ms);
       continue;
     }
     const ack = processSuccessorAck(body, { raCertificate: o.raCertificate, requestHash: state.requestHash });

@@ -1,0 +1,104 @@
+// Fleet mode over connections that get lost: a real `scms serve all` child (node bin/run.js; the dist/ build from
+// `npx tsc -p .`) behind a proxy (test/engine/ee/reset-proxy.ts) that resets the connection of the first request to
+// each device endpoint before it reaches the server (as a server closing a kept-alive connection just as the client
+// reuses it does). Every device still completes, and the server's records show each request exactly once.
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toHex } from '../../src/crypto/bytes.js';
+import { runFleet } from '../../src/engine/ee/fleet.js';
+import { initTrustDir } from '../../src/engine/manager/init.js';
+import { loadTrustDir } from '../../src/engine/manager/trust-dir.js';
+import { certificateHashedId8 } from '../../src/security/certificate.js';
+import { ManualClock, systemClock } from '../../src/security/time.js';
+import { startResetProxy, type ResetProxy } from '../engine/ee/reset-proxy.js';
+import { startScms } from './serve-flow-helpers.js';
+
+const PASS = 'ee fleet reset test: scms passphrase';
+const OPERATOR = 'operator-token-ee-fleet-reset-0001';
+const N = 6;
+/** The device endpoints; the first request to each (and the 3rd enrollment, on a reused connection) is reset. */
+const RESET = new Map([
+  ['POST /v3/devices', [1]],
+  ['POST /v3/enrollment-certificate', [1, 3]],
+  ['POST /v3/authorization-certificate', [1]],
+  ['GET /v3/authorization-certificate', [1]],
+]);
+
+describe('fleet mode: connections reset before the request reached the server', () => {
+  let base: string;
+  let rootHash: string;
+  let server: ChildProcess | undefined;
+  let target: { host: string; port: number };
+  let proxy: ResetProxy | undefined;
+
+  beforeAll(async () => {
+    base = mkdtempSync(join(tmpdir(), 'scms-ee-fleet-reset-'));
+    const dir = join(base, 'scms');
+    await initTrustDir({
+      dir,
+      keystore: 'file',
+      keyStoreOptions: { passphrase: PASS, scrypt: { N: 1024 } },
+      electors: 1,
+      quorum: 1,
+      clock: new ManualClock(new Date(Date.now() - 60_000).toISOString()),
+    });
+    rootHash = toHex(certificateHashedId8(loadTrustDir(dir).byName.get('root')!.certificate!));
+    const started = await startScms(['all', '--trust', dir, '--data', join(base, 'data'), '--port', '0', '--host', '127.0.0.1'], {
+      ...process.env,
+      SCMS_KEYSTORE_PASSPHRASE: PASS,
+      SCMS_OPERATOR_TOKEN: OPERATOR,
+      SCMS_RA_WORKER_POLL_MS: '100',
+      SCMS_RA_PROCESSING_DELAY_S: '1',
+      SCMS_LOG_LEVEL: 'warn',
+    });
+    server = started.child;
+    target = { host: '127.0.0.1', port: started.out.port };
+  }, 120_000);
+
+  afterAll(async () => {
+    await proxy?.close();
+    if (server && server.exitCode === null) server.kill('SIGKILL');
+    if (base) rmSync(base, { recursive: true, force: true });
+  });
+
+  it(`${N} devices complete; each reset request was sent again and recorded once by the server`, async () => {
+    proxy = await startResetProxy(target, (method, path, n) => (RESET.get(`${method} ${path}`)?.includes(n) ? 'reset' : 'forward'));
+    const report = await runFleet({ raUrl: proxy.url, trustedRootHashes: [rootHash], count: N, concurrency: 3, operatorToken: OPERATOR, clock: systemClock });
+    expect(report.errors).toEqual([]);
+    expect(report.devices).toEqual({ requested: N, completed: N, failed: 0, pending: 0 });
+    expect(proxy.seen.filter((s) => s.action === 'reset').map((s) => s.request).sort()).toEqual(
+      [...RESET].flatMap(([k, ns]) => ns.map(() => k)).sort(),
+    );
+
+    // The fleet's own count: each reset is an exchange without an answer (status 0), then the resend's answer.
+    const ep = new Map(report.endpoints.map((e) => [e.endpoint, e]));
+    expect(ep.get('POST /v3/devices')).toMatchObject({ requests: N + 1, statuses: { '0': 1, '201': N } });
+    expect(ep.get('POST /v3/enrollment-certificate')).toMatchObject({ requests: N + 2, statuses: { '0': 2, '200': N } });
+    expect(ep.get('POST /v3/authorization-certificate')).toMatchObject({ requests: N + 1, statuses: { '0': 1, '200': N } });
+    const dl = ep.get('GET /v3/authorization-certificate')!;
+    expect(dl.statuses['0']).toBe(1);
+    expect(dl.statuses['200']).toBe(N);
+
+    // The server's records: every request once (none of the reset ones arrived), for exactly these devices.
+    const r = await fetch(`http://${target.host}:${target.port}/v3/devices?limit=1000`, { headers: { authorization: `Bearer ${OPERATOR}` } });
+    const devices = ((await r.json()) as { devices: Array<{ deviceId: string }> }).devices;
+    expect(new Set(devices.map((d) => d.deviceId))).toEqual(new Set(report.deviceIds));
+    expect(devices).toHaveLength(N);
+    const ra = new Database(join(base, 'data', 'ra.db'), { readonly: true, fileMustExist: true });
+    const eca = new Database(join(base, 'data', 'eca.db'), { readonly: true, fileMustExist: true });
+    try {
+      const requests = ra.prepare('select device_id as d from ra_authorization_requests').all() as Array<{ d: string }>;
+      expect(requests).toHaveLength(N);
+      expect(new Set(requests.map((x) => x.d))).toEqual(new Set(report.deviceIds));
+      expect((eca.prepare('select count(*) as n from eca_requests').get() as { n: number }).n).toBe(N);
+      expect((eca.prepare('select count(*) as n from eca_enrollment_certificates').get() as { n: number }).n).toBe(N);
+    } finally {
+      ra.close();
+      eca.close();
+    }
+  }, 120_000);
+});

@@ -218,6 +218,21 @@ export function compileSequence(s: SequenceSchema, compile: (s: Schema) => Node)
     return seen;
   };
 
+  /** Decodes component f into obj; a value equal to its DEFAULT must have been absent (X.696 16.3, canonical). */
+  const decodeField = (r: Reader, obj: Obj, f: Field): void => {
+    const at = r.p;
+    let v: unknown;
+    try {
+      v = f.node.dec(r, obj);
+    } catch (e) {
+      throw inPath(e, f.name);
+    }
+    if (f.hasDefault && deepEqual(v, f.def)) {
+      throw inPath(decErr('is not canonical: a value equal to the DEFAULT must be absent', at), f.name);
+    }
+    obj[f.name] = v;
+  };
+
   /** Decodes components `list` into obj, reading presence bits from the preamble at `pre`. */
   const decodeFields = (r: Reader, obj: Obj, list: Field[], pre: number, firstBit: number): void => {
     const b = r.b;
@@ -236,17 +251,7 @@ export function compileSequence(s: SequenceSchema, compile: (s: Schema) => Node)
           throw inPath(decErr('component must be absent (inner subtype constraint) but is present', pre), f.name);
         }
       }
-      const at = r.p;
-      let v: unknown;
-      try {
-        v = f.node.dec(r, obj);
-      } catch (e) {
-        throw inPath(e, f.name);
-      }
-      if (f.hasDefault && deepEqual(v, f.def)) {
-        throw inPath(decErr('is not canonical: a value equal to the DEFAULT must be absent', at), f.name);
-      }
-      obj[f.name] = v;
+      decodeField(r, obj, f);
     }
   };
 
@@ -301,18 +306,7 @@ export function compileSequence(s: SequenceSchema, compile: (s: Schema) => Node)
       const n = readLength(r);
       const outer = enter(r, n);
       if ('field' in a) {
-        const f = a.field;
-        const vat = r.p;
-        let v: unknown;
-        try {
-          v = f.node.dec(r, obj);
-        } catch (e) {
-          throw inPath(e, f.name);
-        }
-        if (f.hasDefault && deepEqual(v, f.def)) {
-          throw inPath(decErr('is not canonical: a value equal to the DEFAULT must be absent', vat), f.name);
-        }
-        obj[f.name] = v;
+        decodeField(r, obj, a.field);
       } else {
         const g = a.group;
         const gbits = g.fields.filter((f) => f.optional).length;

@@ -3,6 +3,7 @@ import type { BitStringSchema, CharStringSchema, OctetStringSchema } from '../sc
 import { fromHex, toHex } from './hex.js';
 import { beginLength, endLength, enter, leave, readLength, writeLength } from './length.js';
 import { decErr, describe, encErr, type Node } from './node.js';
+import type { Reader } from './reader.js';
 
 interface Sized {
   minSize?: number;
@@ -22,6 +23,16 @@ export function sizeCheck(s: Sized, unit: string): (n: number) => string | undef
   return (n) => (n < lo || n > hi ? `size ${n} ${unit} is outside ${lo}..${hi === Infinity ? 'MAX' : hi}` : undefined);
 }
 
+/** The size of a fixed-size value, or the length determinant read and checked against the SIZE constraint (X.696 8.6). */
+function readSize(r: Reader, fixed: number | undefined, check: (n: number) => string | undefined): number {
+  if (fixed !== undefined) return fixed;
+  const at = r.p;
+  const n = readLength(r);
+  const bad = check(n);
+  if (bad !== undefined) throw decErr(bad, at);
+  return n;
+}
+
 export function compileOctetString(s: OctetStringSchema, inner: Node | undefined): Node {
   const fixed = fixedSizeOf(s);
   const check = sizeCheck(s, 'octets');
@@ -37,11 +48,7 @@ export function compileOctetString(s: OctetStringSchema, inner: Node | undefined
     },
     dec(r) {
       const at = r.p;
-      const n = fixed ?? readLength(r);
-      if (fixed === undefined) {
-        const bad = check(n);
-        if (bad !== undefined) throw decErr(bad, at);
-      }
+      const n = readSize(r, fixed, check);
       const v = r.copy(n);
       if (single !== undefined) {
         const bad = single(v);
@@ -242,11 +249,7 @@ export function compileCharString(s: CharStringSchema): Node {
     },
     dec(r) {
       const at = r.p;
-      const n = fixed ?? readLength(r);
-      if (fixed === undefined) {
-        const bad = check(n);
-        if (bad !== undefined) throw decErr(bad, at);
-      }
+      const n = readSize(r, fixed, check);
       const p = r.need(n);
       const b = r.b;
       let str = '';

@@ -70,6 +70,10 @@ describe('fleet mode: connections reset before the request reached the server', 
     const report = await runFleet({ raUrl: proxy.url, trustedRootHashes: [rootHash], count: N, concurrency: 3, operatorToken: OPERATOR, clock: systemClock });
     expect(report.errors).toEqual([]);
     expect(report.devices).toEqual({ requested: N, completed: N, failed: 0, pending: 0 });
+    const lag = report.eventLoopDelayMs;
+    expect(lag.p50).toBeGreaterThan(0);
+    expect(lag.p50).toBeLessThanOrEqual(lag.p99);
+    expect(lag.p99).toBeLessThanOrEqual(lag.max);
     expect(proxy.seen.filter((s) => s.action === 'reset').map((s) => s.request).sort()).toEqual(
       [...RESET].flatMap(([k, ns]) => ns.map(() => k)).sort(),
     );

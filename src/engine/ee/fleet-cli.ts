@@ -39,6 +39,7 @@ export function fleetSummaryLines(r: FleetReport): string[] {
     `  certificates  ${r.certificates}`,
     `  duration      ${r.durationSeconds.toFixed(1)} s: ${r.devicesPerSecond} devices/s, ${r.certificatesPerSecond} certificates/s, ${r.requestsPerSecond} requests/s (${r.requests} requests)`,
     `  peak RSS      ${mib(r.peakRssBytes)}`,
+    ...(r.eventLoopDelayMs ? [`  event loop    delay p50 ${r.eventLoopDelayMs.p50} ms, p99 ${r.eventLoopDelayMs.p99} ms, max ${r.eventLoopDelayMs.max} ms`] : []),
     '',
   ];
   const w = Math.max(8, ...r.endpoints.map((e) => e.endpoint.length));

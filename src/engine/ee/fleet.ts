@@ -11,6 +11,7 @@
  *   by cause. Memory therefore stays flat in N.
  */
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { CurveName } from '../../crypto/curves.js';
 import type { Clock } from '../../security/time.js';
 import { bootstrapTrust, BootstrapError, type TrustStore } from './bootstrap.js';
@@ -113,6 +114,11 @@ export interface FleetReport {
   errors: ErrorGroup[];
   /** Peak resident set size of this process, octets. */
   peakRssBytes: number;
+  /**
+   * How late this process's event loop ran its callbacks (perf_hooks, 20 ms resolution), ms: a busy simulator
+   * notices idle keep-alive connections late (src/engine/http/server.ts on keep-alive).
+   */
+  eventLoopDelayMs: { p50: number; p99: number; max: number };
   /** Device ids registered during the run (completed devices only), for checks against the server's records. */
   deviceIds?: string[];
   config: { raUrl: string; ecaUrl: string; deviceType: string; cert: string; form: string; butterfly: string; stateDir?: string };
@@ -262,9 +268,16 @@ export async function runFleet(opts: FleetOptions): Promise<FleetReport> {
     }
   };
   opts.onProgress?.({ ...p });
-  await Promise.all(Array.from({ length: concurrency }, worker));
+  const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+  loopDelay.enable();
+  try {
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  } finally {
+    loopDelay.disable();
+  }
 
   const s = (performance.now() - started) / 1000;
+  const ms = (ns: number) => Math.round(ns / 1e4) / 100;
   const per = (x: number) => Math.round((x / Math.max(s, 1e-3)) * 100) / 100;
   return {
     devices: { requested: opts.count, completed: p.completed, failed: p.failed - pending, pending },
@@ -279,6 +292,7 @@ export async function runFleet(opts: FleetOptions): Promise<FleetReport> {
     endpoints: rec.summary(),
     errors: errors.list(),
     peakRssBytes: peakRss(),
+    eventLoopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) },
     ...(opts.count <= 100_000 ? { deviceIds } : {}),
     config: {
       raUrl: ra,

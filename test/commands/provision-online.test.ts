@@ -56,7 +56,7 @@ function startServe(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
 }
 
 describe('provisioned device online', () => {
-  it('provision -> unpack -> ee simulate against serve all: no register / enroll, provisioned pseudonyms used, online request + download', async () => {
+  it('provision -> unpack -> ee simulate against serve all: no register / enroll, provisioned pseudonyms used, next batch requested online and downloaded', async () => {
     const data = join(f.base, 'data');
     const out = join(f.base, 'out');
     const p = spawnSync(
@@ -81,23 +81,33 @@ describe('provisioned device online', () => {
     const u = await runAsync(['provision', 'unpack', '--bundle', join(out, device.dir), '--state', state, '--ra', url, '--json'], deviceEnv);
     expect(u.status, u.stderr).toBe(0);
 
-    const r = await runAsync(['ee', 'simulate', '--state', state, '--json'], { SCMS_KEYSTORE_PASSPHRASE: DEVICE_PASS });
-    expect(r.status, r.stdout + r.stderr).toBe(0);
-    const report = JSON.parse(r.stdout) as { complete: boolean; deviceId: string; steps: Array<{ step: string; status: string }>; certificates: Array<{ verified: boolean }> };
-    // The RA accepts an authorization request signed with the provisioned enrollment certificate. The simulator
-    // counts the provisioned pseudonyms as this run's download (it had certificates before the request) and uses them.
-    expect(report.steps.map((s) => `${s.step}:${s.status}`)).toEqual(['bootstrap:done', 'register:already done', 'enroll:already done', 'request:done', 'download:already done', 'use:done']);
+    type Report = { complete: boolean; deviceId: string; steps: Array<{ step: string; status: string }>; certificates: Array<{ verified: boolean; i: number; message?: { verified: boolean } }> };
+    const simulateRun = async (...extra: string[]) => {
+      const r = await runAsync(['ee', 'simulate', '--state', state, '--json', ...extra], { SCMS_KEYSTORE_PASSPHRASE: DEVICE_PASS });
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as Report;
+    };
+    const steps = (x: Report) => x.steps.map((s) => `${s.step}:${s.status}`);
+    // The provisioned pseudonyms cover this i-period: nothing to ask; they are verified and sign messages.
+    const report = await simulateRun();
+    expect(steps(report)).toEqual(['bootstrap:done', 'register:already done', 'enroll:already done', 'request:already done', 'download:already done', 'use:done']);
     expect(report.complete).toBe(true);
     expect(report.deviceId).toBe(device.deviceId);
     expect(report.certificates.length).toBe(device.certificates - 1);
-    expect(report.certificates.every((c) => c.verified)).toBe(true);
+    expect(report.certificates.every((c) => c.verified && c.message?.verified)).toBe(true);
+    const i0 = report.certificates[0]!.i;
 
-    // A second run downloads the batch of that online request (LA chains continued by the served LAs).
-    const r2 = await runAsync(['ee', 'simulate', '--state', state, '--json'], { SCMS_KEYSTORE_PASSPHRASE: DEVICE_PASS });
-    expect(r2.status, r2.stdout + r2.stderr).toBe(0);
-    const report2 = JSON.parse(r2.stdout) as typeof report;
-    expect(report2.steps.map((s) => `${s.step}:${s.status}`)).toEqual(['bootstrap:done', 'register:already done', 'enroll:already done', 'request:already done', 'download:done', 'use:done']);
-    expect(report2.certificates.length).toBeGreaterThan(0);
-    expect(report2.certificates.every((c) => c.verified)).toBe(true);
+    // Its next batch, asked for one i-period ahead: the RA accepts a request signed with the provisioned enrollment
+    // certificate, and the batch downloads (LA chains continued by the served LAs); held until its i-period.
+    const next = await simulateRun('--look-ahead', '604800');
+    expect(steps(next)).toEqual(['bootstrap:done', 'register:already done', 'enroll:already done', 'request:done', 'download:done', 'use:done']);
+    const fresh = next.certificates.filter((c) => c.i === i0 + 1);
+    expect(fresh.length).toBeGreaterThan(0);
+    expect(fresh.every((c) => c.verified && c.message === undefined)).toBe(true);
+    expect(next.certificates.filter((c) => c.i === i0)).toHaveLength(device.certificates - 1);
+
+    // A further run holds both batches and asks for nothing.
+    const again = await simulateRun();
+    expect(steps(again)).toEqual(['bootstrap:done', 'register:already done', 'enroll:already done', 'request:already done', 'download:already done', 'use:done']);
   }, 180_000);
 });

@@ -1,3 +1,4 @@
+import { DEFAULT_RENEW_ENROLLMENT_BEFORE_SECONDS } from '../../engine/ee/renewal.js';
 import { writeFileSync } from 'node:fs';
 import { Flags } from '@oclif/core';
 import chalk from 'chalk';
@@ -41,6 +42,8 @@ export default class EeSimulate extends ScmsCommand {
     'stop-after': Flags.string({ description: 'stop after this step', options: [...STEPS] }),
     verbose: Flags.boolean({ char: 'v', description: 'dump every SPDU sent and received (hex)', default: false }),
     successor: Flags.boolean({ description: 'after the lifecycle, request a successor enrollment certificate, download and verify it, and switch the state to it', default: false }),
+    'look-ahead': Flags.integer({ description: 'a continued run asks for the next batch once the held certificates end within this many seconds [default: the policy time-overlap]', min: 0 }),
+    'renew-enrollment-before': Flags.integer({ description: 'a continued run enrolls a successor once the enrollment certificate expires within this many seconds', default: DEFAULT_RENEW_ENROLLMENT_BEFORE_SECONDS, min: 0 }),
     count: Flags.integer({ description: 'fleet mode: simulate this many devices (each registered with the operator token)', min: 1 }),
     concurrency: Flags.integer({ description: 'fleet mode: devices in flight at once', default: 8, min: 1 }),
     report: Flags.string({ description: 'fleet mode: write the summary as JSON to this file' }),
@@ -81,6 +84,8 @@ export default class EeSimulate extends ScmsCommand {
         ...(flags['stop-after'] ? { stopAfter: flags['stop-after'] as Step } : {}),
         verbose: flags.verbose,
         successor: flags.successor,
+        ...(flags['look-ahead'] !== undefined ? { lookAheadSeconds: flags['look-ahead'] } : {}),
+        renewEnrollmentBeforeSeconds: flags['renew-enrollment-before'],
         onEvent,
       });
       if (!json) {
@@ -88,7 +93,7 @@ export default class EeSimulate extends ScmsCommand {
           this.log('');
           this.log(chalk.bold(`${report.certificates.length} certificates:`));
           for (const c of report.certificates) {
-            this.log(`  ${c.hashedId8}  i=${c.i} j=${c.j}  ${c.certificateType}  ${c.validFrom} .. ${c.validUntil ?? '?'}  chain ${c.verified ? 'ok' : 'FAILED'}  message ${c.message?.verified ? 'ok' : 'FAILED'}`);
+            this.log(`  ${c.hashedId8}  i=${c.i} j=${c.j}  ${c.certificateType}  ${c.validFrom} .. ${c.validUntil ?? '?'}  chain ${c.verified ? 'ok' : 'FAILED'}  ${c.message ? `message ${c.message.verified ? 'ok' : 'FAILED'}` : 'held (not yet valid)'}`);
           }
         }
         if (report.pending) this.log(chalk.yellow(`pending: run again after ${report.pending}`));

@@ -37,6 +37,7 @@ import { publicKeyOf, verifyChainFast, type PublicKey } from './fast-verify.js';
 import { processSuccessorResponse, runSuccessorExchange } from './successor.js';
 import { bodyBytes, eeRequest, errorCodeMeaning, ScmsResponseError, type EeHttpOptions } from './http.js';
 import { canonicalIdOf, compressedPublicKey, keyPairFromPrivate, keyPairSigner } from './keys.js';
+import { DEFAULT_RENEW_ENROLLMENT_BEFORE_SECONDS, enrollmentRenewalDue, planAuthorization, stillValid, usableAt } from './renewal.js';
 import { newState, type ButterflyChoice, type CertForm, type CertKind, type DeviceType, type EeState, type EeStateDir } from './state.js';
 
 export const BSM_PSID = 0x20;
@@ -96,6 +97,13 @@ export interface SimulateOptions {
   stopAfter?: Step;
   /** After the lifecycle: successor enrollment (successorStep) and switch to the new enrollment certificate. */
   successor?: boolean;
+  /**
+   * A continued run asks for the next batch once the held certificates end within this many seconds (renewal.ts;
+   * default the policy's time-overlap, at most ra-maxPreloadTime).
+   */
+  lookAheadSeconds?: number;
+  /** A continued run enrolls a successor once the enrollment certificate expires within this (default 30 days). */
+  renewEnrollmentBeforeSeconds?: number;
   verbose?: boolean;
   onEvent?: (e: SimEvent) => void;
   /**
@@ -323,10 +331,35 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
   current = 'request';
   const form: EeRequestForm = cfg.butterfly !== 'none' ? 'butterfly' : cfg.encrypted ? 'encrypted' : 'plain';
   const variant = cfg.butterfly === 'none' ? undefined : cfg.butterfly === 'compact-unified' ? 'compactUnified' : cfg.butterfly;
-  const pending = st.authorization && !st.authorization.downloadedAt;
-  if (st.authorization) {
-    record('request', 'already done', `request ${st.authorization.requestHash}, batch ${st.authorization.filename}`);
+  // A continued run: the pending batch is downloaded, or the next one asked for when the held certificates run out
+  // (renewal.ts planAuthorization: look-ahead, policy time-overlap).
+  const valid = stillValid(st.certificates, nowTime32(clock));
+  if (valid.length < st.certificates.length) {
+    emit('request', 'info', `${st.certificates.length - valid.length} expired certificates dropped from the state`);
+    st.certificates = valid;
+  }
+  const plan = planAuthorization(st, policy, clock, opts.lookAheadSeconds);
+  const pending = plan.action === 'download';
+  if (plan.action === 'download') {
+    record('request', 'already done', `request ${st.authorization!.requestHash}, batch ${st.authorization!.filename} not downloaded yet`);
+  } else if (plan.action === 'held') {
+    record('request', 'already done', `${st.certificates.length} certificates held, valid until ${time32ToDate(plan.until).toISOString()}${st.authorization ? ` (batch ${st.authorization.filename})` : ''}; nothing to ask before then`);
   } else {
+    if (st.certificates.length > 0) emit('request', 'info', `next batch: ${plan.reason}; validity from ${time32ToDate(plan.start).toISOString()}`);
+    // ra-minWait counts from the previous request's generationTime: wait it out rather than be refused (429-711).
+    const lastRequest = st.history.findLast((h) => h.step === 'request');
+    if (lastRequest) {
+      const waitMs = policy['ra-minWait'] * 1000 - (clock.now().getTime() - Date.parse(lastRequest.at));
+      if (waitMs > (opts.maxWaitSeconds ?? 300) * 1000) {
+        record('request', 'pending', `ra-minWait: the next request may be sent from ${new Date(clock.now().getTime() + waitMs).toISOString()}; run again then`);
+        report.pending = new Date(clock.now().getTime() + waitMs).toISOString();
+        return finish();
+      }
+      if (waitMs > 0) {
+        emit('request', 'wait', `waiting ${Math.ceil(waitMs / 1000)} s for ra-minWait since the previous request`);
+        await (opts.http?.sleep ?? sleepDefault)(waitMs);
+      }
+    }
     const kind = cfg.cert;
     const psids = (policy.deviceTypes[policyType(cfg.deviceType)]?.[kind] ?? []).map((p) => BigInt(p.psid));
     if (psids.length === 0) throw new SimulationError('request', `the global policy allows no ${kind} PSIDs for ${cfg.deviceType} devices`, undefined, 'policy');
@@ -342,7 +375,7 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
       ...(variant ? { variant } : {}),
       type: cfg.form,
       ...(kind === 'identification' && form === 'butterfly' ? { id: { name: `${cfg.deviceType}-${st.canonical.canonicalId}` } } : {}),
-      tbsCert: { validityPeriod: { start: nowTime32(clock), duration }, appPermissions: psids.map((psid) => ({ psid })) },
+      tbsCert: { validityPeriod: { start: plan.start, duration }, appPermissions: psids.map((psid) => ({ psid })) },
       clock,
     });
     } catch (e) {
@@ -399,16 +432,17 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
 
   // ------------------------------------------------------------------ download
   current = 'download';
-  const auth = st.authorization!;
+  const auth = st.authorization;
   const acaChains = acaChainsOf(trust);
   if (acaChains.length === 0) throw new SimulationError('download', 'the CCF holds no ACA certificate to check the certificates against', undefined, 'ccf');
   const kindDir = cfg.cert;
   // Certificates whose chain this run has just verified (download), by HashedId8: the use step does not repeat the
   // same check on the same octets.
   const checkedNow = new Map<string, { bytes: Uint8Array; key: PublicKey }>();
-  if (!pending && st.certificates.length > 0) {
-    record('download', 'already done', `${st.certificates.length} certificates of batch ${auth.filename}`);
+  if (!pending && plan.action === 'held') {
+    record('download', 'already done', `${st.certificates.length} certificates held${auth ? ` (last batch ${auth.filename})` : ''}`);
   } else {
+    if (!auth) throw new Error('internal: no authorization request to download');
     const sleep = opts.http?.sleep ?? sleepDefault;
     const budgetMs = (opts.maxWaitSeconds ?? 300) * 1000;
     const started = clock.now().getTime();
@@ -463,7 +497,9 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
       }
     }
     if (!batch) throw new SimulationError('download', `the batch does not check: ${lastError?.message}`, undefined, 'certificate-response');
-    st.certificates = [];
+    // Earlier batches' certificates stay while valid (the overlap into the new i-period).
+    const fresh = new Set(batch.certificates.map((n) => `${n.i}_${n.j}`));
+    st.certificates = stillValid(st.certificates, nowTime32(clock)).filter((o) => !fresh.has(`${o.i}_${o.j}`));
     for (const c of batch.certificates) {
       const bytes = encodeCertificate(c.certificate);
       const sum = certificateSummary(c.certificate, bytes);
@@ -484,6 +520,8 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
   // ------------------------------------------------------------------ use: verify each certificate, sign and verify
   current = 'use';
   let failures = 0;
+  let signedCount = 0;
+  const useAt = nowTime32(clock);
   for (const sc of st.certificates) {
     const bytes = sd.readFile(sc.file);
     const cert = decodeCertificate(bytes);
@@ -493,6 +531,14 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
     const v = seen && Buffer.from(seen.bytes).equals(Buffer.from(bytes))
       ? { ok: true as const, publicKeys: [seen.key] }
       : verifyChainFast([cert, ...chain], { trustAnchors: anchors, clock, skipCurrentValidity: true });
+    if (!usableAt(sc, useAt)) {
+      // Held for later (a batch asked for ahead): a message signed now would fall outside its validity (1609.2 5.2).
+      if (!v.ok) failures++;
+      report.certificates.push({ ...sum, i: sc.i, j: sc.j, verified: v.ok });
+      emit('use', 'info', `${sum.hashedId8}: chain ${v.ok ? 'verified' : `FAILED (${v.errors.map((e) => e.reason).join('; ')})`}; held, valid ${sum.validFrom} .. ${sum.validUntil ?? '?'} (not signing with it now)`);
+      continue;
+    }
+    signedCount++;
     const d = await sd.getScalar(sc.keyUri);
     const pk = v.ok ? v.publicKeys[0]! : publicKeyOf(cert, chain);
     const psid = cfg.cert === 'pseudonym' ? BSM_PSID : Number(cert.toBeSigned.appPermissions?.[0]?.psid ?? BSM_PSID);
@@ -523,10 +569,13 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
     );
   }
   if (failures > 0) throw new SimulationError('use', `${failures} of ${st.certificates.length} certificates failed verification or signing`, undefined, 'certificate-use');
-  record('use', 'done', `${st.certificates.length} certificates verified; ${st.certificates.length} messages signed and verified`);
+  record('use', 'done', `${st.certificates.length} certificates verified; ${signedCount} messages signed and verified${signedCount < st.certificates.length ? ` (${st.certificates.length - signedCount} held for later)` : ''}`);
   report.complete = true;
   await sd.save(st);
-  if (stop('use') || !opts.successor) return finish();
+  // Successor enrollment: asked for (--successor), or due because the enrollment certificate nears expiry.
+  const left = enrollmentRenewalDue(st, clock, opts.renewEnrollmentBeforeSeconds);
+  if (stop('use') || (!opts.successor && left === undefined)) return finish();
+  if (!opts.successor) emit('successor', 'info', `the enrollment certificate expires in ${Math.max(0, left!)} s (renewal window ${opts.renewEnrollmentBeforeSeconds ?? DEFAULT_RENEW_ENROLLMENT_BEFORE_SECONDS} s): successor enrollment`);
 
   current = 'successor';
   const switched = await successorStep({ sd, st, trust, enrollment, ra, http, clock, policy, maxWaitSeconds: opts.maxWaitSeconds ?? 300, emit, sleep: opts.http?.sleep ?? sleepDefault });

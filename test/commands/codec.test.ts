@@ -65,7 +65,7 @@ describe('scms codec decode / encode', () => {
       expect(scms('codec', 'encode', '-t', c.type, jsonFile, '--out', hexOut, '--hex').status).toBe(0);
       expect(readFileSync(hexOut, 'utf8').trim()).toBe(hex(c.bytes));
     }
-  });
+  }, 240_000); // 24 CLI processes, one after the other
 
   it('decode --json prints the same JSON as the plain output', () => {
     const f = writeEncoded(dir, 'dl.oer', downloadRequest);

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { tokenize } from './asn1/lexer.js';
 import { parseModule } from './asn1/parser.js';
 import { Compiler } from './asn1/compile.js';
-import { Emitter, tsName, type EmittedModule } from './asn1/emit.js';
+import { Emitter, SHARED_MODULE, tsName, type EmittedModule } from './asn1/emit.js';
 import type { ModuleAst } from './asn1/ast.js';
 
 export const SOURCE_DIRS = ['asn1/ieee1609dot2', 'asn1/ieee1609dot2dot1', 'asn1/scms'];
@@ -75,12 +75,9 @@ export function generateFrom(sources: Array<{ rel: string; text: string }>): Map
   const compiler = new Compiler(asts);
   const emitter = new Emitter(compiler);
   const out = new Map<string, string>();
-  const emitted: EmittedModule[] = [];
-  for (const ast of asts) {
-    const m = emitter.module(ast.name, relOf.get(ast.name)!);
-    emitted.push(m);
-    out.set(`${OUT_DIR}/${ast.name}.ts`, m.code);
-  }
+  const { modules: emitted, shared } = emitter.emitAll(asts.map((a) => ({ name: a.name, rel: relOf.get(a.name)! })));
+  for (const m of emitted) out.set(`${OUT_DIR}/${m.module}.ts`, m.code);
+  if (shared) out.set(`${OUT_DIR}/${SHARED_MODULE}.ts`, shared);
   out.set(`${OUT_DIR}/_support.ts`, SUPPORT);
   out.set(`${OUT_DIR}/index.ts`, registry(emitted));
   return out;

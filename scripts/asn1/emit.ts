@@ -34,6 +34,25 @@ const SCHEMA_KINDS = new Set(['boolean', 'null', 'integer', 'enumerated', 'octet
 /** A repeated subschema is hoisted into one module constant when its literal is at least this long. */
 const HOIST_MIN_CHARS = 240;
 
+/** The generated module that holds the subschemas recurring in several modules (not in the registry). */
+export const SHARED_MODULE = '_shared';
+
+/**
+ * Sharing across modules: a subschema (at least HOIST_MIN_CHARS long) that recurs in several modules (the same
+ * expansion of a parameterized type of Ieee1609Dot2Dot1Protocol, e.g. the HeaderInfo of a SecurityMgmtPsid SPDU) is
+ * emitted once, in SHARED_MODULE, and each module refers to it with a lazy `$ref` (the modules and SHARED_MODULE
+ * import each other, so no module reads it while loading). Only a subschema whose open types find their selector
+ * inside it is shared this way (a reference is its own textual scope: src/codec/coer/compile.ts refNode).
+ */
+interface CrossSharing {
+  /** Module-independent literal text -> constant name in SHARED_MODULE ('' until declared). */
+  names: Map<string, string>;
+  /** Constant declarations in dependency order, as emitted so far. */
+  decls: string[];
+  /** The schema object of each shared literal (its first occurrence). */
+  schemas: Map<string, Record<string, unknown>>;
+}
+
 /**
  * Per-module sharing of repeated subschemas: parameterized types (the SPDUs of 1609.2.1) are expanded at every
  * use, so identical expansions recur; each is emitted once as `const $$Name_n: $Schema` and referenced. The
@@ -53,6 +72,119 @@ export class Emitter {
   constructor(private readonly c: Compiler) {}
 
   private hoisting: Hoisting | undefined;
+  private cross: CrossSharing | undefined;
+  /** True while computing a module-independent key (no sharing substituted). */
+  private keying = false;
+
+  /** The literal of `o` with every reference qualified and nothing shared: the same text in every module. */
+  private keyOf(o: Record<string, unknown>): string {
+    const h = this.hoisting;
+    const k = this.keying;
+    this.hoisting = undefined;
+    this.keying = true;
+    try {
+      return this.literal(o, '', new Set(), '');
+    } finally {
+      this.hoisting = h;
+      this.keying = k;
+    }
+  }
+
+  /**
+   * Chooses the subschemas shared across `modules` (CrossSharing): the ones that occur in two modules or more,
+   * except those found only inside others chosen (`keep`, when given, limits the choice: emitAll's second round).
+   */
+  private planShared(modules: readonly string[], keep?: ReadonlySet<string>): void {
+    this.cross = undefined;
+    const where = new Map<string, Set<string>>();
+    const schemas = new Map<string, Record<string, unknown>>();
+    for (const modName of modules) {
+      const seen = new Set<string>();
+      const visit = (v: unknown, top: boolean): void => {
+        if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return;
+        if (Array.isArray(v)) return v.forEach((x) => visit(x, false));
+        const o = v as Record<string, unknown>;
+        if (o.kind === 'ref') return;
+        if (!top && SCHEMA_KINDS.has(o.kind as string)) {
+          const key = this.keyOf(o);
+          if (seen.has(key)) return;
+          seen.add(key);
+          if (!where.has(key)) where.set(key, new Set());
+          where.get(key)!.add(modName);
+          if (!schemas.has(key)) schemas.set(key, o);
+        }
+        for (const k of Object.keys(o)) visit(o[k], false);
+      };
+      for (const a of this.c.mods.get(modName)!.ast.assignments) {
+        if (a.a === 'type' && !a.params) visit(this.c.top(modName, a.name), true);
+      }
+    }
+    const names = new Map<string, string>();
+    for (const [key, mods] of where) {
+      if (mods.size < 2 || key.length < HOIST_MIN_CHARS || (keep && !keep.has(key))) continue;
+      if (selfContained(schemas.get(key)! as unknown as Schema, false)) names.set(key, ''); // named when declared (sharedModule)
+    }
+    this.cross = { names, decls: [], schemas };
+  }
+
+  /** SHARED_MODULE's constant for `o` (a `$ref` to it outside SHARED_MODULE), or undefined when `o` is not shared. */
+  private crossShared(o: Record<string, unknown>, cur: string, used: Set<string>): string | undefined {
+    const x = this.cross;
+    if (!x || this.keying || !SCHEMA_KINDS.has(o.kind as string)) return undefined;
+    const key = this.keyOf(o);
+    let name = x.names.get(key);
+    if (name === undefined) return undefined;
+    if (cur !== SHARED_MODULE) {
+      used.add(SHARED_MODULE);
+      return `$ref('${typeof o.name === 'string' ? o.name : (o.kind as string)}', () => ${SHARED_MODULE}.${name})`;
+    }
+    if (name === '') {
+      // declared after the shared subschemas it contains (numbered in declaration order)
+      const body = this.literal(o, cur, used, '', true);
+      name = `$$${typeof o.name === 'string' ? tsName(o.name) : (o.kind as string)}_${x.decls.length + 1}`;
+      x.names.set(key, name);
+      x.decls.push(`export const ${name}: $Schema = ${body};`);
+    }
+    return name;
+  }
+
+  /**
+   * Every module (in order) and SHARED_MODULE. Two rounds: a subschema chosen in the first that ends up used in
+   * one place only (found only inside another shared subschema) is left inline in the second.
+   */
+  emitAll(modules: ReadonlyArray<{ name: string; rel: string }>): { modules: EmittedModule[]; shared: string | undefined } {
+    let keep: Set<string> | undefined;
+    for (;;) {
+      this.planShared(modules.map((m) => m.name), keep);
+      const shared = this.sharedModule();
+      const emitted = modules.map((m) => this.module(m.name, m.rel));
+      const x = this.cross!;
+      const uses = new Map<string, number>();
+      const count = (n: string) => uses.set(n, (uses.get(n) ?? 0) + 1);
+      const ref = new RegExp(`\\b${SHARED_MODULE}\\.(\\$\\$[\\w$]+_\\d+)\\b`, 'g');
+      for (const m of emitted) for (const r of m.code.matchAll(ref)) count(r[1]!);
+      for (const r of (shared ?? '').matchAll(/(?<![\w.$])(\$\$[\w$]+_\d+)\b(?!: \$Schema)/g)) count(r[1]!);
+      const once = [...x.names].filter(([, n]) => (uses.get(n) ?? 0) < 2);
+      if (keep || once.length === 0) return { modules: emitted, shared };
+      keep = new Set([...x.names].filter(([, n]) => (uses.get(n) ?? 0) >= 2).map(([k]) => k));
+    }
+  }
+
+  /** The code of SHARED_MODULE (all shared constants, whether used yet or not), or undefined when nothing is shared. */
+  private sharedModule(): string | undefined {
+    const x = this.cross;
+    if (!x || x.names.size === 0) return undefined;
+    const used = new Set<string>();
+    for (const key of x.names.keys()) this.crossShared(x.schemas.get(key)!, SHARED_MODULE, used);
+    used.delete(SHARED_MODULE);
+    const imports = [
+      `import type { Schema as $Schema } from '../schema.js';`,
+      `import { $hex, $ref } from './_support.js';`,
+      ...[...used].sort().map((m) => `import * as ${m} from './${m}.js';`),
+    ];
+    const body = ['// Subschemas shared by several modules (expansions of parameterized types), referenced lazily.', ...x.decls, ''].join('\n');
+    return pruneImports(`${HEADER}/* eslint-disable */\n${imports.join('\n')}\n\n${body}`);
+  }
 
   private info(r: RefSchema): RefInfo {
     const i = this.c.refInfo.get(r);
@@ -185,6 +317,7 @@ export class Emitter {
       const o = v as Record<string, unknown>;
       if (o.kind === 'ref') return;
       if (!top && SCHEMA_KINDS.has(o.kind as string)) {
+        if (this.cross?.names.has(this.keyOf(o))) return;
         const key = this.literal(o, modName, used, '');
         const n = counts.get(key) ?? 0;
         counts.set(key, n + 1);
@@ -240,7 +373,7 @@ export class Emitter {
       const i = this.info(r);
       return `$ref('${i.name}', () => ${this.qualify(i, cur, used, '$schema')})`;
     }
-    const shared = top ? undefined : this.hoisted(o, cur, used);
+    const shared = top ? undefined : (this.crossShared(o, cur, used) ?? this.hoisted(o, cur, used));
     if (shared) return shared;
     const keys = Object.keys(o).filter((k) => o[k] !== undefined);
     keys.sort((a, b) => keyRank(a) - keyRank(b));
@@ -281,6 +414,24 @@ function checkSelectors(s: Schema, enclosing: SequenceSchema | undefined, loc: A
     }
     default:
       return;
+  }
+}
+
+/** Whether every open type in `s` finds its selector's SEQUENCE inside `s` (`enclosed`: inside a SEQUENCE of `s`). */
+function selfContained(s: Schema, enclosed: boolean): boolean {
+  switch (s.kind) {
+    case 'sequence':
+      return [...s.fields, ...(s.extensions ?? []).flatMap((e) => ('group' in e ? e.group : [e]))].every((f) => selfContained(f.schema, true));
+    case 'choice':
+      return [...s.alternatives, ...(s.extensions ?? [])].every((a) => selfContained(a.schema, enclosed));
+    case 'sequenceOf':
+      return selfContained(s.item, enclosed);
+    case 'octetString':
+      return s.containing ? selfContained(s.containing, false) : true;
+    case 'open':
+      return enclosed && s.table.every((r) => selfContained(r.schema, false));
+    default:
+      return true;
   }
 }
 

@@ -6,6 +6,7 @@ import type { Schema as $Schema, UnknownAlternative as $UnknownAlternative, Unkn
 import { $codec, $ref } from './_support.js';
 import * as EtsiTs103097ExtensionModule from './EtsiTs103097ExtensionModule.js';
 import * as Ieee1609Dot2BaseTypes from './Ieee1609Dot2BaseTypes.js';
+import * as _shared from './_shared.js';
 
 /** Ieee1609Dot2Data (asn1/ieee1609dot2/Ieee1609Dot2.asn:87) */
 export type Ieee1609Dot2Data = {
@@ -753,29 +754,7 @@ export const ExplicitCertificate$schema: $Schema = {
           { name: 'certRequestPermissions', schema: $ref('SequenceOfPsidGroupPermissions', () => SequenceOfPsidGroupPermissions$schema), optional: true },
           { name: 'canRequestRollover', schema: { kind: 'null' }, optional: true },
           { name: 'encryptionKey', schema: $ref('PublicEncryptionKey', () => Ieee1609Dot2BaseTypes.PublicEncryptionKey$schema), optional: true },
-          {
-            name: 'verifyKeyIndicator',
-            schema: {
-              kind: 'choice',
-              name: 'VerificationKeyIndicator',
-              alternatives: [
-                {
-                  name: 'verificationKey',
-                  schema: $ref('PublicVerificationKey', () => Ieee1609Dot2BaseTypes.PublicVerificationKey$schema),
-                  tag: 0,
-                  tagClass: 'context',
-                },
-                {
-                  name: 'reconstructionValue',
-                  schema: $ref('EccP256CurvePoint', () => Ieee1609Dot2BaseTypes.EccP256CurvePoint$schema),
-                  tag: 1,
-                  tagClass: 'context',
-                  permitted: false,
-                },
-              ],
-              extensible: true,
-            },
-          },
+          { name: 'verifyKeyIndicator', schema: $ref('VerificationKeyIndicator', () => _shared.$$VerificationKeyIndicator_1) },
         ],
         extensible: true,
         extensions: [

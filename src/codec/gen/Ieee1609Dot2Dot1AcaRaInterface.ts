@@ -7,6 +7,7 @@ import { $codec, $hex, $ref } from './_support.js';
 import * as Ieee1609Dot2 from './Ieee1609Dot2.js';
 import * as Ieee1609Dot2BaseTypes from './Ieee1609Dot2BaseTypes.js';
 import * as Ieee1609Dot2Dot1Protocol from './Ieee1609Dot2Dot1Protocol.js';
+import * as _shared from './_shared.js';
 
 /** AcaRaInterfacePdu (asn1/ieee1609dot2dot1/Ieee1609Dot2Dot1AcaRaInterface.asn:59) */
 export type AcaRaInterfacePdu =
@@ -146,40 +147,7 @@ export const EncryptedIndividualPLV$schema: $Schema = {
   fields: [
     { name: 'version', schema: { kind: 'integer', name: 'Uint8', min: 2n, max: 2n } },
     { name: 'laId', schema: $ref('LaId', () => Ieee1609Dot2BaseTypes.LaId$schema) },
-    {
-      name: 'encPlv',
-      schema: {
-        kind: 'sequence',
-        name: 'Ieee1609Dot2Data',
-        fields: [
-          { name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } },
-          {
-            name: 'content',
-            schema: {
-              kind: 'choice',
-              name: 'Ieee1609Dot2Content',
-              alternatives: [
-                { name: 'unsecuredData', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 0, tagClass: 'context', permitted: false },
-                { name: 'signedData', schema: $ref('SignedData', () => Ieee1609Dot2.SignedData$schema), tag: 1, tagClass: 'context', permitted: false },
-                { name: 'encryptedData', schema: $ref('EncryptedData', () => Ieee1609Dot2.EncryptedData$schema), tag: 2, tagClass: 'context' },
-                { name: 'signedCertificateRequest', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 3, tagClass: 'context', permitted: false },
-              ],
-              extensible: true,
-              extensions: [
-                {
-                  name: 'signedX509CertificateRequest',
-                  schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema),
-                  tag: 4,
-                  tagClass: 'context',
-                  permitted: false,
-                },
-              ],
-            },
-          },
-        ],
-        extensible: false,
-      },
-    },
+    { name: 'encPlv', schema: $ref('Ieee1609Dot2Data', () => _shared.$$Ieee1609Dot2Data_3) },
   ],
   extensible: false,
 };

@@ -6,6 +6,7 @@ import type { Schema as $Schema, UnknownAlternative as $UnknownAlternative, Unkn
 import { $codec, $ref } from './_support.js';
 import * as Ieee1609Dot2 from './Ieee1609Dot2.js';
 import * as Ieee1609Dot2BaseTypes from './Ieee1609Dot2BaseTypes.js';
+import * as _shared from './_shared.js';
 
 // Subschemas shared by several types of this module (expansions of parameterized types).
 const $$Opaque_1: $Schema = {
@@ -45,21 +46,6 @@ const $$HeaderInfo_2: $Schema = {
     { name: 'pduFunctionalType', schema: $ref('PduFunctionalType', () => Ieee1609Dot2.PduFunctionalType$schema), optional: true },
     { name: 'contributedExtensions', schema: $ref('ContributedExtensionBlocks', () => Ieee1609Dot2.ContributedExtensionBlocks$schema), optional: true },
   ],
-};
-const $$SignerIdentifier_3: $Schema = {
-  kind: 'choice',
-  name: 'SignerIdentifier',
-  alternatives: [
-    { name: 'digest', schema: $ref('HashedId8', () => Ieee1609Dot2BaseTypes.HashedId8$schema), tag: 0, tagClass: 'context', permitted: false },
-    {
-      name: 'certificate',
-      schema: { kind: 'sequenceOf', name: 'SequenceOfCertificate', item: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), minSize: 1, maxSize: 1 },
-      tag: 1,
-      tagClass: 'context',
-    },
-    { name: 'self', schema: { kind: 'null' }, tag: 2, tagClass: 'context', permitted: false },
-  ],
-  extensible: true,
 };
 
 /** AcpcPdu (asn1/ieee1609dot2dot1/Ieee1609Dot2Dot1Acpc.asn:48) */
@@ -257,7 +243,7 @@ export const SignedAprvBinaryTree$schema: $Schema = {
                     extensible: false,
                   },
                 },
-                { name: 'signer', schema: $$SignerIdentifier_3 },
+                { name: 'signer', schema: $ref('SignerIdentifier', () => _shared.$$SignerIdentifier_4) },
                 { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
               ],
               extensible: false,
@@ -430,7 +416,7 @@ export const SignedIndividualAprv$schema: $Schema = {
                     extensible: false,
                   },
                 },
-                { name: 'signer', schema: $$SignerIdentifier_3 },
+                { name: 'signer', schema: $ref('SignerIdentifier', () => _shared.$$SignerIdentifier_4) },
                 { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
               ],
               extensible: false,

@@ -8,6 +8,7 @@ import * as Ieee1609Dot2 from './Ieee1609Dot2.js';
 import * as Ieee1609Dot2BaseTypes from './Ieee1609Dot2BaseTypes.js';
 import * as Ieee1609Dot2Dot1Acpc from './Ieee1609Dot2Dot1Acpc.js';
 import * as Ieee1609Dot2Dot1Protocol from './Ieee1609Dot2Dot1Protocol.js';
+import * as _shared from './_shared.js';
 
 /** EeRaInterfacePdu (asn1/ieee1609dot2dot1/Ieee1609Dot2Dot1EeRaInterface.asn:78) */
 export type EeRaInterfacePdu =
@@ -100,29 +101,7 @@ export const EeRaCertRequest$schema: $Schema = {
           },
           { name: 'canRequestRollover', schema: { kind: 'null' }, optional: true },
           { name: 'encryptionKey', schema: $ref('PublicEncryptionKey', () => Ieee1609Dot2BaseTypes.PublicEncryptionKey$schema), optional: true },
-          {
-            name: 'verifyKeyIndicator',
-            schema: {
-              kind: 'choice',
-              name: 'VerificationKeyIndicator',
-              alternatives: [
-                {
-                  name: 'verificationKey',
-                  schema: $ref('PublicVerificationKey', () => Ieee1609Dot2BaseTypes.PublicVerificationKey$schema),
-                  tag: 0,
-                  tagClass: 'context',
-                },
-                {
-                  name: 'reconstructionValue',
-                  schema: $ref('EccP256CurvePoint', () => Ieee1609Dot2BaseTypes.EccP256CurvePoint$schema),
-                  tag: 1,
-                  tagClass: 'context',
-                  permitted: false,
-                },
-              ],
-              extensible: true,
-            },
-          },
+          { name: 'verifyKeyIndicator', schema: $ref('VerificationKeyIndicator', () => _shared.$$VerificationKeyIndicator_1) },
         ],
         extensible: true,
         extensions: [

@@ -18,6 +18,7 @@ import * as Ieee1609Dot2Dot1EeRaInterface from './Ieee1609Dot2Dot1EeRaInterface.
 import * as Ieee1609Dot2Dot1LaMaInterface from './Ieee1609Dot2Dot1LaMaInterface.js';
 import * as Ieee1609Dot2Dot1LaRaInterface from './Ieee1609Dot2Dot1LaRaInterface.js';
 import * as Ieee1609Dot2Dot1MaRaInterface from './Ieee1609Dot2Dot1MaRaInterface.js';
+import * as _shared from './_shared.js';
 
 // Subschemas shared by several types of this module (expansions of parameterized types).
 const $$AcaRaInterfacePdu_1: $Schema = {
@@ -90,67 +91,7 @@ const $$EeRaInterfacePdu_3: $Schema = {
   ],
   extensible: true,
 };
-const $$Ieee1609Dot2Content_4: $Schema = {
-  kind: 'choice',
-  name: 'Ieee1609Dot2Content',
-  alternatives: [
-    { name: 'unsecuredData', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 0, tagClass: 'context', permitted: false },
-    { name: 'signedData', schema: $ref('SignedData', () => Ieee1609Dot2.SignedData$schema), tag: 1, tagClass: 'context', permitted: false },
-    { name: 'encryptedData', schema: $ref('EncryptedData', () => Ieee1609Dot2.EncryptedData$schema), tag: 2, tagClass: 'context' },
-    { name: 'signedCertificateRequest', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 3, tagClass: 'context', permitted: false },
-  ],
-  extensible: true,
-  extensions: [
-    {
-      name: 'signedX509CertificateRequest',
-      schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema),
-      tag: 4,
-      tagClass: 'context',
-      permitted: false,
-    },
-  ],
-};
-const $$HeaderInfo_5: $Schema = {
-  kind: 'sequence',
-  name: 'HeaderInfo',
-  fields: [
-    { name: 'psid', schema: { kind: 'integer', name: 'Psid', min: 0n, permitted: [[35n, 35n]] } },
-    { name: 'generationTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
-    { name: 'expiryTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
-    { name: 'generationLocation', schema: $ref('ThreeDLocation', () => Ieee1609Dot2BaseTypes.ThreeDLocation$schema), optional: true, presence: 'absent' },
-    { name: 'p2pcdLearningRequest', schema: $ref('HashedId3', () => Ieee1609Dot2BaseTypes.HashedId3$schema), optional: true, presence: 'absent' },
-    {
-      name: 'missingCrlIdentifier',
-      schema: $ref('MissingCrlIdentifier', () => Ieee1609Dot2.MissingCrlIdentifier$schema),
-      optional: true,
-      presence: 'absent',
-    },
-    { name: 'encryptionKey', schema: $ref('EncryptionKey', () => Ieee1609Dot2BaseTypes.EncryptionKey$schema), optional: true, presence: 'absent' },
-  ],
-  extensible: true,
-  extensions: [
-    { name: 'inlineP2pcdRequest', schema: $ref('SequenceOfHashedId3', () => Ieee1609Dot2BaseTypes.SequenceOfHashedId3$schema), optional: true },
-    { name: 'requestedCertificate', schema: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), optional: true },
-    { name: 'pduFunctionalType', schema: $ref('PduFunctionalType', () => Ieee1609Dot2.PduFunctionalType$schema), optional: true },
-    { name: 'contributedExtensions', schema: $ref('ContributedExtensionBlocks', () => Ieee1609Dot2.ContributedExtensionBlocks$schema), optional: true },
-  ],
-};
-const $$SignerIdentifier_6: $Schema = {
-  kind: 'choice',
-  name: 'SignerIdentifier',
-  alternatives: [
-    { name: 'digest', schema: $ref('HashedId8', () => Ieee1609Dot2BaseTypes.HashedId8$schema), tag: 0, tagClass: 'context', permitted: false },
-    {
-      name: 'certificate',
-      schema: { kind: 'sequenceOf', name: 'SequenceOfCertificate', item: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), minSize: 1, maxSize: 1 },
-      tag: 1,
-      tagClass: 'context',
-    },
-    { name: 'self', schema: { kind: 'null' }, tag: 2, tagClass: 'context', permitted: false },
-  ],
-  extensible: true,
-};
-const $$Opaque_7: $Schema = {
+const $$Opaque_4: $Schema = {
   kind: 'octetString',
   name: 'Opaque',
   containing: {
@@ -1258,19 +1199,7 @@ export const AcaEeCertResponsePrivateSpdu$schema: $Schema = {
                                       alternatives: [
                                         {
                                           name: 'unsecuredData',
-                                          schema: {
-                                            kind: 'octetString',
-                                            name: 'Opaque',
-                                            containing: {
-                                              kind: 'sequence',
-                                              name: 'Ieee1609Dot2Data',
-                                              fields: [
-                                                { name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } },
-                                                { name: 'content', schema: $$Ieee1609Dot2Content_4 },
-                                              ],
-                                              extensible: false,
-                                            },
-                                          },
+                                          schema: { kind: 'octetString', name: 'Opaque', containing: $ref('Ieee1609Dot2Data', () => _shared.$$Ieee1609Dot2Data_3) },
                                           tag: 0,
                                           tagClass: 'context',
                                         },
@@ -1301,12 +1230,12 @@ export const AcaEeCertResponsePrivateSpdu$schema: $Schema = {
                           extensions: [{ name: 'omitted', schema: { kind: 'null' }, optional: true }],
                         },
                       },
-                      { name: 'headerInfo', schema: $$HeaderInfo_5 },
+                      { name: 'headerInfo', schema: $ref('HeaderInfo', () => _shared.$$HeaderInfo_5) },
                     ],
                     extensible: false,
                   },
                 },
-                { name: 'signer', schema: $$SignerIdentifier_6 },
+                { name: 'signer', schema: $ref('SignerIdentifier', () => _shared.$$SignerIdentifier_4) },
                 { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
               ],
               extensible: false,
@@ -1334,7 +1263,10 @@ export type AcaEeCertResponseCubkSpdu = {
 export const AcaEeCertResponseCubkSpdu$schema: $Schema = {
   kind: 'sequence',
   name: 'AcaEeCertResponseCubkSpdu',
-  fields: [{ name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } }, { name: 'content', schema: $$Ieee1609Dot2Content_4 }],
+  fields: [
+    { name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } },
+    { name: 'content', schema: $ref('Ieee1609Dot2Content', () => _shared.$$Ieee1609Dot2Content_2) },
+  ],
   extensible: false,
 };
 export const AcaEeCertResponseCubkSpdu: $Codec<AcaEeCertResponseCubkSpdu> = $codec<AcaEeCertResponseCubkSpdu>(AcaEeCertResponseCubkSpdu$schema);
@@ -1461,7 +1393,7 @@ export const RaAcaCertRequestSpdu$schema: $Schema = {
                       extensible: false,
                     },
                   },
-                  { name: 'signer', schema: $$SignerIdentifier_6 },
+                  { name: 'signer', schema: $ref('SignerIdentifier', () => _shared.$$SignerIdentifier_4) },
                   { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
                 ],
                 extensible: false,
@@ -1709,12 +1641,12 @@ export const AcaRaCertResponseSpdu$schema: $Schema = {
                           extensions: [{ name: 'omitted', schema: { kind: 'null' }, optional: true }],
                         },
                       },
-                      { name: 'headerInfo', schema: $$HeaderInfo_5 },
+                      { name: 'headerInfo', schema: $ref('HeaderInfo', () => _shared.$$HeaderInfo_5) },
                     ],
                     extensible: false,
                   },
                 },
-                { name: 'signer', schema: $$SignerIdentifier_6 },
+                { name: 'signer', schema: $ref('SignerIdentifier', () => _shared.$$SignerIdentifier_4) },
                 { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
               ],
               extensible: false,
@@ -2514,12 +2446,12 @@ export const CtlSignatureSpdu$schema: $Schema = {
                           extensions: [{ name: 'omitted', schema: { kind: 'null' }, optional: true }],
                         },
                       },
-                      { name: 'headerInfo', schema: $$HeaderInfo_5 },
+                      { name: 'headerInfo', schema: $ref('HeaderInfo', () => _shared.$$HeaderInfo_5) },
                     ],
                     extensible: false,
                   },
                 },
-                { name: 'signer', schema: $$SignerIdentifier_6 },
+                { name: 'signer', schema: $ref('SignerIdentifier', () => _shared.$$SignerIdentifier_4) },
                 { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
               ],
               extensible: false,
@@ -2789,12 +2721,12 @@ export const CertificateManagementInformationStatusSpdu$schema: $Schema = {
                           extensions: [{ name: 'omitted', schema: { kind: 'null' }, optional: true }],
                         },
                       },
-                      { name: 'headerInfo', schema: $$HeaderInfo_5 },
+                      { name: 'headerInfo', schema: $ref('HeaderInfo', () => _shared.$$HeaderInfo_5) },
                     ],
                     extensible: false,
                   },
                 },
-                { name: 'signer', schema: $$SignerIdentifier_6 },
+                { name: 'signer', schema: $ref('SignerIdentifier', () => _shared.$$SignerIdentifier_4) },
                 { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
               ],
               extensible: false,
@@ -3202,12 +3134,12 @@ export const EcaEeCertResponseSpdu$schema: $Schema = {
                           extensions: [{ name: 'omitted', schema: { kind: 'null' }, optional: true }],
                         },
                       },
-                      { name: 'headerInfo', schema: $$HeaderInfo_5 },
+                      { name: 'headerInfo', schema: $ref('HeaderInfo', () => _shared.$$HeaderInfo_5) },
                     ],
                     extensible: false,
                   },
                 },
-                { name: 'signer', schema: $$SignerIdentifier_6 },
+                { name: 'signer', schema: $ref('SignerIdentifier', () => _shared.$$SignerIdentifier_4) },
                 { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
               ],
               extensible: false,
@@ -3235,7 +3167,10 @@ export type EeRaCertRequestSpdu = {
 export const EeRaCertRequestSpdu$schema: $Schema = {
   kind: 'sequence',
   name: 'EeRaCertRequestSpdu',
-  fields: [{ name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } }, { name: 'content', schema: $$Ieee1609Dot2Content_4 }],
+  fields: [
+    { name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } },
+    { name: 'content', schema: $ref('Ieee1609Dot2Content', () => _shared.$$Ieee1609Dot2Content_2) },
+  ],
   extensible: false,
 };
 export const EeRaCertRequestSpdu: $Codec<EeRaCertRequestSpdu> = $codec<EeRaCertRequestSpdu>(EeRaCertRequestSpdu$schema);
@@ -3248,7 +3183,10 @@ export type EeRa1609Dot2AuthenticatedCertRequestSpdu = {
 export const EeRa1609Dot2AuthenticatedCertRequestSpdu$schema: $Schema = {
   kind: 'sequence',
   name: 'EeRa1609Dot2AuthenticatedCertRequestSpdu',
-  fields: [{ name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } }, { name: 'content', schema: $$Ieee1609Dot2Content_4 }],
+  fields: [
+    { name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } },
+    { name: 'content', schema: $ref('Ieee1609Dot2Content', () => _shared.$$Ieee1609Dot2Content_2) },
+  ],
   extensible: false,
 };
 export const EeRa1609Dot2AuthenticatedCertRequestSpdu: $Codec<EeRa1609Dot2AuthenticatedCertRequestSpdu> = $codec<EeRa1609Dot2AuthenticatedCertRequestSpdu>(EeRa1609Dot2AuthenticatedCertRequestSpdu$schema);
@@ -3261,7 +3199,10 @@ export type EeRaX509AuthenticatedCertRequestSpdu = {
 export const EeRaX509AuthenticatedCertRequestSpdu$schema: $Schema = {
   kind: 'sequence',
   name: 'EeRaX509AuthenticatedCertRequestSpdu',
-  fields: [{ name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } }, { name: 'content', schema: $$Ieee1609Dot2Content_4 }],
+  fields: [
+    { name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } },
+    { name: 'content', schema: $ref('Ieee1609Dot2Content', () => _shared.$$Ieee1609Dot2Content_2) },
+  ],
   extensible: false,
 };
 export const EeRaX509AuthenticatedCertRequestSpdu: $Codec<EeRaX509AuthenticatedCertRequestSpdu> = $codec<EeRaX509AuthenticatedCertRequestSpdu>(EeRaX509AuthenticatedCertRequestSpdu$schema);
@@ -3511,12 +3452,12 @@ export const RaEeCertAckSpdu$schema: $Schema = {
                           extensions: [{ name: 'omitted', schema: { kind: 'null' }, optional: true }],
                         },
                       },
-                      { name: 'headerInfo', schema: $$HeaderInfo_5 },
+                      { name: 'headerInfo', schema: $ref('HeaderInfo', () => _shared.$$HeaderInfo_5) },
                     ],
                     extensible: false,
                   },
                 },
-                { name: 'signer', schema: $$SignerIdentifier_6 },
+                { name: 'signer', schema: $ref('SignerIdentifier', () => _shared.$$SignerIdentifier_4) },
                 { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
               ],
               extensible: false,
@@ -3568,7 +3509,7 @@ export const RaEeCertInfoSpdu$schema: $Schema = {
         kind: 'choice',
         name: 'Ieee1609Dot2Content',
         alternatives: [
-          { name: 'unsecuredData', schema: $$Opaque_7, tag: 0, tagClass: 'context' },
+          { name: 'unsecuredData', schema: $$Opaque_4, tag: 0, tagClass: 'context' },
           { name: 'signedData', schema: $ref('SignedData', () => Ieee1609Dot2.SignedData$schema), tag: 1, tagClass: 'context' },
           { name: 'encryptedData', schema: $ref('EncryptedData', () => Ieee1609Dot2.EncryptedData$schema), tag: 2, tagClass: 'context' },
           { name: 'signedCertificateRequest', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 3, tagClass: 'context' },
@@ -3852,12 +3793,12 @@ export const RaEeCertAndAcpcInfoSpdu$schema: $Schema = {
                           extensions: [{ name: 'omitted', schema: { kind: 'null' }, optional: true }],
                         },
                       },
-                      { name: 'headerInfo', schema: $$HeaderInfo_5 },
+                      { name: 'headerInfo', schema: $ref('HeaderInfo', () => _shared.$$HeaderInfo_5) },
                     ],
                     extensible: false,
                   },
                 },
-                { name: 'signer', schema: $$SignerIdentifier_6 },
+                { name: 'signer', schema: $ref('SignerIdentifier', () => _shared.$$SignerIdentifier_4) },
                 { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
               ],
               extensible: false,
@@ -4065,7 +4006,10 @@ export type EeRaDownloadRequestSpdu = {
 export const EeRaDownloadRequestSpdu$schema: $Schema = {
   kind: 'sequence',
   name: 'EeRaDownloadRequestSpdu',
-  fields: [{ name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } }, { name: 'content', schema: $$Ieee1609Dot2Content_4 }],
+  fields: [
+    { name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } },
+    { name: 'content', schema: $ref('Ieee1609Dot2Content', () => _shared.$$Ieee1609Dot2Content_2) },
+  ],
   extensible: false,
 };
 export const EeRaDownloadRequestSpdu: $Codec<EeRaDownloadRequestSpdu> = $codec<EeRaDownloadRequestSpdu>(EeRaDownloadRequestSpdu$schema);
@@ -4078,7 +4022,10 @@ export type EeRaSuccessorEnrollmentCertRequestSpdu = {
 export const EeRaSuccessorEnrollmentCertRequestSpdu$schema: $Schema = {
   kind: 'sequence',
   name: 'EeRaSuccessorEnrollmentCertRequestSpdu',
-  fields: [{ name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } }, { name: 'content', schema: $$Ieee1609Dot2Content_4 }],
+  fields: [
+    { name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } },
+    { name: 'content', schema: $ref('Ieee1609Dot2Content', () => _shared.$$Ieee1609Dot2Content_2) },
+  ],
   extensible: false,
 };
 export const EeRaSuccessorEnrollmentCertRequestSpdu: $Codec<EeRaSuccessorEnrollmentCertRequestSpdu> = $codec<EeRaSuccessorEnrollmentCertRequestSpdu>(EeRaSuccessorEnrollmentCertRequestSpdu$schema);
@@ -4171,7 +4118,7 @@ export const RaEeEnrollmentCertAckSpdu$schema: $Schema = {
                                       kind: 'choice',
                                       name: 'Ieee1609Dot2Content',
                                       alternatives: [
-                                        { name: 'unsecuredData', schema: $$Opaque_7, tag: 0, tagClass: 'context' },
+                                        { name: 'unsecuredData', schema: $$Opaque_4, tag: 0, tagClass: 'context' },
                                         { name: 'signedData', schema: $ref('SignedData', () => Ieee1609Dot2.SignedData$schema), tag: 1, tagClass: 'context', permitted: false },
                                         { name: 'encryptedData', schema: $ref('EncryptedData', () => Ieee1609Dot2.EncryptedData$schema), tag: 2, tagClass: 'context', permitted: false },
                                         { name: 'signedCertificateRequest', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 3, tagClass: 'context', permitted: false },
@@ -4199,12 +4146,12 @@ export const RaEeEnrollmentCertAckSpdu$schema: $Schema = {
                           extensions: [{ name: 'omitted', schema: { kind: 'null' }, optional: true }],
                         },
                       },
-                      { name: 'headerInfo', schema: $$HeaderInfo_5 },
+                      { name: 'headerInfo', schema: $ref('HeaderInfo', () => _shared.$$HeaderInfo_5) },
                     ],
                     extensible: false,
                   },
                 },
-                { name: 'signer', schema: $$SignerIdentifier_6 },
+                { name: 'signer', schema: $ref('SignerIdentifier', () => _shared.$$SignerIdentifier_4) },
                 { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
               ],
               extensible: false,

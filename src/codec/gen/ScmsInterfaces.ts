@@ -8,48 +8,7 @@ import * as Ieee1609Dot2 from './Ieee1609Dot2.js';
 import * as Ieee1609Dot2BaseTypes from './Ieee1609Dot2BaseTypes.js';
 import * as Ieee1609Dot2Dot1AcaRaInterface from './Ieee1609Dot2Dot1AcaRaInterface.js';
 import * as Ieee1609Dot2Dot1Protocol from './Ieee1609Dot2Dot1Protocol.js';
-
-// Subschemas shared by several types of this module (expansions of parameterized types).
-const $$HeaderInfo_1: $Schema = {
-  kind: 'sequence',
-  name: 'HeaderInfo',
-  fields: [
-    { name: 'psid', schema: { kind: 'integer', name: 'Psid', min: 0n, permitted: [[35n, 35n]] } },
-    { name: 'generationTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
-    { name: 'expiryTime', schema: $ref('Time64', () => Ieee1609Dot2BaseTypes.Time64$schema), optional: true, presence: 'absent' },
-    { name: 'generationLocation', schema: $ref('ThreeDLocation', () => Ieee1609Dot2BaseTypes.ThreeDLocation$schema), optional: true, presence: 'absent' },
-    { name: 'p2pcdLearningRequest', schema: $ref('HashedId3', () => Ieee1609Dot2BaseTypes.HashedId3$schema), optional: true, presence: 'absent' },
-    {
-      name: 'missingCrlIdentifier',
-      schema: $ref('MissingCrlIdentifier', () => Ieee1609Dot2.MissingCrlIdentifier$schema),
-      optional: true,
-      presence: 'absent',
-    },
-    { name: 'encryptionKey', schema: $ref('EncryptionKey', () => Ieee1609Dot2BaseTypes.EncryptionKey$schema), optional: true, presence: 'absent' },
-  ],
-  extensible: true,
-  extensions: [
-    { name: 'inlineP2pcdRequest', schema: $ref('SequenceOfHashedId3', () => Ieee1609Dot2BaseTypes.SequenceOfHashedId3$schema), optional: true },
-    { name: 'requestedCertificate', schema: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), optional: true },
-    { name: 'pduFunctionalType', schema: $ref('PduFunctionalType', () => Ieee1609Dot2.PduFunctionalType$schema), optional: true },
-    { name: 'contributedExtensions', schema: $ref('ContributedExtensionBlocks', () => Ieee1609Dot2.ContributedExtensionBlocks$schema), optional: true },
-  ],
-};
-const $$SignerIdentifier_2: $Schema = {
-  kind: 'choice',
-  name: 'SignerIdentifier',
-  alternatives: [
-    { name: 'digest', schema: $ref('HashedId8', () => Ieee1609Dot2BaseTypes.HashedId8$schema), tag: 0, tagClass: 'context', permitted: false },
-    {
-      name: 'certificate',
-      schema: { kind: 'sequenceOf', name: 'SequenceOfCertificate', item: $ref('Certificate', () => Ieee1609Dot2.Certificate$schema), minSize: 1, maxSize: 1 },
-      tag: 1,
-      tagClass: 'context',
-    },
-    { name: 'self', schema: { kind: 'null' }, tag: 2, tagClass: 'context', permitted: false },
-  ],
-  extensible: true,
-};
+import * as _shared from './_shared.js';
 
 /** ScmsLocalPdu (asn1/scms/ScmsInterfaces.asn:83) */
 export type ScmsLocalPdu = {
@@ -382,12 +341,12 @@ export const RaLaPreLinkageValueRequestSpdu$schema: $Schema = {
                           extensions: [{ name: 'omitted', schema: { kind: 'null' }, optional: true }],
                         },
                       },
-                      { name: 'headerInfo', schema: $$HeaderInfo_1 },
+                      { name: 'headerInfo', schema: $ref('HeaderInfo', () => _shared.$$HeaderInfo_5) },
                     ],
                     extensible: false,
                   },
                 },
-                { name: 'signer', schema: $$SignerIdentifier_2 },
+                { name: 'signer', schema: $ref('SignerIdentifier', () => _shared.$$SignerIdentifier_4) },
                 { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
               ],
               extensible: false,
@@ -584,12 +543,12 @@ export const LaRaPreLinkageValueResponseSpdu$schema: $Schema = {
                           extensions: [{ name: 'omitted', schema: { kind: 'null' }, optional: true }],
                         },
                       },
-                      { name: 'headerInfo', schema: $$HeaderInfo_1 },
+                      { name: 'headerInfo', schema: $ref('HeaderInfo', () => _shared.$$HeaderInfo_5) },
                     ],
                     extensible: false,
                   },
                 },
-                { name: 'signer', schema: $$SignerIdentifier_2 },
+                { name: 'signer', schema: $ref('SignerIdentifier', () => _shared.$$SignerIdentifier_4) },
                 { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
               ],
               extensible: false,
@@ -823,12 +782,12 @@ export const RaLaRevocationSeedRequestSpdu$schema: $Schema = {
                           extensions: [{ name: 'omitted', schema: { kind: 'null' }, optional: true }],
                         },
                       },
-                      { name: 'headerInfo', schema: $$HeaderInfo_1 },
+                      { name: 'headerInfo', schema: $ref('HeaderInfo', () => _shared.$$HeaderInfo_5) },
                     ],
                     extensible: false,
                   },
                 },
-                { name: 'signer', schema: $$SignerIdentifier_2 },
+                { name: 'signer', schema: $ref('SignerIdentifier', () => _shared.$$SignerIdentifier_4) },
                 { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
               ],
               extensible: false,
@@ -1025,12 +984,12 @@ export const LaRaRevocationSeedResponseSpdu$schema: $Schema = {
                           extensions: [{ name: 'omitted', schema: { kind: 'null' }, optional: true }],
                         },
                       },
-                      { name: 'headerInfo', schema: $$HeaderInfo_1 },
+                      { name: 'headerInfo', schema: $ref('HeaderInfo', () => _shared.$$HeaderInfo_5) },
                     ],
                     extensible: false,
                   },
                 },
-                { name: 'signer', schema: $$SignerIdentifier_2 },
+                { name: 'signer', schema: $ref('SignerIdentifier', () => _shared.$$SignerIdentifier_4) },
                 { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
               ],
               extensible: false,
@@ -1216,12 +1175,12 @@ export const AcaLaPlvKeyRequestSpdu$schema: $Schema = {
                           extensions: [{ name: 'omitted', schema: { kind: 'null' }, optional: true }],
                         },
                       },
-                      { name: 'headerInfo', schema: $$HeaderInfo_1 },
+                      { name: 'headerInfo', schema: $ref('HeaderInfo', () => _shared.$$HeaderInfo_5) },
                     ],
                     extensible: false,
                   },
                 },
-                { name: 'signer', schema: $$SignerIdentifier_2 },
+                { name: 'signer', schema: $ref('SignerIdentifier', () => _shared.$$SignerIdentifier_4) },
                 { name: 'signature', schema: $ref('Signature', () => Ieee1609Dot2BaseTypes.Signature$schema) },
               ],
               extensible: false,
@@ -1251,29 +1210,7 @@ export const LaAcaPlvKeyDeliverySpdu$schema: $Schema = {
   name: 'LaAcaPlvKeyDeliverySpdu',
   fields: [
     { name: 'protocolVersion', schema: { kind: 'integer', name: 'Uint8', min: 3n, max: 3n } },
-    {
-      name: 'content',
-      schema: {
-        kind: 'choice',
-        name: 'Ieee1609Dot2Content',
-        alternatives: [
-          { name: 'unsecuredData', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 0, tagClass: 'context', permitted: false },
-          { name: 'signedData', schema: $ref('SignedData', () => Ieee1609Dot2.SignedData$schema), tag: 1, tagClass: 'context', permitted: false },
-          { name: 'encryptedData', schema: $ref('EncryptedData', () => Ieee1609Dot2.EncryptedData$schema), tag: 2, tagClass: 'context' },
-          { name: 'signedCertificateRequest', schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema), tag: 3, tagClass: 'context', permitted: false },
-        ],
-        extensible: true,
-        extensions: [
-          {
-            name: 'signedX509CertificateRequest',
-            schema: $ref('Opaque', () => Ieee1609Dot2BaseTypes.Opaque$schema),
-            tag: 4,
-            tagClass: 'context',
-            permitted: false,
-          },
-        ],
-      },
-    },
+    { name: 'content', schema: $ref('Ieee1609Dot2Content', () => _shared.$$Ieee1609Dot2Content_2) },
   ],
   extensible: false,
 };

@@ -37,7 +37,8 @@
  *   final: the ECA counts on generation times, so the same request would be refused again, but a NEW request
  *   generated after Retry-After passes; the download answers 429 with that code and Retry-After = seconds until the
  *   inner generationTime + the ECA's Retry-After (eca-minWait when the ECA gave none), at least 1. ECA 5xx /
- *   transport errors are retried by the queue (exponential back-off); a dead job answers 500-99.
+ *   transport errors are retried by the queue (exponential back-off) for at least eca-maxAge, while the ECA would still
+ *   accept the request (successorMaxAttempts); a dead job answers 500-99.
  * - Not ready: 503-99 + Retry-After (seconds until nextDlTime, at least download-minWait, at least 1); unknown or
  *   another EE's file: 404-99 (authorization.ts module comment: what OpenSCMS answers instead).
  * - Download limits as on GET /v3/authorization-certificate (authorization.ts downloadLimits), counted per device on
@@ -64,7 +65,7 @@ import { Ieee1609Dot2Dot1ErrorCode as Code } from '../http/errors.js';
 import { sendFile } from '../http/files.js';
 import { audit } from '../http/logger.js';
 import { octetStreamBody } from '../http/server.js';
-import { Worker, type Job, type JobContext, type JobHandler, type JobQueue, type WorkerOptions } from '../queue/index.js';
+import { backoffDelayMs, DEFAULT_BACKOFF, Worker, type BackoffOptions, type Job, type JobContext, type JobHandler, type JobQueue, type WorkerOptions } from '../queue/index.js';
 import { WEEK_SECONDS } from '../policy/index.js';
 import { DownloadLimitCode, downloadLimits, notReadyRetryAfter, RaLimitCode, type DownloadRequestContext } from './authorization.js';
 import { DownloadStore } from './authorization-store.js';
@@ -82,6 +83,8 @@ export interface SuccessorOptions {
   processingDelaySeconds?: number;
   /** Accept a current enrollment certificate expired at most this long ago (default 0: must be valid now). */
   expiryGraceSeconds?: number;
+  /** Attempts of a job before it is dead (default successorMaxAttempts(eca-maxAge)). */
+  maxAttempts?: number;
 }
 
 /** The shared request-check deps (request-checks.ts: RA certificate and decryption key, trust, ECAs, devices, policy, clock) and: */
@@ -165,13 +168,26 @@ export async function acceptSuccessorRequest(bytes: Uint8Array, deps: SuccessorD
     async (tx) => {
       await checkHistory(requests, jobs, key, device.deviceId, req.generationTime, policy, tx);
       await requests.record({ requestHash: key, deviceId: device.deviceId, generationTime: req.generationTime, receivedAt: clock.now().getTime() }, tx);
-      const r = await jobs.enqueue({ queue: SUCCESSOR_QUEUE, kind: SUCCESSOR_JOB_KIND, payload, idempotencyKey: key }, tx);
+      const maxAttempts = deps.options?.maxAttempts ?? successorMaxAttempts(policy['eca-maxAge']);
+      const r = await jobs.enqueue({ queue: SUCCESSOR_QUEUE, kind: SUCCESSOR_JOB_KIND, payload, idempotencyKey: key, maxAttempts }, tx);
       if (!r.created) refuse(400, Code.invalidContent, 'replayed request: this EeRaSuccessorEnrollmentCertRequestSpdu was accepted before');
       return r.id;
     },
     { isolation: 'serializable' },
   );
   return { ack, payload, jobId };
+}
+
+/**
+ * Attempts of a successor job: enough that the queue's back-off (queue/backoff.ts; DEFAULT_BACKOFF is what the RA's
+ * queue uses) keeps retrying a failing ECA (5xx, unreachable) for at least `ecaMaxAge` seconds after the first
+ * attempt, as long as the ECA would still accept the request (eca-maxAge 70); at least 5, at most 50.
+ */
+export function successorMaxAttempts(ecaMaxAge: number, backoff: BackoffOptions = DEFAULT_BACKOFF): number {
+  let waited = 0;
+  let failures = 0;
+  while (waited < ecaMaxAge * 1000 && failures < 49) waited += backoffDelayMs(++failures, backoff);
+  return Math.max(5, failures + 1);
 }
 
 /** Replay (400-60), then eca-maxReqs (429-71) and eca-minWait (429-73) on the device's counted successor requests. */

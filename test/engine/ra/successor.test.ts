@@ -31,6 +31,7 @@ import {
   SUCCESSOR_ENROLLMENT_PATH,
   SUCCESSOR_QUEUE,
   successorJobHandler,
+  successorMaxAttempts,
   successorWorker,
   type SuccessorDeps,
   type SuccessorJobResult,
@@ -417,6 +418,40 @@ describe('successor request limits: eca-minWait / eca-maxReqs up front, ECA rate
     const dl = await downloadOf(ee, r.state.requestHash);
     expect(dl.status).toBe(429);
     expect(Number(dl.headers.get('retry-after'))).toBe(3);
+  });
+});
+
+describe('ECA unavailable (5xx / unreachable): the queue keeps retrying for eca-maxAge', () => {
+  afterEach(() => clock.set(NOW));
+
+  it('successorMaxAttempts covers eca-maxAge with the default back-off (1 s doubling, at most 300 s)', () => {
+    expect(successorMaxAttempts(300)).toBe(10); // 1+2+...+256 = 511 s >= 300 s after 9 failures
+    expect(successorMaxAttempts(0)).toBe(5);
+    expect(successorMaxAttempts(3600)).toBe(21); // 511 + 10 x 300 = 3511 < 3600 <= 511 + 11 x 300, after 20 failures
+  });
+
+  it('an ECA failing 7 times (more than the queue default of 5 attempts), then answering: the job completes', async () => {
+    const ee = await enrolledEe();
+    const r = await successorRequest(ee.enrollment);
+    expect((await post(r.spdu)).status).toBe(200);
+    const key = toHex(r.state.requestHash);
+    expect((await jobs.getByKey(SUCCESSOR_QUEUE, key))?.maxAttempts).toBe(successorMaxAttempts(h.policy['eca-maxAge']));
+    let calls = 0;
+    const flaky = successorJobHandler({
+      successorEnrollment: async () => {
+        if (++calls <= 7) throw new Error('ECA unreachable');
+        return { status: 200, body: new Uint8Array([1, 2, 3]), hashedId8: '0123456789abcdef', deviceId: ee.deviceId };
+      },
+    });
+    const w = new Worker({ jobs, queue: SUCCESSOR_QUEUE, heartbeatMs: 0, handler: flaky });
+    for (let i = 0; i < 12 && (await jobs.getByKey(SUCCESSOR_QUEUE, key))?.state !== 'done'; i++) {
+      while ((await w.pollOnce()) > 0) await w.drain();
+      clock.set(clock.now().getTime() + 300_000);
+    }
+    const job = await jobs.getByKey(SUCCESSOR_QUEUE, key);
+    expect(job?.state, job?.lastError ?? '').toBe('done');
+    expect(job?.attempts).toBe(8);
+    expect(job?.result).toEqual({ response: '010203', certificate: '0123456789abcdef' });
   });
 });
 

@@ -295,8 +295,22 @@ describe('scms ee simulate / status against scms serve all', () => {
     expect(r.stdout).toMatch(/\[register\] → POST .*\/v3\/devices/);
     expect(r.stdout).toMatch(/\[enroll\] → POST .*\/v3\/enrollment-certificate EeEcaCertRequestSpdu/);
     expect(r.stdout).toMatch(/\[enroll\] ✔ enrollment certificate [0-9a-f]{16} \(explicit/);
-    expect(r.stdout).toMatch(/^ {6}[0-9a-f]{20,}/m); // --verbose SPDU dump
+    expect(r.stdout).toMatch(/^ {6}[0-9a-f]{20,}/m); // --verbose SPDU dump: hex
+    expect(r.stdout).toMatch(/^ {6}Ieee1609Dot2\S*\.\S+$/m); // ... and decoded like cert show: the type, then the tree
+    expect(r.stdout).toMatch(/signedData/);
     expect(r.stdout).toMatch(/stopped/);
+
+    // --json --verbose: the events carry the decoded SPDUs (codec JSON) beside the hex.
+    const j = await scms(
+      ['ee', 'simulate', '--ra', url, '--trust-root', rootHash, '--type', 'obu', '--cert', 'pseudonym', '--form', 'explicit', '--butterfly', 'original', '--state', join(base, 'obu-verbose-json'), '--stop-after', 'enroll', '--verbose', '--json'],
+      { ...deviceEnv, SCMS_OPERATOR_TOKEN: OPERATOR },
+    );
+    expect(j.status, j.stdout + j.stderr).toBe(0);
+    const events = (JSON.parse(j.stdout) as { events: Array<{ step: string; kind: string; spdu?: string; decoded?: { type?: string; value?: unknown; hex: string } }> }).events;
+    const sent = events.find((e) => e.step === 'enroll' && e.kind === 'sent')!;
+    expect(sent.decoded!.hex).toBe(sent.spdu);
+    expect(sent.decoded!.type).toMatch(/^Ieee1609Dot2/);
+    expect(JSON.stringify(sent.decoded!.value)).toContain('eeEcaCertRequest'); // decoded all the way into the request
   }, 120_000);
 
   it('a blocked device: enrollment refused, 403 and code 20 named, non-zero exit', async () => {

@@ -1,3 +1,4 @@
+import { dumpSpdu, type SpduDump } from '../../cli/spdu-dump.js';
 import { DEFAULT_RENEW_ENROLLMENT_BEFORE_SECONDS } from '../../engine/ee/renewal.js';
 import { writeFileSync } from 'node:fs';
 import { Flags } from '@oclif/core';
@@ -40,7 +41,7 @@ export default class EeSimulate extends ScmsCommand {
     'operator-token': Flags.string({ description: 'operator API token to register the device [env SCMS_OPERATOR_TOKEN]' }),
     'max-wait': Flags.integer({ description: 'longest wait for the certificate batch, seconds', default: 300, min: 0 }),
     'stop-after': Flags.string({ description: 'stop after this step', options: [...STEPS] }),
-    verbose: Flags.boolean({ char: 'v', description: 'dump every SPDU sent and received (hex)', default: false }),
+    verbose: Flags.boolean({ char: 'v', description: 'dump every SPDU sent and received, decoded as `scms cert show` decodes it (and in hex)', default: false }),
     successor: Flags.boolean({ description: 'after the lifecycle, request a successor enrollment certificate, download and verify it, and switch the state to it', default: false }),
     'look-ahead': Flags.integer({ description: 'a continued run asks for the next batch once the held certificates end within this many seconds [default: the policy time-overlap]', min: 0 }),
     'renew-enrollment-before': Flags.integer({ description: 'a continued run enrolls a successor once the enrollment certificate expires within this many seconds', default: DEFAULT_RENEW_ENROLLMENT_BEFORE_SECONDS, min: 0 }),
@@ -56,16 +57,20 @@ export default class EeSimulate extends ScmsCommand {
     if (!flags.state) this.fail('--state is required (or --count N for a fleet)', EXIT_INPUT);
     const sd = new EeStateDir(flags.state);
     const token = flags['operator-token'] ?? process.env.SCMS_OPERATOR_TOKEN;
-    const events: SimEvent[] = [];
+    const events: Array<SimEvent & { decoded?: SpduDump }> = [];
     const onEvent = (e: SimEvent) => {
       if (json) {
-        if (flags.verbose) events.push(e);
+        if (flags.verbose) events.push(e.spdu ? { ...e, decoded: dumpSpdu(e.spdu) } : e);
         return;
       }
       const tag = chalk.bold(`[${e.step}]`);
       const mark = e.kind === 'done' ? chalk.green('✔') : e.kind === 'sent' ? '→' : e.kind === 'received' ? '←' : e.kind === 'wait' ? chalk.yellow('…') : e.kind === 'skip' ? chalk.dim('·') : ' ';
       this.log(`${tag} ${mark} ${e.message}`);
-      if (e.spdu) this.log(chalk.dim(`      ${e.spdu.replace(/(.{96})/g, '$1\n      ')}`));
+      if (e.spdu) {
+        const d = dumpSpdu(e.spdu);
+        if (d.tree) this.log(chalk.dim(`      ${d.type}\n${d.tree.replace(/^/gm, '      ')}`));
+        this.log(chalk.dim(`      ${e.spdu.replace(/(.{96})/g, '$1\n      ')}`));
+      }
     };
     try {
       const report = await simulate({

@@ -382,6 +382,10 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
       throw new SimulationError('request', `cannot build the request: ${(e as Error).message}`, undefined, 'request');
     }
     const { request, secrets } = made;
+    // 1609.2-2022 6.4.8 flags usesCubk: only such an ACA answers compact unified butterfly requests.
+    if (variant === 'compactUnified' && !acaChainsOf(trust).some((ch) => ch[0]!.toBeSigned.flags?.[0] === '1')) {
+      throw new SimulationError('request', 'compact unified butterfly keys need an ACA certificate with flags usesCubk; no ACA certificate in the CCF has it (use --butterfly unified or original)', undefined, 'aca-cubk');
+    }
     const { spdu, requestHash } = await buildAuthorizationRequest({ request, enrollment, raCertificate: trust.raCertificate });
     const rh = toHex(requestHash);
     // The secrets go to the keystore before the request leaves: a crash after sending must not lose them.

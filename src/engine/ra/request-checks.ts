@@ -19,8 +19,8 @@
 import { Ieee1609Dot2Data as Ieee1609Dot2DataCodec, type Certificate, type Ieee1609Dot2Data, type ScmsPdu } from '../../codec/index.js';
 import type { EeRaDownloadRequest, EeRaInterfacePdu } from '../../codec/gen/Ieee1609Dot2Dot1EeRaInterface.js';
 import { toHex } from '../../crypto/bytes.js';
-import { certificateHashedId8, certificatePublicKey, isIssuedBy, isSelfSigned } from '../../security/certificate.js';
-import { verifyCertificateChain } from '../../security/chain.js';
+import { certificateHashedId8, certificatePublicKey } from '../../security/certificate.js';
+import { chainOf, verifyCertificateChain } from '../../security/chain.js';
 import { decryptDataDetailed, DecryptionError, type DecryptionKey, type EciesPrivate } from '../../security/encryption.js';
 import { verifySignedSpdu } from '../../security/scms-pdu.js';
 import { verifyCertificateRequest, type SignerResolver } from '../../security/spdu.js';
@@ -64,18 +64,9 @@ export const refuse = (status: number, code: number, reason: string, headers?: R
 /** HashedId8 of a certificate, 16 hex. */
 export const hex8 = (c: Certificate): string => toHex(certificateHashedId8(c));
 
-/** The certificate's chain up to a trust anchor, from the known CA certificates. */
-export function chainOf(leaf: Certificate, deps: Pick<RequestCheckDeps, 'caCertificates' | 'trustAnchors'>): Certificate[] {
-  const pool = [...deps.caCertificates, ...deps.trustAnchors];
-  const chain = [leaf];
-  let cur = leaf;
-  for (let n = 0; n < 8 && !isSelfSigned(cur); n++) {
-    const issuer = pool.find((c) => isIssuedBy(cur, c));
-    if (!issuer) break;
-    chain.push(issuer);
-    cur = issuer;
-  }
-  return chain;
+/** The certificate's chain up to a trust anchor, from the known CA certificates (security/chain.ts chainOf). */
+export function chainOfKnown(leaf: Certificate, deps: Pick<RequestCheckDeps, 'caCertificates' | 'trustAnchors'>): Certificate[] {
+  return chainOf(leaf, [...deps.caCertificates, ...deps.trustAnchors]);
 }
 
 /**
@@ -105,7 +96,7 @@ export function singleCertResolver(deps: Pick<RequestCheckDeps, 'caCertificates'
     if (!('certificate' in id) || id.certificate.length !== 1) return undefined;
     const cert = id.certificate[0]!;
     if (cert.type === 'explicit') return cert;
-    const chain = chainOf(cert, deps);
+    const chain = chainOfKnown(cert, deps);
     if (chain.length < 2) return undefined;
     try {
       return { certificate: cert, publicKey: certificatePublicKey(cert, chain.slice(1)) };
@@ -121,7 +112,7 @@ export function singleCertResolver(deps: Pick<RequestCheckDeps, 'caCertificates'
  * and not blocked (403-20).
  */
 export async function checkEnrollment(enrollment: Certificate, deps: RequestCheckDeps, opts: EnrollmentCheckOptions = {}): Promise<RegisteredDevice> {
-  const chain = chainOf(enrollment, deps);
+  const chain = chainOfKnown(enrollment, deps);
   const now = nowTime32(deps.clock);
   const end = Math.floor(validityPeriodEnd(enrollment.toBeSigned.validityPeriod));
   const grace = opts.expiryGraceSeconds ?? 0;

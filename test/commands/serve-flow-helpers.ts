@@ -14,8 +14,8 @@ import { buildEnrollmentRequest, processEnrollmentResponse } from '../../src/eng
 import { compressedPublicKey, generateKeyPair, keyPairSigner } from '../../src/engine/ee/keys.js';
 import { roleOfSsp, SECURITY_MGMT_PSID } from '../../src/engine/manager/profiles.js';
 import { loadTrustDir } from '../../src/engine/manager/trust-dir.js';
-import { certificateHashedId8, certificateKeyPairMatches, isIssuedBy, isSelfSigned } from '../../src/security/certificate.js';
-import { verifyCertificateChain } from '../../src/security/chain.js';
+import { certificateHashedId8, certificateKeyPairMatches, isIssuedBy } from '../../src/security/certificate.js';
+import { chainOf, verifyCertificateChain } from '../../src/security/chain.js';
 import { nowTime32, systemClock } from '../../src/security/time.js';
 
 export const bin = new URL('../../bin/run.js', import.meta.url).pathname;
@@ -75,14 +75,7 @@ export function acaChainsOf(trust: TrustStore): Certificate[][] {
   for (const c of trust.certificates) {
     const ssp = c.toBeSigned.appPermissions?.find((p) => BigInt(p.psid) === SECURITY_MGMT_PSID)?.ssp as { opaque?: Uint8Array } | undefined;
     if (!ssp?.opaque || roleOfSsp(ssp.opaque) !== 'aca') continue;
-    const chain = [c];
-    for (let cur = c; !isSelfSigned(cur) && chain.length < 8; ) {
-      const issuer = pool.find((p) => p !== cur && isIssuedBy(cur, p));
-      if (!issuer) break;
-      chain.push(issuer);
-      cur = issuer;
-    }
-    out.push(chain);
+    out.push(chainOf(c, pool));
   }
   return out;
 }
@@ -119,6 +112,8 @@ export interface PseudonymRequest {
   secrets: ButterflySecrets;
   filename: string;
   firstI: number;
+  /** The ack's nextDlTime (Time32): when the batch is expected to be ready. */
+  nextDlTime: number;
 }
 
 /** POSTs an original-butterfly, implicit pseudonym request and checks the ack. */
@@ -136,7 +131,7 @@ export async function requestPseudonyms(raUrl: string, ee: Ee): Promise<Pseudony
   const res = await fetch(`${raUrl}/v3/authorization-certificate`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from(spdu) });
   expect(res.status, `${res.headers.get('ieee-1609.2.1-error') ?? ''} ${res.status !== 200 ? await res.clone().text() : ''}`).toBe(200);
   const ack = processAuthorizationAck(await bytes(res), { raCertificate: ee.trust.raCertificate, requestHash });
-  return { requestHash, secrets, filename: batchFilename(requestHash, ack.firstI ?? 0), firstI: ack.firstI ?? 0 };
+  return { requestHash, secrets, filename: batchFilename(requestHash, ack.firstI ?? 0), firstI: ack.firstI ?? 0, nextDlTime: ack.nextDlTime };
 }
 
 /** Downloads the batch zip: 503 + Retry-After until the worker has run (bounded by timeoutMs). */

@@ -8,10 +8,9 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toHex } from '../../src/crypto/bytes.js';
-import { initTrustDir } from '../../src/engine/manager/init.js';
 import { certificateHashedId8 } from '../../src/security/certificate.js';
-import { ManualClock } from '../../src/security/time.js';
 import { downloadBatch, exitOf, onboardEe, requestPseudonyms, spawnScms, startScms, verifyBatch, type Ee, type PseudonymRequest, type Started } from './serve-flow-helpers.js';
+import { initTestTrustDir } from '../helpers/trust-dir.js';
 
 const PASS = 'serve kill test passphrase';
 const OPERATOR = 'operator-token-serve-kill-000001';
@@ -44,14 +43,7 @@ describe('scms serve all: SIGKILL during a pseudonym batch', () => {
   beforeAll(async () => {
     base = mkdtempSync(join(tmpdir(), 'scms-serve-kill-'));
     dir = join(base, 'scms');
-    await initTrustDir({
-      dir,
-      keystore: 'file',
-      keyStoreOptions: { passphrase: PASS, scrypt: { N: 1024 } },
-      electors: 1,
-      quorum: 1,
-      clock: new ManualClock(new Date(Date.now() - 60_000).toISOString()),
-    });
+    await initTestTrustDir(dir, PASS);
   }, 120_000);
   afterAll(() => {
     for (const s of running) if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGKILL');

@@ -7,10 +7,9 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initTrustDir } from '../../src/engine/manager/init.js';
-import { ManualClock } from '../../src/security/time.js';
 import { testPgSchema, type TestPg } from '../engine/store/helpers.js';
 import { downloadBatch, exitOf, onboardEe, requestPseudonyms, startScms, verifyBatch, type Started } from './serve-flow-helpers.js';
+import { initTestTrustDir } from '../helpers/trust-dir.js';
 
 const PASS = 'serve processes test passphrase';
 const OPERATOR = 'operator-token-serve-procs-00001';
@@ -24,14 +23,7 @@ const schemas: TestPg[] = [];
 beforeAll(async () => {
   base = mkdtempSync(join(tmpdir(), 'scms-serve-procs-'));
   trustDir = join(base, 'scms');
-  await initTrustDir({
-    dir: trustDir,
-    keystore: 'file',
-    keyStoreOptions: { passphrase: PASS, scrypt: { N: 1024 } },
-    electors: 1,
-    quorum: 1,
-    clock: new ManualClock(new Date(Date.now() - 60_000).toISOString()),
-  });
+  await initTestTrustDir(trustDir, PASS);
 }, 120_000);
 
 afterAll(async () => {

@@ -7,46 +7,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toHex } from '../../src/crypto/bytes.js';
 import { bootstrapTrust } from '../../src/engine/ee/bootstrap.js';
-import { initTrustDir } from '../../src/engine/manager/init.js';
 import { loadTrustDir } from '../../src/engine/manager/trust-dir.js';
 import { certificateHashedId8 } from '../../src/security/certificate.js';
-import { ManualClock, systemClock } from '../../src/security/time.js';
+import { systemClock } from '../../src/security/time.js';
+import { initTestTrustDir } from '../helpers/trust-dir.js';
+import { bin, exitOf, startScms } from './serve-flow-helpers.js';
 
-const bin = new URL('../../bin/run.js', import.meta.url).pathname;
 const PASS = 'serve command test passphrase';
 const OPERATOR = 'operator-token-serve-test-000001';
-
-/** Spawns `scms serve all --json` and resolves with the bound address once it prints it. */
-function startServe(args: string[], env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; out: { url: string; components: string[] }; stderr: () => string }> {
-  const child = spawn(process.execPath, [bin, 'serve', 'all', ...args, '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no address within 30 s; stderr:\n${stderr}`)), 30_000);
-    child.stdout!.on('data', (d) => {
-      stdout += d;
-      try {
-        const out = JSON.parse(stdout);
-        clearTimeout(timer);
-        resolve({ child, out, stderr: () => stderr });
-      } catch {
-        // not complete yet
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited with ${code} before listening; stdout:\n${stdout}\nstderr:\n${stderr}`));
-    });
-  });
-}
-
-function exitOf(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) return resolve(child.exitCode);
-    child.on('exit', (code) => resolve(code));
-  });
-}
 
 describe('scms serve all (child process)', () => {
   let base: string;
@@ -56,14 +24,7 @@ describe('scms serve all (child process)', () => {
   beforeAll(async () => {
     base = mkdtempSync(join(tmpdir(), 'scms-serve-'));
     dir = join(base, 'scms');
-    await initTrustDir({
-      dir,
-      keystore: 'file',
-      keyStoreOptions: { passphrase: PASS, scrypt: { N: 1024 } },
-      electors: 1,
-      quorum: 1,
-      clock: new ManualClock(new Date(Date.now() - 60_000).toISOString()),
-    });
+    await initTestTrustDir(dir, PASS);
   }, 120_000);
   afterAll(() => {
     if (child && child.exitCode === null) child.kill('SIGKILL');
@@ -73,7 +34,7 @@ describe('scms serve all (child process)', () => {
   it('starts, serves /healthz, trust files and registration, and exits 0 on SIGTERM', async () => {
     const env = { ...process.env, SCMS_KEYSTORE_PASSPHRASE: PASS, SCMS_OPERATOR_TOKEN: OPERATOR };
     const data = join(base, 'data');
-    const started = await startServe(['--trust', dir, '--data', data, '--port', '0', '--host', '127.0.0.1'], env);
+    const started = await startScms(['all', '--trust', dir, '--data', data, '--port', '0', '--host', '127.0.0.1'], env);
     child = started.child;
     const { url, components } = started.out;
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);

@@ -14,13 +14,13 @@ import { toHex } from '../../../src/crypto/bytes.js';
 import { batchFilename, buildAuthorizationRequest } from '../../../src/engine/ee/authorization-client.js';
 import { createButterflyRequest } from '../../../src/engine/ee/butterfly.js';
 import { CrlCheckError, fetchCompositeCrls, fetchCrl, type EeCrlOptions } from '../../../src/engine/ee/crl.js';
-import { initTrustDir } from '../../../src/engine/manager/init.js';
 import { loadTrustDir } from '../../../src/engine/manager/trust-dir.js';
 import { serve, type ServeResult } from '../../../src/engine/serve.js';
 import { certificateHashedId8, encodeCertificate as encodeCert } from '../../../src/security/certificate.js';
 import { verifySignedSpdu } from '../../../src/security/scms-pdu.js';
-import { ManualClock, nowTime32, systemClock } from '../../../src/security/time.js';
+import { nowTime32, systemClock } from '../../../src/security/time.js';
 import { downloadBatch, onboardEe, requestPseudonyms, verifyBatch, type Ee } from '../../commands/serve-flow-helpers.js';
+import { initTestTrustDir } from '../../helpers/trust-dir.js';
 
 const PASS = 'revocation flow test passphrase';
 const OPERATOR = 'operator-token-revocation-flow-01';
@@ -36,14 +36,7 @@ describe('revocation: operator API -> signed CRLs -> EE check', () => {
   beforeAll(async () => {
     base = mkdtempSync(join(tmpdir(), 'scms-revocation-'));
     trustDir = join(base, 'scms');
-    await initTrustDir({
-      dir: trustDir,
-      keystore: 'file',
-      keyStoreOptions: { passphrase: PASS, scrypt: { N: 1024 } },
-      electors: 1,
-      quorum: 1,
-      clock: new ManualClock(new Date(Date.now() - 60_000).toISOString()),
-    });
+    await initTestTrustDir(trustDir, PASS);
     const td = loadTrustDir(trustDir);
     craca = toHex(certificateHashedId8(td.byName.get(td.byName.get('crl-signer')!.issuer)!.certificate!));
     running = await serve('all', {

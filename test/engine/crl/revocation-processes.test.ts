@@ -10,10 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Certificate } from '../../../src/codec/index.js';
 import { toHex } from '../../../src/crypto/bytes.js';
 import { fetchCompositeCrls } from '../../../src/engine/ee/crl.js';
-import { initTrustDir } from '../../../src/engine/manager/init.js';
 import { certificateHashedId8, encodeCertificate } from '../../../src/security/certificate.js';
-import { ManualClock, systemClock } from '../../../src/security/time.js';
+import { systemClock } from '../../../src/security/time.js';
 import { downloadBatch, exitOf, onboardEe, requestPseudonyms, startScms, verifyBatch, type Ee, type Started } from '../../commands/serve-flow-helpers.js';
+import { initTestTrustDir } from '../../helpers/trust-dir.js';
 
 const PASS = 'revocation processes test passphrase';
 const OPERATOR = 'operator-token-revocation-procs-1';
@@ -27,14 +27,7 @@ describe('revocation with serve ra and the LAs as separate processes', () => {
   beforeAll(async () => {
     base = mkdtempSync(join(tmpdir(), 'scms-revocation-procs-'));
     trustDir = join(base, 'scms');
-    await initTrustDir({
-      dir: trustDir,
-      keystore: 'file',
-      keyStoreOptions: { passphrase: PASS, scrypt: { N: 1024 } },
-      electors: 1,
-      quorum: 1,
-      clock: new ManualClock(new Date(Date.now() - 60_000).toISOString()),
-    });
+    await initTestTrustDir(trustDir, PASS);
   }, 120_000);
   afterAll(() => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');

@@ -585,7 +585,7 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
   const switched = await successorStep({ sd, st, trust, enrollment, ra, http, clock, policy, maxWaitSeconds: opts.maxWaitSeconds ?? 300, emit, sleep: opts.http?.sleep ?? sleepDefault });
   if (switched.pending) {
     record('successor', 'pending', switched.pending);
-    report.pending = clock.now().toISOString();
+    report.pending = (switched.retryAt ?? clock.now()).toISOString();
     return finish();
   }
   report.enrollment = switched.summary;
@@ -615,7 +615,7 @@ async function successorStep(c: {
   maxWaitSeconds: number;
   emit: (step: Step, kind: SimEvent['kind'], message: string, spdu?: Uint8Array) => void;
   sleep: (ms: number) => Promise<void>;
-}): Promise<{ pending?: string; detail?: string; summary?: CertificateSummary }> {
+}): Promise<{ pending?: string; retryAt?: Date; detail?: string; summary?: CertificateSummary }> {
   const { sd, st, trust, enrollment, ra, http, clock, policy, emit } = c;
   const cfg = st.config;
   const budgetMs = c.maxWaitSeconds * 1000;
@@ -623,7 +623,10 @@ async function successorStep(c: {
   const waited = () => clock.now().getTime() - started;
   const old = st.enrollment!;
   const minWaitMs = Date.parse(old.at) + policy['eca-minWait'] * 1000 + 1000 - clock.now().getTime();
-  if (minWaitMs > budgetMs) return { pending: `eca-minWait (${policy['eca-minWait']} s) since the last enrollment has not passed; run again later` };
+  if (minWaitMs > budgetMs) {
+    const retryAt = new Date(clock.now().getTime() + minWaitMs);
+    return { pending: `eca-minWait (${policy['eca-minWait']} s) since the last enrollment has not passed; run again from ${retryAt.toISOString()}`, retryAt };
+  }
   if (minWaitMs > 0) {
     emit('successor', 'wait', `waiting ${Math.ceil(minWaitMs / 1000)} s for eca-minWait since the last enrollment`);
     await c.sleep(minWaitMs);
@@ -646,7 +649,7 @@ async function successorStep(c: {
     if (e instanceof AuthorizationClientError) throw new SimulationError('successor', `the RA's ack does not check: ${e.message}`, undefined, 'ack');
     httpFailure('successor', e);
   }
-  if (!x.ok) return { pending: `${x.pending} (--successor)` };
+  if (!x.ok) return { pending: `${x.pending} (--successor)`, ...(x.retryAt ? { retryAt: x.retryAt } : {}) };
   const { file, state } = x;
   let e;
   try {

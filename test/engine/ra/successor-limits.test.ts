@@ -1,12 +1,14 @@
 // Successor request limits (ra/successor.ts: eca-minWait / eca-maxReqs up front, successor-store.ts history) on
 // SQLite and PostgreSQL through a real ScmsServer on 127.0.0.1: the history rules through the store, and two concurrent
 // requests of one device within eca-minWait that both passed the up-front check: the writing transaction accepts
-// exactly one, the other is refused 429-73, nothing else is stored.
+// exactly one, the other is refused 429-73, nothing else is stored; an ECA 429 marks the request refused (the job's
+// completing transaction) so that a new request is accepted.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Kysely } from 'kysely';
 import type { Certificate } from '../../../src/codec/index.js';
 import { Eca } from '../../../src/engine/eca/eca.js';
 import { EcaStore } from '../../../src/engine/eca/store.js';
+import { inProcessEcaClient } from '../../../src/engine/eca/successor.js';
 import type { EnrollmentCredential } from '../../../src/engine/ee/authorization-client.js';
 import { buildEnrollmentRequest, processEnrollmentResponse } from '../../../src/engine/ee/enroll.js';
 import { generateKeyPair, keyPairSigner } from '../../../src/engine/ee/keys.js';
@@ -19,7 +21,7 @@ import { InProcessDeviceRegistry } from '../../../src/engine/ra/registration-reg
 import { RegistrationStore } from '../../../src/engine/ra/registration-store.js';
 import { canonicalKeyFromBytes } from '../../../src/engine/ra/registration.js';
 import { SuccessorRequestStore } from '../../../src/engine/ra/successor-store.js';
-import { registerSuccessorEnrollment, SUCCESSOR_ENROLLMENT_PATH, SUCCESSOR_QUEUE } from '../../../src/engine/ra/successor.js';
+import { registerSuccessorEnrollment, SUCCESSOR_ENROLLMENT_PATH, SUCCESSOR_QUEUE, successorWorker } from '../../../src/engine/ra/successor.js';
 import { openDatabase } from '../../../src/engine/store/index.js';
 import { buildTbsCertificate, issueExplicitCertificate } from '../../../src/security/certificate.js';
 import { dateToTime32, ManualClock } from '../../../src/security/time.js';
@@ -127,11 +129,11 @@ describe.each(['sqlite', 'postgres'] as const)('successor request limits on %s',
     await cleanup?.();
   });
 
-  /** A registered OBU enrolled two minutes before NOW. */
-  async function enrolledEe(): Promise<{ deviceId: string; enrollment: EnrollmentCredential }> {
+  /** A registered OBU enrolled `agoMs` before NOW (default two minutes). */
+  async function enrolledEe(agoMs = 120_000): Promise<{ deviceId: string; enrollment: EnrollmentCredential }> {
     const canonical = generateKeyPair('nistP256');
     const r = await registration.register({ deviceType: 'obu', key: canonicalKeyFromBytes(canonical.publicKey) }, 'test');
-    clock.set(NOW.getTime() - 120_000);
+    clock.set(NOW.getTime() - agoMs);
     try {
       const { spdu, state } = await buildEnrollmentRequest({ canonicalKey: keyPairSigner(canonical), type: 'implicit', psids: [32], validity: { durationSeconds: 30 * 86_400 }, clock });
       const res = await eca.handleEnrollmentRequest(spdu);
@@ -157,6 +159,29 @@ describe.each(['sqlite', 'postgres'] as const)('successor request limits on %s',
     await store.markRefused('aa00000000000003');
     expect(await store.history(d, T - WEEK)).toEqual({ countSince: 1, oldestSince: T - 100, latestGenerationTime: T - 100 });
     expect(await store.history('nobody', T - WEEK)).toEqual({ countSince: 0, oldestSince: undefined, latestGenerationTime: undefined });
+  });
+
+  it('an ECA 429 after the ack: the job keeps it and marks the request refused in the same transaction; a new request is accepted and issued', async () => {
+    const ee = await enrolledEe(2000); // the ECA's eca-minWait since the initial enrollment has not passed
+    const first = await request(ee.enrollment);
+    expect((await post(first.spdu)).status).toBe(200);
+    const worker = successorWorker({ jobs, eca: inProcessEcaClient(eca), worker: { heartbeatMs: 0 } });
+    const run = async () => {
+      while ((await worker.pollOnce()) > 0) await worker.drain();
+    };
+    await run();
+    const key = Buffer.from(first.state.requestHash).toString('hex');
+    expect((await jobs.getByKey(SUCCESSOR_QUEUE, key))?.result).toMatchObject({ refused: { status: 429, code: 73 } });
+    expect(await store.requestsOf(ee.deviceId)).toEqual([{ requestHash: key, generationTime: dateToTime32(NOW), refused: true }]);
+    clock.set(NOW.getTime() + h.policy['eca-minWait'] * 1000);
+    try {
+      const second = await request(ee.enrollment);
+      expect((await post(second.spdu)).status).toBe(200);
+      await run();
+      expect((await jobs.getByKey(SUCCESSOR_QUEUE, Buffer.from(second.state.requestHash).toString('hex')))?.result).toMatchObject({ response: expect.any(String) });
+    } finally {
+      clock.set(NOW);
+    }
   });
 
   it('two requests of one device at once, within eca-minWait: one accepted, the other 429-73 with Retry-After; one job, one history row', async () => {

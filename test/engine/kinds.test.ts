@@ -27,7 +27,7 @@ import { certificateProfile } from '../../src/engine/manager/profiles.js';
 import { testKey } from '../security/cert-fixtures.js';
 import { readUnsecuredSpdu } from '../../src/security/scms-pdu.js';
 import { dateToTime32, iPeriodOf, jValues, ManualClock } from '../../src/security/time.js';
-import { acaService, hierarchy, iPeriodParamsOf, laService, seededRandom, START, tempSqlite, type Hierarchy, type TempDb } from './aca/fixtures.js';
+import { acaService, hierarchy, iPeriodParamsOf, laService, pseudonymService, START, tempSqlite, type Hierarchy, type TempDb } from './aca/fixtures.js';
 import { startTestServer, type TestServer } from './http/helpers.js';
 
 const NOW = new Date('2025-03-01T00:00:00Z');
@@ -88,19 +88,7 @@ beforeAll(async () => {
   await requests.migrate();
   const la1 = await laService(h, 1, la1Db.db);
   const la2 = await laService(h, 2, la2Db.db);
-  service = new PseudonymService({
-    store: pseudonyms,
-    la1,
-    la2,
-    aca: acaService(h, [la1, la2], clock),
-    acaCertificate: h.aca.cert,
-    raCertificate: h.ra.cert,
-    raSigner: h.ra.key.signer,
-    iPeriod: iPeriodParamsOf(h.policy),
-    policy: h.policy,
-    clock,
-    random: seededRandom(11),
-  });
+  service = pseudonymService(h, { store: pseudonyms, la1, la2, aca: acaService(h, [la1, la2], clock), clock, seed: 11 });
   worker = authorizationWorker({ jobs, service, registry: new InProcessDeviceRegistry(registration, { actor: 'ra' }), worker: { heartbeatMs: 0 } });
   const deps: AuthorizationDeps = {
     raCertificate: h.ra.cert,

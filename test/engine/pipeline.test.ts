@@ -19,8 +19,8 @@ import type { AcaClient, AcaIssueResult } from '../../src/engine/aca/aca.js';
 import { laIdOctets, type LaClient, type LaService, type PreLinkageValuesRequest } from '../../src/engine/la/la.js';
 import { PseudonymService, PseudonymStore, type PseudonymJob } from '../../src/engine/ra/pseudonym.js';
 import { createButterflyRequest, type ButterflySecrets } from '../../src/engine/ee/butterfly.js';
-import { AuthorizationResponseError, processAuthorizationResponse, type AuthorizationCertificate } from '../../src/engine/ee/authorization.js';
-import { acaService, hierarchy, iPeriodParamsOf, laService, seededRandom, tempSqlite, type Hierarchy, type TempDb } from './aca/fixtures.js';
+import { AuthorizationResponseError, type AuthorizationCertificate } from '../../src/engine/ee/authorization.js';
+import { acaService, downloadCertificates, hierarchy, iPeriodParamsOf, laService, pseudonymService, seededRandom, tempSqlite, type Hierarchy, type TempDb } from './aca/fixtures.js';
 
 const NOW = new Date('2025-03-01T00:00:00Z');
 
@@ -76,19 +76,7 @@ async function setup(opts: { acaFor?: 'aca' | 'aca2'; random?: () => number } = 
   const rla2 = new RecordingLa(la2);
   const store = new PseudonymStore(raDb.db);
   await store.migrate();
-  const ra = new PseudonymService({
-    store,
-    la1: rla1,
-    la2: rla2,
-    aca,
-    acaCertificate: h[opts.acaFor ?? 'aca'].cert,
-    raCertificate: h.ra.cert,
-    raSigner: h.ra.key.signer,
-    iPeriod: iParams(),
-    policy: h.policy,
-    clock,
-    random: opts.random ?? seededRandom(1),
-  });
+  const ra = pseudonymService(h, { store, la1: rla1, la2: rla2, aca, clock, seed: 1, ...opts });
   return { la1, la2, rla1, rla2, aca, store, ra };
 }
 
@@ -104,21 +92,7 @@ function newEe(name: string, variant: ButterflyVariant, type: 'explicit' | 'impl
 }
 
 async function download(ra: PseudonymService, ee: Ee): Promise<void> {
-  const rows = await ra.download(ee.job.requestHash);
-  for (const r of rows) {
-    ee.certs.push(
-      await processAuthorizationResponse({
-        secrets: ee.secrets,
-        i: r.i,
-        j: r.j,
-        kind: r.kind as 'private' | 'cubk',
-        response: r.response,
-        acaChain: h.acaChain,
-        trustAnchors: [h.root.cert],
-        clock,
-      }),
-    );
-  }
+  ee.certs.push(...(await downloadCertificates(ra, h, ee.job.requestHash, ee.secrets, clock)));
 }
 
 const containsBytes = (hay: Uint8Array, needle: Uint8Array) => Buffer.from(hay).indexOf(Buffer.from(needle)) >= 0;

@@ -13,6 +13,10 @@ import { defaultGlobalPolicy, iPeriodParamsOf, type GlobalPolicy } from '../../.
 import { openDatabase } from '../../../src/engine/store/index.js';
 import { LaService, LaStore } from '../../../src/engine/la/la.js';
 import { AcaService } from '../../../src/engine/aca/aca.js';
+import { processAuthorizationResponse, type AuthorizationCertificate } from '../../../src/engine/ee/authorization.js';
+import type { ButterflySecrets } from '../../../src/engine/ee/butterfly.js';
+import type { LaClient } from '../../../src/engine/la/la.js';
+import { PseudonymService, type PseudonymServiceOptions } from '../../../src/engine/ra/pseudonym.js';
 import { testKey, type TestKey } from '../../security/cert-fixtures.js';
 
 export interface Entity {
@@ -126,6 +130,49 @@ export function seededRandom(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/**
+ * The RA's PseudonymService with the hierarchy's RA certificate and key, its ACA certificate (`acaFor`, default
+ * 'aca'), the policy and its i-periods, and a seeded RNG.
+ */
+export function pseudonymService(
+  h: Hierarchy,
+  o: Pick<PseudonymServiceOptions, 'store' | 'aca' | 'clock'> & { la1: LaClient; la2: LaClient; seed: number; acaFor?: 'aca' | 'aca2'; random?: () => number },
+): PseudonymService {
+  return new PseudonymService({
+    store: o.store,
+    la1: o.la1,
+    la2: o.la2,
+    aca: o.aca,
+    acaCertificate: h[o.acaFor ?? 'aca'].cert,
+    raCertificate: h.ra.cert,
+    raSigner: h.ra.key.signer,
+    iPeriod: iPeriodParamsOf(h.policy),
+    policy: h.policy,
+    ...(o.clock ? { clock: o.clock } : {}),
+    random: o.random ?? seededRandom(o.seed),
+  });
+}
+
+/** The EE's certificates from the RA's stored responses to `requestHash` (decrypted, reconstructed, chain checked). */
+export async function downloadCertificates(ra: PseudonymService, h: Hierarchy, requestHash: Uint8Array, secrets: ButterflySecrets, clock: ManualClock): Promise<AuthorizationCertificate[]> {
+  const out: AuthorizationCertificate[] = [];
+  for (const r of await ra.download(requestHash)) {
+    out.push(
+      await processAuthorizationResponse({
+        secrets,
+        i: r.i,
+        j: r.j,
+        kind: r.kind as 'private' | 'cubk',
+        response: r.response,
+        acaChain: h.acaChain,
+        trustAnchors: [h.root.cert],
+        clock,
+      }),
+    );
+  }
+  return out;
 }
 
 export { iPeriodParamsOf };

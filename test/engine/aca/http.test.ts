@@ -16,9 +16,9 @@ import {
 } from '../../../src/engine/aca/routes.js';
 import { createButterflyRequest } from '../../../src/engine/ee/butterfly.js';
 import { ScmsHttpError } from '../../../src/engine/http/errors.js';
-import { PseudonymService, PseudonymStore } from '../../../src/engine/ra/pseudonym.js';
+import { PseudonymStore } from '../../../src/engine/ra/pseudonym.js';
 import { startTestServer, type TestServer } from '../http/helpers.js';
-import { acaService, hierarchy, iPeriodParamsOf, laService, seededRandom, tempSqlite, type Hierarchy, type TempDb } from './fixtures.js';
+import { acaService, hierarchy, iPeriodParamsOf, laService, pseudonymService, tempSqlite, type Hierarchy, type TempDb } from './fixtures.js';
 
 const NOW = new Date('2025-03-01T00:00:00Z');
 const clock = new ManualClock(NOW);
@@ -43,19 +43,7 @@ beforeAll(async () => {
       return aca.issue(r);
     },
   };
-  const ra = new PseudonymService({
-    store,
-    la1: las[0]!,
-    la2: las[1]!,
-    aca: capture,
-    acaCertificate: h.aca.cert,
-    raCertificate: h.ra.cert,
-    raSigner: h.ra.key.signer,
-    iPeriod: iPeriodParamsOf(h.policy),
-    policy: h.policy,
-    clock,
-    random: seededRandom(3),
-  });
+  const ra = pseudonymService(h, { store, la1: las[0]!, la2: las[1]!, aca: capture, clock, seed: 3 });
   const i0 = iPeriodOf(iPeriodParamsOf(h.policy), dateToTime32(NOW));
   const { request } = createButterflyRequest({
     variant: 'original',

@@ -17,14 +17,14 @@ import { AcaService, type AcaClient, type AcaIssueResult } from '../../../src/en
 import { HttpAcaClient } from '../../../src/engine/aca/http-client.js';
 import { registerAca } from '../../../src/engine/aca/routes.js';
 import { createButterflyRequest, type ButterflySecrets } from '../../../src/engine/ee/butterfly.js';
-import { processAuthorizationResponse, type AuthorizationCertificate } from '../../../src/engine/ee/authorization.js';
+import type { AuthorizationCertificate } from '../../../src/engine/ee/authorization.js';
 import { ScmsHttpError } from '../../../src/engine/http/errors.js';
 import { HttpLaClient, HttpLaKeyClient } from '../../../src/engine/la/http-client.js';
 import { PeerTrust, type PeerTrustOptions } from '../../../src/engine/la/http-spdu.js';
 import { laIdOctets, type LaClient, type LaKeyClient, type LaService } from '../../../src/engine/la/la.js';
 import { LA_ACA_KEY_PATH, LA_PRE_LINKAGE_VALUES_PATH, registerLa } from '../../../src/engine/la/routes.js';
-import { PseudonymService, PseudonymStore, type PseudonymJob } from '../../../src/engine/ra/pseudonym.js';
-import { hierarchy, iPeriodParamsOf, laService, seededRandom, tempSqlite, type Hierarchy, type TempDb } from '../aca/fixtures.js';
+import { PseudonymStore, type PseudonymJob } from '../../../src/engine/ra/pseudonym.js';
+import { downloadCertificates, hierarchy, iPeriodParamsOf, laService, pseudonymService, tempSqlite, type Hierarchy, type TempDb } from '../aca/fixtures.js';
 import { startTestServer, type TestServer } from '../http/helpers.js';
 
 const NOW = new Date('2025-03-01T00:00:00Z');
@@ -113,38 +113,11 @@ async function runPipeline(l1: LaClient, l2: LaClient, aca: AcaClient) {
   dbs.push(raDb);
   const store = new PseudonymStore(raDb.db);
   await store.migrate();
-  const ra = new PseudonymService({
-    store,
-    la1: l1,
-    la2: l2,
-    aca,
-    acaCertificate: h.aca.cert,
-    raCertificate: h.ra.cert,
-    raSigner: h.ra.key.signer,
-    iPeriod: iPeriodParamsOf(h.policy),
-    policy: h.policy,
-    clock,
-    random: seededRandom(7),
-  });
+  const ra = pseudonymService(h, { store, la1: l1, la2: l2, aca, clock, seed: 7 });
   const i0 = iPeriodOf(iPeriodParamsOf(h.policy), dateToTime32(NOW));
   const ees = [newEe('a', i0, i0 + 1), newEe('b', i0, i0 + 1)];
   const report = await ra.processBatch(ees.map((e) => e.job));
-  for (const ee of ees) {
-    for (const r of await ra.download(ee.job.requestHash)) {
-      ee.certs.push(
-        await processAuthorizationResponse({
-          secrets: ee.secrets,
-          i: r.i,
-          j: r.j,
-          kind: r.kind as 'private' | 'cubk',
-          response: r.response,
-          acaChain: h.acaChain,
-          trustAnchors: [h.root.cert],
-          clock,
-        }),
-      );
-    }
-  }
+  for (const ee of ees) ee.certs.push(...(await downloadCertificates(ra, h, ee.job.requestHash, ee.secrets, clock)));
   // Every certificate's linkage value from the LAs' seeds (seedsForRevocation).
   const lvs: string[] = [];
   for (const ee of ees) {

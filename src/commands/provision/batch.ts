@@ -34,13 +34,14 @@ export function readTransportKey(path: string): EciesPublicKey {
   return { curve: 'nistP256', publicKey: point };
 }
 
-const FACTORY_FIELDS = ['canonicalPublicKey', 'curve', 'enrollmentPublicKey', 'caterpillarPublicKey', 'expansionKey'];
+const FACTORY_FIELDS = ['canonicalPublicKey', 'curve', 'enrollmentPublicKey', 'caterpillarPublicKey', 'expansionKey', 'identificationPublicKey', 'identificationEncryptionKey'];
 
 /**
  * Factory keys (README "Provisioning bundles"): JSON (an array of hex strings or of objects with the
  * FACTORY_FIELDS, or { devices: [...] }) or CSV, one device per line; a header line naming the columns
  * (canonicalPublicKey first) may give them in any order, without one the columns are
- * canonicalPublicKey,curve,enrollmentPublicKey,caterpillarPublicKey,expansionKey (trailing ones may be left out,
+ * canonicalPublicKey,curve,enrollmentPublicKey,caterpillarPublicKey,expansionKey,identificationPublicKey,
+ * identificationEncryptionKey (trailing ones may be left out,
  * empty cells are absent values).
  */
 export function readDeviceKeys(path: string): FactoryDeviceKey[] {
@@ -58,6 +59,9 @@ export function readDeviceKeys(path: string): FactoryDeviceKey[] {
     if (o.curve !== undefined && o.curve !== 'nistP256' && o.curve !== 'brainpoolP256r1') throw new ProvisionError(`${path}: entry ${n}: curve nistP256 or brainpoolP256r1`);
     if ((o.caterpillarPublicKey === undefined) !== (o.expansionKey === undefined)) {
       throw new ProvisionError(`${path}: entry ${n}: caterpillarPublicKey and expansionKey go together`);
+    }
+    if (o.identificationEncryptionKey !== undefined && o.identificationPublicKey === undefined) {
+      throw new ProvisionError(`${path}: entry ${n}: identificationEncryptionKey without identificationPublicKey`);
     }
     return o as unknown as FactoryDeviceKey;
   };
@@ -100,7 +104,8 @@ function testHook(env: NodeJS.ProcessEnv) {
 export default class ProvisionBatch extends ScmsCommand {
   static override description =
     'Issue N device credential bundles offline (factory line) through the same RA/ECA/LA/ACA logic as the online flow: ' +
-    'registration, enrollment certificate and optionally pseudonym certificates for the first W i-periods. Generated ' +
+    'registration, enrollment certificate and optionally pseudonym certificates for the first W i-periods or an ' +
+    'identification certificate valid W weeks, implicit or explicit (--form; explicit when the ACA key is on a PKCS#11 token). Generated ' +
     'private keys are written only encrypted to the factory transport key. Resumable: re-run the same command after an ' +
     'interruption; a finished batch is left unchanged. Keys of the trust directory: SCMS_KEYSTORE_PASSPHRASE (or ' +
     'SCMS_PKCS11_PIN); the batch state seals device secrets with SCMS_PROVISION_PASSPHRASE (default: the keystore passphrase).';
@@ -108,6 +113,7 @@ export default class ProvisionBatch extends ScmsCommand {
   static override examples = [
     'SCMS_KEYSTORE_PASSPHRASE=... <%= config.bin %> provision batch --trust ./scms --data ./data --count 100 --type obu --pseudonyms-weeks 1 --transport-key factory.pub --out ./bundles',
     '<%= config.bin %> provision batch --trust ./scms --data ./data --type rsu --device-keys keys.csv --out ./bundles --json',
+    'SCMS_PKCS11_PIN=... <%= config.bin %> provision batch --trust ./scms --data ./data --count 10 --type rsu --identification-weeks 52 --form explicit --transport-key factory.pub --out ./bundles',
   ];
   static override flags = {
     trust: Flags.string({ description: 'trust directory written by `scms manager init`', required: true }),
@@ -118,6 +124,13 @@ export default class ProvisionBatch extends ScmsCommand {
     region: Flags.integer({ description: 'country code (CountryOnly), repeatable [default: the policy regions]', multiple: true, min: 1, max: 65535 }),
     psid: Flags.integer({ description: 'PSID of the requested permissions, repeatable [default: the policy lists of the device type]', multiple: true, min: 0 }),
     'pseudonyms-weeks': Flags.integer({ description: 'pseudonym certificates for the first W i-periods (0: none)', default: 0, min: 0, max: 520 }),
+    'identification-weeks': Flags.integer({
+      description: 'one identification (application) certificate per device, valid W weeks from the current i-period, PSIDs of the policy\'s deviceTypes.<OBU|RSU>.identification (0: none; not with --pseudonyms-weeks)',
+      default: 0,
+      min: 0,
+      max: 390,
+    }),
+    form: Flags.string({ description: 'pseudonym / identification certificates: implicit (ECQV: the ACA key must export its scalar) or explicit (signed where the ACA key is, e.g. in a PKCS#11 token)', options: ['implicit', 'explicit'], default: 'implicit' }),
     'device-keys': Flags.string({
       description:
         'factory public keys (JSON or CSV, README "Provisioning bundles"): canonical key (registration), optionally the enrollment public key (then an explicit enrollment certificate) and the unified butterfly caterpillar public key + expansion key (then pseudonyms); no private key leaves the device',
@@ -165,6 +178,8 @@ export default class ProvisionBatch extends ScmsCommand {
           ...(flags.region ? { region: flags.region } : {}),
           ...(flags.psid ? { psids: flags.psid } : {}),
           pseudonymWeeks: flags['pseudonyms-weeks'],
+          identificationWeeks: flags['identification-weeks'],
+          form: flags.form as 'implicit' | 'explicit',
           ...(flags['chunk-size'] ? { chunkSize: flags['chunk-size'] } : {}),
           ...(flags.archive === 'zip' ? { archive: 'zip' as const } : {}),
           ...(transportKey ? { transportKey } : {}),

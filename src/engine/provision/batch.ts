@@ -33,13 +33,16 @@ import { bigIntToBytes, bytesToBigInt, fromHex, toHex } from '../../crypto/bytes
 import type { ButterflyPrivateParams } from '../../crypto/butterfly.js';
 import { sha256 } from '../../crypto/hash.js';
 import type { KeyStores } from '../../hsm/index.js';
-import { buildTbsCertificate, certificateHashedId8, encodeCertificate, fromPublicVerificationKey, publicVerificationKey } from '../../security/certificate.js';
+import { buildTbsCertificate, certificateHashedId8, encodeCertificate, fromPublicVerificationKey, publicEncryptionKey, publicVerificationKey } from '../../security/certificate.js';
 import { verifyCertificateChain } from '../../security/chain.js';
 import { encryptData, rekRecipientId, type EciesPublicKey } from '../../security/encryption.js';
 import { dateToTime32, iPeriodOf, iPeriodStart, nowTime32, time32ToDate, validityPeriodEnd, type Clock, type ValidityPeriod } from '../../security/time.js';
 import { processAuthorizationResponse } from '../ee/authorization.js';
 import { buildAuthorizationRequest } from '../ee/authorization-client.js';
-import { createButterflyRequest, type ButterflySecrets } from '../ee/butterfly.js';
+import { createButterflyRequest, eeRaCertRequest, type ButterflySecrets } from '../ee/butterfly.js';
+import { createKindRequest, processNonButterflyResponse, type KindSecrets } from '../ee/kinds.js';
+import { ScmsHttpError } from '../http/errors.js';
+import { checkKindPermissions, classifyRequest, planKindRequest, type KindPlan } from '../ra/kinds.js';
 import { keyPairFromPrivate, keyPairSigner } from '../ee/keys.js';
 import { EcaLimitCode } from '../eca/eca.js';
 import type { TrustDir } from '../manager/trust-dir.js';
@@ -67,7 +70,17 @@ export interface FactoryDeviceKey {
    */
   caterpillarPublicKey?: string;
   expansionKey?: string;
+  /**
+   * The device's identification key (P-256; with --identification-weeks): explicit certificates certify it as is,
+   * implicit ones take it as the ECQV request key R_U (the device keeps k).
+   */
+  identificationPublicKey?: string;
+  /** P-256 public key the ACA encrypts the identification response to (absent: a plain response). */
+  identificationEncryptionKey?: string;
 }
+
+/** The authorization certificates a batch provisions (one kind per batch: an EE state holds one kind). */
+export type AuthorizationKind = 'pseudonym' | 'identification';
 
 /** Points at which the test hook is called (`SCMS_PROVISION_TEST_KILL=<point>:<index>` in the command). */
 export type ProvisionHookPoint = 'registered' | 'enrollment-issued' | 'pseudonyms-issued' | 'bundle-written' | 'done';
@@ -84,6 +97,13 @@ export interface ProvisionBatchOptions {
   /** PSIDs for the enrollment and pseudonym certificates (default: the policy's lists for the device type). */
   psids?: number[];
   pseudonymWeeks: number;
+  /**
+   * Identification (RSU application) certificates: one certificate per device valid from the current i-period for
+   * W weeks, through the RA's kind logic (ra/kinds.ts); not together with pseudonymWeeks.
+   */
+  identificationWeeks?: number;
+  /** Form of the pseudonym / identification certificates (default implicit; explicit when the ACA key is on a token). */
+  form?: 'implicit' | 'explicit';
   /** ECIES recipient of the batch transport key (required unless deviceKeys). */
   transportKey?: EciesPublicKey;
   /** Factory keys, one per device (count = length). */
@@ -92,7 +112,7 @@ export interface ProvisionBatchOptions {
   statePassphrase?: string;
   /** One .zip per device instead of a directory. */
   archive?: 'zip';
-  /** Devices per chunk (default 1000; 25 with pseudonyms). */
+  /** Devices per chunk (default 1000; 25 with pseudonyms, 250 with identification certificates). */
   chunkSize?: number;
   clock: Clock;
   env?: NodeJS.ProcessEnv;
@@ -120,6 +140,8 @@ interface GeneratedSecrets {
   canonical: string;
   enrollment: string;
   butterfly?: ButterflySecrets;
+  /** Identification request secrets (the certificate / ECQV key, the response encryption key). */
+  identification?: KindSecrets;
 }
 
 const ACTOR = 'provision';
@@ -189,7 +211,7 @@ function factoryP256(hex: string, what: string): Uint8Array {
 }
 
 /** Region / PSID choices refused up front (nothing registered or issued) when outside the policy. */
-export function checkRequestedPermissions(policy: GlobalPolicy, deviceType: 'obu' | 'rsu', o: { region?: number[]; psids?: number[]; pseudonymWeeks: number }): void {
+export function checkRequestedPermissions(policy: GlobalPolicy, deviceType: 'obu' | 'rsu', o: { region?: number[]; psids?: number[]; pseudonymWeeks: number; identificationWeeks?: number }): void {
   const dt = deviceType === 'obu' ? 'OBU' : 'RSU';
   const perms = policy.deviceTypes[dt];
   for (const r of o.region ?? []) {
@@ -197,10 +219,14 @@ export function checkRequestedPermissions(policy: GlobalPolicy, deviceType: 'obu
   }
   const enroll = perms.enrollment.map((p) => p.psid);
   const pseudo = perms.pseudonym.map((p) => p.psid);
+  const ident = perms.identification.map((p) => p.psid);
   for (const p of o.psids ?? []) {
     if (!enroll.includes(p)) throw new ProvisionError(`psid ${p} is not in the policy's enrollment PSIDs for ${dt} devices (${enroll.join(', ') || 'none'}): nothing issued`);
     if (o.pseudonymWeeks > 0 && !pseudo.includes(p)) {
       throw new ProvisionError(`psid ${p} is not in the policy's pseudonym PSIDs for ${dt} devices (${pseudo.join(', ') || 'none'}): nothing issued`);
+    }
+    if ((o.identificationWeeks ?? 0) > 0 && !ident.includes(p)) {
+      throw new ProvisionError(`psid ${p} is not in the policy's identification PSIDs for ${dt} devices (${ident.join(', ') || 'none'}): nothing issued`);
     }
   }
 }
@@ -211,6 +237,17 @@ export async function provisionBatch(o: ProvisionBatchOptions): Promise<Provisio
   const count = factory ? o.deviceKeys!.length : o.count;
   if (!Number.isInteger(count) || count < 1) throw new ProvisionError('count must be a positive integer');
   if (!Number.isInteger(o.pseudonymWeeks) || o.pseudonymWeeks < 0) throw new ProvisionError('pseudonyms-weeks must be an integer >= 0');
+  const identificationWeeks = o.identificationWeeks ?? 0;
+  if (!Number.isInteger(identificationWeeks) || identificationWeeks < 0) throw new ProvisionError('identification-weeks must be an integer >= 0');
+  if (o.pseudonymWeeks > 0 && identificationWeeks > 0) {
+    throw new ProvisionError('pseudonyms or identification certificates: one kind per batch (a device state holds one kind of authorization certificate)');
+  }
+  const form = o.form ?? 'implicit';
+  if (form !== 'implicit' && form !== 'explicit') throw new ProvisionError(`form ${String(form)}: implicit or explicit`);
+  const authzKind: AuthorizationKind | undefined = o.pseudonymWeeks > 0 ? 'pseudonym' : identificationWeeks > 0 ? 'identification' : undefined;
+  if (factory && identificationWeeks > 0 && o.deviceKeys!.some((k) => !k.identificationPublicKey)) {
+    throw new ProvisionError('with factory keys, identification certificates need each device key to come with its identificationPublicKey (see README "Provisioning bundles")');
+  }
   if (factory && o.pseudonymWeeks > 0 && o.deviceKeys!.some((k) => !k.caterpillarPublicKey || !k.expansionKey)) {
     throw new ProvisionError(
       'with factory keys, pseudonyms need each device key to come with its caterpillarPublicKey and expansionKey (see README "Provisioning bundles")',
@@ -224,9 +261,28 @@ export async function provisionBatch(o: ProvisionBatchOptions): Promise<Provisio
   const perms = policy.deviceTypes[o.deviceType === 'obu' ? 'OBU' : 'RSU'];
   const enrollPsids = o.psids ?? perms.enrollment.map((p) => p.psid);
   const pseudoPsids = o.psids ?? perms.pseudonym.map((p) => p.psid);
+  const idPsids = o.psids ?? perms.identification.map((p) => p.psid);
   if (o.pseudonymWeeks > 0 && pseudoPsids.length === 0) throw new ProvisionError(`the policy grants ${o.deviceType} devices no pseudonym PSIDs: nothing issued`);
+  if (identificationWeeks > 0 && idPsids.length === 0) throw new ProvisionError(`the policy grants ${o.deviceType} devices no identification PSIDs: nothing issued`);
   const region = o.region ?? policy.regions;
-  const chunkSize = o.chunkSize ?? (o.pseudonymWeeks > 0 ? 25 : 1000);
+  // The RA's kind checks (ra/kinds.ts) on a request as the batch will make it: refused up front, nothing recorded.
+  if (identificationWeeks > 0) {
+    const { request } = createKindRequest({ kind: 'identification', form: 'encrypted', type: form, tbsCert: identificationTbs(policy, o.clock, identificationWeeks, region, idPsids), clock: o.clock });
+    kindPlanOf(policy, o.deviceType, o.clock, request, enrollmentPermissions(enrollPsids), 'nothing issued');
+  }
+  // Implicit (ECQV) certificates need the ACA's private scalar; a PKCS#11 key does not export it (explicit ones are
+  // signed in the token).
+  const acaEntry = o.trust.byName.get('aca');
+  if (authzKind && form === 'implicit' && acaEntry) {
+    try {
+      await o.stores.exportPrivateScalar(acaEntry.keyUri);
+    } catch (e) {
+      throw new ProvisionError(
+        `implicit ${authzKind} certificates need the ACA's private scalar (ECQV), and the ACA key ${acaEntry.keyUri} does not export it (${(e as Error).message}): use --form explicit; nothing issued`,
+      );
+    }
+  }
+  const chunkSize = o.chunkSize ?? (o.pseudonymWeeks > 0 ? 25 : identificationWeeks > 0 ? 250 : 1000);
   if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new ProvisionError('chunk size must be a positive integer');
   // Factory keys are checked before anything is recorded.
   const factoryKeys = factory ? o.deviceKeys!.map((k, n) => parseFactoryKey(k, n)) : undefined;
@@ -240,6 +296,9 @@ export async function provisionBatch(o: ProvisionBatchOptions): Promise<Provisio
     region,
     psids: o.psids ?? null,
     pseudonymWeeks: o.pseudonymWeeks,
+    // added only when used: the ids of batches made before these options stay the same
+    ...(identificationWeeks > 0 ? { identificationWeeks } : {}),
+    ...(form !== 'implicit' ? { form } : {}),
     transportKey: o.transportKey ? toHex(rekRecipientId(o.transportKey)) : null,
     deviceKeys: factory ? createHash('sha256').update(JSON.stringify(o.deviceKeys)).digest('hex') : null,
     outDir,
@@ -260,7 +319,7 @@ export async function provisionBatch(o: ProvisionBatchOptions): Promise<Provisio
     const alreadyDone = [...rows.values()].filter((r) => r.step === 'done').length;
     let issued = 0;
     if (alreadyDone < count) {
-      c = await openComponents({ trust: o.trust, stores: o.stores, dataDir: o.dataDir, clock: o.clock, env: o.env ?? process.env, pseudonyms: o.pseudonymWeeks > 0 });
+      c = await openComponents({ trust: o.trust, stores: o.stores, dataDir: o.dataDir, clock: o.clock, env: o.env ?? process.env, pseudonyms: authzKind !== undefined });
       const ecaCheck = verifyCertificateChain(c.ecaChain, { trustAnchors: c.roots, clock: o.clock });
       if (!ecaCheck.ok) throw new ProvisionError(`the ECA chain does not verify: ${ecaCheck.errors.map((e) => e.reason).join('; ')}`);
       const x: Ctx = {
@@ -275,6 +334,10 @@ export async function provisionBatch(o: ProvisionBatchOptions): Promise<Provisio
         ...(factoryKeys ? { factoryKeys } : {}),
         enrollPsids,
         pseudoPsids,
+        idPsids,
+        form,
+        ...(authzKind ? { authzKind } : {}),
+        identificationWeeks,
         region,
         now,
         ecaChainBytes: encodeChain(c.ecaChain),
@@ -333,8 +396,10 @@ export async function provisionBatch(o: ProvisionBatchOptions): Promise<Provisio
       count,
       keys: factory ? 'factory' : 'generated',
       pseudonymWeeks: o.pseudonymWeeks,
+      ...(identificationWeeks > 0 ? { identificationWeeks } : {}),
+      ...(authzKind ? { form } : {}),
       region,
-      psids: o.psids ?? [...new Set([...enrollPsids, ...(o.pseudonymWeeks > 0 ? pseudoPsids : [])])],
+      psids: o.psids ?? [...new Set([...enrollPsids, ...(o.pseudonymWeeks > 0 ? pseudoPsids : []), ...(identificationWeeks > 0 ? idPsids : [])])],
       devices,
     });
     const seconds = (performance.now() - started) / 1000;
@@ -358,6 +423,8 @@ interface ParsedFactoryKey {
   enrollment?: Uint8Array;
   caterpillar?: Uint8Array;
   expansion?: Uint8Array;
+  identification?: Uint8Array;
+  identificationEncryption?: Uint8Array;
 }
 
 function parseFactoryKey(k: FactoryDeviceKey, n: number): ParsedFactoryKey {
@@ -373,6 +440,8 @@ function parseFactoryKey(k: FactoryDeviceKey, n: number): ParsedFactoryKey {
   const out: ParsedFactoryKey = { key };
   if (k.enrollmentPublicKey !== undefined) out.enrollment = factoryP256(k.enrollmentPublicKey, `${where}: enrollmentPublicKey`);
   if (k.caterpillarPublicKey !== undefined) out.caterpillar = factoryP256(k.caterpillarPublicKey, `${where}: caterpillarPublicKey`);
+  if (k.identificationPublicKey !== undefined) out.identification = factoryP256(k.identificationPublicKey, `${where}: identificationPublicKey`);
+  if (k.identificationEncryptionKey !== undefined) out.identificationEncryption = factoryP256(k.identificationEncryptionKey, `${where}: identificationEncryptionKey`);
   if (k.expansionKey !== undefined) {
     const e = unhex(k.expansionKey);
     if (e.length !== 16) throw new ProvisionError(`${where}: expansionKey: 16 octets (AES-128) expected`);
@@ -423,6 +492,11 @@ interface Ctx {
   factoryKeys?: ParsedFactoryKey[];
   enrollPsids: number[];
   pseudoPsids: number[];
+  idPsids: number[];
+  /** Form of the authorization certificates. */
+  form: 'implicit' | 'explicit';
+  authzKind?: AuthorizationKind;
+  identificationWeeks: number;
   region: number[];
   now: () => number;
   ecaChainBytes: Uint8Array;
@@ -436,6 +510,7 @@ interface Dev {
   secrets?: GeneratedSecrets;
   device?: RegisteredDevice;
   enrollment?: { certificate: Certificate; bytes: Uint8Array; hashedId8: string; requestHash: string };
+  /** The authorization certificates (pseudonyms or identification) opened with generated keys. */
   pseudonyms: Array<{ i: number; j: number; certificate: Certificate; privateKey: bigint }>;
   responses: StoredResponse[];
 }
@@ -466,6 +541,18 @@ async function provisionChunk(x: Ctx, items: ReadonlyArray<DeviceRow | number>):
         row.data.enrollRequest = toHex(enrollmentRequest(template, f.enrollment, f.key.canonicalId));
       }
       if (f.caterpillar && o.pseudonymWeeks > 0) row.data.authzRequest = toHex(EeRaCertRequestCodec.encode(factoryButterflyRequest(x, f.caterpillar, f.expansion!)));
+      if (f.identification && x.authzKind === 'identification') {
+        // Non-butterfly (ra/kinds.ts): the device's own key; the response encrypted to its encryption key, else plain.
+        const request = eeRaCertRequest({
+          type: x.form,
+          curve: 'nistP256',
+          tbsCert: identificationTbs(x.c.policy, o.clock, x.identificationWeeks, x.region, x.idPsids),
+          publicKey: f.identification,
+          ...(f.identificationEncryption ? { additionalParams: { encryptionKey: publicEncryptionKey('nistP256', f.identificationEncryption) } } : {}),
+          clock: o.clock,
+        });
+        row.data.authzRequest = toHex(EeRaCertRequestCodec.encode(request));
+      }
     } else {
       const canonical = nativeKeyPair();
       const enrollment = nativeKeyPair();
@@ -477,11 +564,22 @@ async function provisionChunk(x: Ctx, items: ReadonlyArray<DeviceRow | number>):
       if (o.pseudonymWeeks > 0) {
         const { request, secrets: bf } = createButterflyRequest({
           variant: 'unified',
-          type: 'implicit',
+          type: x.form,
           tbsCert: { validityPeriod: pseudonymValidity(x), region: regionOf(x), appPermissions: x.pseudoPsids.map((psid) => ({ psid: BigInt(psid) })) },
           clock: o.clock,
         });
         secrets.butterfly = bf;
+        row.data.authzRequest = toHex(EeRaCertRequestCodec.encode(request));
+      } else if (x.authzKind === 'identification') {
+        // Non-butterfly, the response encrypted to a key of the device's (AdditionalParams encryptionKey).
+        const { request, secrets: id } = createKindRequest({
+          kind: 'identification',
+          form: 'encrypted',
+          type: x.form,
+          tbsCert: identificationTbs(x.c.policy, o.clock, x.identificationWeeks, x.region, x.idPsids),
+          clock: o.clock,
+        });
+        secrets.identification = id;
         row.data.authzRequest = toHex(EeRaCertRequestCodec.encode(request));
       }
       row.secrets = x.cipher.seal(secretsToBytes(secrets));
@@ -515,8 +613,9 @@ async function provisionChunk(x: Ctx, items: ReadonlyArray<DeviceRow | number>):
   // Not recorded here either: the factory path returns the recorded certificate for the same request octets.
   await hookAll(x, 'enrollment-issued', toEnroll);
 
-  // 4. Pseudonyms: one PseudonymService batch for every device of the chunk that has no stored responses yet.
-  if (o.pseudonymWeeks > 0) await pseudonyms(x, devs);
+  // 4. Pseudonyms / identification certificates: one PseudonymService batch for every device of the chunk that has
+  // no stored responses yet.
+  if (x.authzKind) await authorizations(x, devs);
 
   // 5. Bundles (then one file-system sync and finishChunk, in provisionBatch).
   for (const d of devs) {
@@ -620,7 +719,7 @@ function factoryButterflyRequest(x: Ctx, caterpillar: Uint8Array, expansion: Uin
   return {
     version: 2,
     generationTime: nowTime32(x.o.clock),
-    type: 'implicit',
+    type: x.form,
     tbsCert: {
       id: { none: null },
       cracaId: new Uint8Array(3),
@@ -634,19 +733,67 @@ function factoryButterflyRequest(x: Ctx, caterpillar: Uint8Array, expansion: Uin
   };
 }
 
-/** The RA pseudonym pipeline for the first W i-periods of the chunk's devices (idempotent). */
-async function pseudonyms(x: Ctx, devs: Dev[]): Promise<void> {
+/**
+ * The requested contents of an identification certificate: validity from the start of the current i-period for W
+ * weeks (checked against identificationValidity by planKindRequest), the batch's region and PSIDs.
+ */
+function identificationTbs(policy: GlobalPolicy, clock: Clock, weeks: number, region: number[], psids: number[]) {
+  const ip = iPeriodParamsOf(policy);
+  const i0 = iPeriodOf(ip, dateToTime32(clock.now()));
+  return {
+    validityPeriod: { start: iPeriodStart(ip, i0), duration: { hours: Math.min(65535, weeks * 7 * 24) } },
+    region: { identifiedRegion: region.map((c) => ({ countryOnly: c })) },
+    appPermissions: psids.map((psid) => ({ psid: BigInt(psid) })),
+  };
+}
+
+type CertRequestPermissions = NonNullable<ToBeSignedCertificate['certRequestPermissions']>;
+
+/** The certRequestPermissions an enrollment certificate of the batch carries (before one is issued). */
+function enrollmentPermissions(psids: number[]): CertRequestPermissions {
+  return [{ subjectPermissions: { explicit: psids.map((p) => ({ psid: BigInt(p) })) }, minChainLength: 0, chainLengthRange: 0, eeType: '11' }] as unknown as CertRequestPermissions;
+}
+
+/**
+ * The RA's checks of an identification request as the online flow makes them (ra/authorization.ts
+ * acceptAuthorizationRequest -> ra/kinds.ts): kind from tbsCert.id and the device type, the policy's
+ * identification PSIDs within the enrollment certificate's certRequestPermissions, form and validity
+ * (identificationValidity); the plan of its one certificate (i = the i-period of its start, j = 0).
+ */
+function kindPlanOf(policy: GlobalPolicy, deviceType: 'obu' | 'rsu', clock: Clock, request: EeRaCertRequest, perms: CertRequestPermissions, suffix?: string): KindPlan {
+  const cls = classifyRequest(request, deviceType);
+  try {
+    checkKindPermissions(request, cls, perms, deviceType, policy);
+    const first = iPeriodOf(iPeriodParamsOf(policy), Math.max(nowTime32(clock), request.tbsCert.validityPeriod.start));
+    return planKindRequest(request, cls, policy, first);
+  } catch (e) {
+    if (e instanceof ScmsHttpError) throw new ProvisionError(`identification certificates: the RA refuses the request (${e.status}-${e.code}: ${e.reason})${suffix ? `: ${suffix}` : ''}`);
+    throw e;
+  }
+}
+
+/**
+ * The RA's authorization pipeline for the chunk's devices (idempotent): pseudonyms for the first W i-periods
+ * (butterfly, PseudonymService.processBatch with the LAs' linkage values), or one identification certificate each
+ * (non-butterfly, PseudonymService.processKinds with the plan of the RA's kind checks).
+ */
+async function authorizations(x: Ctx, devs: Dev[]): Promise<void> {
   const { o, c, state, batchId } = x;
   const p = c.pseudonyms!;
   const ip = iPeriodParamsOf(c.policy);
+  const identification = x.authzKind === 'identification';
   const withRequest = devs.filter((d) => d.row.data.authzRequest);
   // The request hash: generated keys, that of the EeRaCertRequestSpdu an online EE would send (signed with its
   // enrollment certificate, encrypted to the RA); factory keys (no enrollment key here), HashedId8 of the COER
-  // EeRaCertRequest. Recorded before the RA issues anything.
+  // EeRaCertRequest. Recorded (with an identification request's plan) before the RA issues anything.
   const hashed: Dev[] = [];
   for (const d of withRequest) {
     if (d.row.data.authzHash) continue;
     const request = EeRaCertRequestCodec.decode(fromHex(d.row.data.authzRequest!));
+    if (identification) {
+      const perms = d.enrollment?.certificate.toBeSigned.certRequestPermissions ?? enrollmentPermissions(x.enrollPsids);
+      d.row.data.plan = JSON.stringify(kindPlanOf(c.policy, o.deviceType, o.clock, request, perms, `device ${d.row.index}`));
+    }
     let hash: Uint8Array;
     if (d.secrets && d.enrollment) {
       const kp = keyPairFromPrivate('nistP256', bytesToBigInt(fromHex(d.secrets.enrollment)));
@@ -660,15 +807,21 @@ async function pseudonyms(x: Ctx, devs: Dev[]): Promise<void> {
 
   const pending = withRequest.filter((d) => d.row.step !== 'authorized');
   const jobs = [];
+  const kindJobs = [];
   for (const d of pending) {
     const stored = await p.service.download(fromHex(d.row.data.authzHash!));
     if (stored.length) continue; // issued by an interrupted run (responses of one batch are stored together)
+    const requestHash = fromHex(d.row.data.authzHash!);
+    const request = EeRaCertRequestCodec.decode(fromHex(d.row.data.authzRequest!));
+    if (identification) {
+      kindJobs.push({ requestHash, request, plan: JSON.parse(d.row.data.plan!) as KindPlan });
+      continue;
+    }
     const first = Number(d.row.data.iFirst);
-    jobs.push({ requestHash: fromHex(d.row.data.authzHash!), request: EeRaCertRequestCodec.decode(fromHex(d.row.data.authzRequest!)), chainKey: d.row.deviceId!, iRange: { first, last: first + o.pseudonymWeeks - 1 } });
+    jobs.push({ requestHash, request, chainKey: d.row.deviceId!, iRange: { first, last: first + o.pseudonymWeeks - 1 } });
   }
-  if (jobs.length) {
-    const report = await p.service.processBatch(jobs);
-    if (report.failed.length) throw new ProvisionError(`${report.failed.length} pseudonym certificates failed: ${report.failed[0]!.error}`);
+  for (const report of [jobs.length ? await p.service.processBatch(jobs) : undefined, kindJobs.length ? await p.service.processKinds(kindJobs) : undefined]) {
+    if (report?.failed.length) throw new ProvisionError(`${report.failed.length} ${x.authzKind} certificates failed: ${report.failed[0]!.error}`);
   }
   await hookAll(x, 'pseudonyms-issued', pending);
   if (pending.length) {
@@ -680,12 +833,19 @@ async function pseudonyms(x: Ctx, devs: Dev[]): Promise<void> {
     state.save(batchId, pending.map((d) => d.row), x.now());
   }
 
-  // The EE side: generated keys open their responses (certificates + private keys for the bundle); factory keys
-  // get the encrypted responses as they are.
+  // The EE side: generated keys open their responses (certificates + private keys for the bundle: ee/authorization.ts
+  // for butterfly, ee/kinds.ts for non-butterfly responses); factory keys get the responses as they are.
   for (const d of withRequest) {
     d.responses = await p.service.download(fromHex(d.row.data.authzHash!));
-    if (!d.secrets?.butterfly) continue;
+    if (!d.secrets) continue;
     for (const r of d.responses) {
+      if (d.secrets.identification) {
+        const k = d.secrets.identification as Extract<KindSecrets, { form: 'plain' | 'encrypted' }>;
+        const opened = await processNonButterflyResponse(r.response, k, { acaChain: p.acaChain, trustAnchors: c.roots, clock: o.clock });
+        d.pseudonyms.push({ i: r.i, j: r.j, certificate: opened.certificate, privateKey: opened.privateKey });
+        continue;
+      }
+      if (!d.secrets.butterfly) continue;
       d.pseudonyms.push(
         await processAuthorizationResponse({
           secrets: d.secrets.butterfly,
@@ -709,6 +869,8 @@ function writeDeviceBundle(x: Ctx, d: Dev): number {
   const certs: BundleCertificate[] = [];
   const steps: BundleManifest['steps'] = ['registered'];
   const responses: NonNullable<BundleManifest['pseudonymResponses']> = [];
+  const identification = x.authzKind === 'identification';
+  const certDir = identification ? 'identification' : 'pseudonyms';
   if (d.enrollment) {
     steps.push('enrolled');
     files['enrollment.oer'] = d.enrollment.bytes;
@@ -716,14 +878,14 @@ function writeDeviceBundle(x: Ctx, d: Dev): number {
     certs.push({ file: 'enrollment.oer', kind: 'enrollment', hashedId8: d.enrollment.hashedId8, ...validity(d.enrollment.certificate.toBeSigned.validityPeriod) });
   }
   if (d.pseudonyms.length || d.responses.length) {
-    steps.push('pseudonyms');
+    steps.push(identification ? 'identification' : 'pseudonyms');
     files['aca-chain.oer'] = x.acaChainBytes!;
   }
   for (const p of [...d.pseudonyms].sort((a, b) => a.i - b.i || a.j - b.j)) {
-    const file = `pseudonyms/${p.i}_${p.j}.oer`;
+    const file = `${certDir}/${p.i}_${p.j}.oer`;
     const bytes = encodeCertificate(p.certificate);
     files[file] = bytes;
-    certs.push({ file, kind: 'pseudonym', hashedId8: toHex(certificateHashedId8(bytes)), ...validity(p.certificate.toBeSigned.validityPeriod), i: p.i, j: p.j });
+    certs.push({ file, kind: identification ? 'identification' : 'pseudonym', hashedId8: toHex(certificateHashedId8(bytes)), ...validity(p.certificate.toBeSigned.validityPeriod), i: p.i, j: p.j });
   }
   if (!d.secrets) {
     for (const r of [...d.responses].sort((a, b) => a.i - b.i || a.j - b.j)) {
@@ -733,10 +895,12 @@ function writeDeviceBundle(x: Ctx, d: Dev): number {
     }
   }
   if (d.secrets) {
+    const keys = [...d.pseudonyms].sort((a, b) => a.i - b.i || a.j - b.j).map((p) => ({ i: p.i, j: p.j, privateKey: toHex(bigIntToBytes(p.privateKey, 32)) }));
     const plain: BundleSecrets = {
       canonicalPrivateKey: d.secrets.canonical,
       enrollmentPrivateKey: d.secrets.enrollment,
-      pseudonyms: [...d.pseudonyms].sort((a, b) => a.i - b.i || a.j - b.j).map((p) => ({ i: p.i, j: p.j, privateKey: toHex(bigIntToBytes(p.privateKey, 32)) })),
+      pseudonyms: identification ? [] : keys,
+      ...(identification ? { identification: keys } : {}),
       ...(d.secrets.butterfly ? { butterfly: butterflyHex(d.secrets.butterfly) } : {}),
     };
     const data = encryptData({ plaintext: new TextEncoder().encode(JSON.stringify(plain)), recipients: [{ kind: 'symmetric', key: x.transport!.key }] });
@@ -755,7 +919,8 @@ function writeDeviceBundle(x: Ctx, d: Dev): number {
     keys: x.factory ? 'factory' : 'generated',
     steps,
     certificates: certs,
-    ...(responses.length ? { pseudonymResponses: responses } : {}),
+    ...(responses.length ? (identification ? { identificationResponses: responses } : { pseudonymResponses: responses }) : {}),
+    ...(d.pseudonyms.length || d.responses.length ? { form: x.form } : {}),
     ...(d.secrets ? { transportKeyId: toHex(rekRecipientId(o.transportKey!)) } : {}),
     ...(d.enrollment ? { enrollmentRequestHash: d.enrollment.requestHash } : {}),
     ...(d.row.data.authzHash ? { authorizationRequestHash: d.row.data.authzHash } : {}),

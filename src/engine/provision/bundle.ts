@@ -6,8 +6,10 @@
 //     eca-chain.oer            SequenceOfCertificate (1609.2): the ECA certificate, its issuers, the root last
 //     aca-chain.oer            SequenceOfCertificate: the ACA's chain, when pseudonyms were issued
 //     pseudonyms/<i>_<j>.oer   generated keys: pseudonym certificates
-//     responses/<i>_<j>.oer    factory keys with butterfly keys: the ACA responses (AcaEeCertResponse*Spdu,
-//                              encrypted to the device's cocoon keys), opened on the device
+//     identification/<i>_<j>.oer  generated keys: the identification certificate (--identification-weeks; j = 0)
+//     responses/<i>_<j>.oer    factory keys: the ACA responses (AcaEeCertResponse*Spdu; pseudonyms: encrypted to
+//                              the device's cocoon keys; identification: encrypted to its identificationEncryptionKey,
+//                              or AcaEeCertResponsePlainSpdu without one), opened on the device
 //     keys.oer                 generated keys only: Ieee1609Dot2Data encryptedData of the UTF-8 JSON BundleSecrets,
 //                              symmRecipInfo: its AES-128-CCM data key wrapped under the batch transport key
 //     transport-key.oer        generated keys only: Ieee1609Dot2Data encryptedData, rekRecipInfo (ECIES to the
@@ -34,7 +36,7 @@ export const BATCH_FORMAT = 'scms-provision-batch';
 export interface BundleCertificate {
   /** Path relative to the bundle directory. */
   file: string;
-  kind: 'enrollment' | 'pseudonym';
+  kind: 'enrollment' | 'pseudonym' | 'identification';
   hashedId8: string;
   validFrom: string;
   validUntil: string;
@@ -55,10 +57,14 @@ export interface BundleManifest {
   /** 'generated': keys.oer holds the private keys; 'factory': no private key exists outside the device. */
   keys: 'generated' | 'factory';
   /** What the tool did for the device. */
-  steps: Array<'registered' | 'enrolled' | 'pseudonyms'>;
+  steps: Array<'registered' | 'enrolled' | 'pseudonyms' | 'identification'>;
   certificates: BundleCertificate[];
   /** Factory keys with butterfly keys: the ACA responses (encrypted to the device), to be opened on the device. */
   pseudonymResponses?: Array<{ file: string; i: number; j: number; kind: string }>;
+  /** Factory keys with identification keys: the ACA response (kind private: encrypted to the device; plain). */
+  identificationResponses?: Array<{ file: string; i: number; j: number; kind: string }>;
+  /** Form of the pseudonym / identification certificates (implicit | explicit), when the bundle has them. */
+  form?: 'implicit' | 'explicit';
   /** HashedId8 of the transport key's PublicEncryptionKey (the transport-key.oer recipient), hex. */
   transportKeyId?: string;
   /** Request hash of the authorization (pseudonym) batch, hex, as the RA records it. */
@@ -72,6 +78,8 @@ export interface BundleSecrets {
   canonicalPrivateKey: string;
   enrollmentPrivateKey: string;
   pseudonyms: Array<{ i: number; j: number; privateKey: string }>;
+  /** Identification certificate keys (--identification-weeks). */
+  identification?: Array<{ i: number; j: number; privateKey: string }>;
   /** Butterfly secrets for later authorization requests (variant, caterpillar private key(s), expansion key(s)). */
   butterfly?: Record<string, string>;
 }
@@ -84,6 +92,9 @@ export interface BatchManifest {
   count: number;
   keys: 'generated' | 'factory';
   pseudonymWeeks: number;
+  identificationWeeks?: number;
+  /** Form of the pseudonym / identification certificates. */
+  form?: 'implicit' | 'explicit';
   region: number[];
   psids: number[];
   devices: Array<{ index: number; deviceId: string; canonicalId: string; dir: string; certificates: number }>;

@@ -11,7 +11,9 @@ import {
   LaAcaPlvKeyDeliverySpdu as LaAcaPlvKeyDeliverySpduCodec,
   LaRaPreLinkageValueResponseSpdu as LaRaPreLinkageValueResponseSpduCodec,
   type Certificate,
+  type Codec,
   type RaLaPreLinkageValueRequest,
+  type ScmsLocalPdu,
 } from '../../codec/index.js';
 import { toHex } from '../../crypto/bytes.js';
 import { sha256 } from '../../crypto/hash.js';
@@ -22,7 +24,7 @@ import { PeerTrust, postOctets, scmsLocalPdu, signedLocalSpdu, type PeerTrustOpt
 import { LaError, laIdOctets, type LaClient, type LaKeyClient, type PreLinkageValuesRequest, type PreLinkageValuesResponse } from './la.js';
 import { LA_ACA_KEY_PATH, LA_PRE_LINKAGE_VALUES_PATH } from './routes.js';
 
-interface HttpOptions {
+export interface HttpOptions {
   /** LA base URL, e.g. http://la1.internal:8080 */
   readonly baseUrl: string;
   readonly laId: number;
@@ -33,13 +35,18 @@ interface HttpOptions {
   readonly fetch?: typeof fetch;
 }
 
-export interface HttpLaClientOptions extends HttpOptions {
+/** An RA-side client of an LA route (HttpLaClient, crl/la-seed-client.ts HttpLaSeedClient). */
+export interface RaLaEndpointOptions extends HttpOptions {
   /** The RA certificate and its key (sign the requests). */
   readonly raCertificate: Certificate;
   readonly raSigner: Signer;
   /** Verifies the LA's responses (chain + LaSsp); its clock dates the requests. */
   readonly trust: PeerTrust | PeerTrustOptions;
 }
+
+export type HttpLaClientOptions = RaLaEndpointOptions;
+
+type LaRaContent = Extract<ScmsLocalPdu['content'], { 'la-ra': unknown }>['la-ra'];
 
 const base = (u: string) => u.replace(/\/+$/, '');
 
@@ -62,19 +69,50 @@ abstract class LaEndpoint<O extends HttpOptions> {
   }
 }
 
-/** The RA's LaClient over HTTP. */
-export class HttpLaClient extends LaEndpoint<HttpLaClientOptions> implements LaClient {
+/**
+ * The RA side of an LA route: the request is an RA-signed ScmsLocalPdu `la-ra` content; the answer must verify
+ * (chain + LaSsp) and be signed by an LA certificate with this laId.
+ */
+export abstract class RaLaEndpoint extends LaEndpoint<RaLaEndpointOptions> {
   readonly #trust: PeerTrust;
 
+  constructor(options: RaLaEndpointOptions, path: string) {
+    super(options, path);
+    this.#trust = options.trust instanceof PeerTrust ? options.trust : new PeerTrust(options.trust);
+  }
+
+  /** Time32 now, on the trust's clock: the requests' generationTime. */
+  protected generationTime(): number {
+    return dateToTime32(this.#trust.clock.now());
+  }
+
+  /** Sends `request`; the LA's answer (`spduCodec`), verified, as its `la-ra` content, and the request's HashedId8. */
+  protected async exchange(request: LaRaContent, spduCodec: Codec<unknown>): Promise<{ answer: LaRaContent; requestHash: string }> {
+    const body = await signedLocalSpdu(scmsLocalPdu({ 'la-ra': request }), this.o.raSigner, this.o.raCertificate);
+    const bytes = await this.post(body);
+    let verified;
+    try {
+      verified = this.#trust.verify(bytes, spduCodec, 'la');
+    } catch (e) {
+      throw new LaError(`LA ${this.laId} response refused: ${(e as Error).message}`);
+    }
+    if (PeerTrust.laIdOf(verified.signerCertificate) !== this.laId) throw new LaError(`LA ${this.laId} response signed by another LA`);
+    const c = verified.pdu.content;
+    if (!('la-ra' in c)) throw new LaError(`LA ${this.laId}: not an LA-RA message`);
+    return { answer: c['la-ra'], requestHash: toHex(sha256(body).slice(-8)) };
+  }
+}
+
+/** The RA's LaClient over HTTP. */
+export class HttpLaClient extends RaLaEndpoint implements LaClient {
   constructor(options: HttpLaClientOptions) {
     super(options, LA_PRE_LINKAGE_VALUES_PATH);
-    this.#trust = options.trust instanceof PeerTrust ? options.trust : new PeerTrust(options.trust);
   }
 
   async preLinkageValues(req: PreLinkageValuesRequest): Promise<PreLinkageValuesResponse> {
     if (req.newChain === (req.chainId !== undefined)) throw new LaError('give either chainId or newChain');
     const request: RaLaPreLinkageValueRequest = {
-      generationTime: dateToTime32(this.#trust.clock.now()),
+      generationTime: this.generationTime(),
       laId: laIdOctets(this.laId),
       chain: req.chainId ? { existing: req.chainId } : { newChain: null },
       iFirst: req.iRange.first,
@@ -82,20 +120,10 @@ export class HttpLaClient extends LaEndpoint<HttpLaClientOptions> implements LaC
       jMax: req.jMax,
       acaCertificate: req.acaCertificate,
     };
-    const body = await signedLocalSpdu(scmsLocalPdu({ 'la-ra': { raLaPreLinkageValueRequest: request } }), this.o.raSigner, this.o.raCertificate);
-    const answer = await this.post(body);
-
-    let verified;
-    try {
-      verified = this.#trust.verify(answer, LaRaPreLinkageValueResponseSpduCodec, 'la');
-    } catch (e) {
-      throw new LaError(`LA ${this.laId} response refused: ${(e as Error).message}`);
-    }
-    if (PeerTrust.laIdOf(verified.signerCertificate) !== this.laId) throw new LaError(`LA ${this.laId} response signed by another LA`);
-    const c = verified.pdu.content;
-    if (!('la-ra' in c) || !('laRaPreLinkageValueResponse' in c['la-ra'])) throw new LaError(`LA ${this.laId}: not a LaRaPreLinkageValueResponse`);
-    const r = c['la-ra'].laRaPreLinkageValueResponse;
-    if (toHex(r.requestHash) !== toHex(sha256(body).slice(-8))) throw new LaError(`LA ${this.laId}: response to another request`);
+    const { answer, requestHash } = await this.exchange({ raLaPreLinkageValueRequest: request }, LaRaPreLinkageValueResponseSpduCodec);
+    if (!('laRaPreLinkageValueResponse' in answer)) throw new LaError(`LA ${this.laId}: not a LaRaPreLinkageValueResponse`);
+    const r = answer.laRaPreLinkageValueResponse;
+    if (toHex(r.requestHash) !== requestHash) throw new LaError(`LA ${this.laId}: response to another request`);
     if (toHex(r.laId) !== toHex(request.laId)) throw new LaError(`LA ${this.laId}: response names LA ${toHex(r.laId)}`);
     if (req.chainId && toHex(r.chainId) !== toHex(req.chainId)) throw new LaError(`LA ${this.laId}: response for another chain`);
     const expected: string[] = [];

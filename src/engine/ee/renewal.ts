@@ -29,7 +29,7 @@ export type AuthorizationPlan =
   | { action: 'request'; start: Time32; reason: string };
 
 /**
- * What the request step does. look-ahead (default `time-overlap`, at most `ra-maxPreloadTime`): a new batch is asked
+ * What the request step does. look-ahead (default `time-overlap`, at most `ra-maxPreloadTime` and `ra-maxGenDelay`): a new batch is asked
  * for once the held certificates end within it. The new batch starts where the held ones stop overlapping: the
  * latest validUntil minus `time-overlap` (certificates of i-period i stay valid `time-overlap` into i+1, policy
  * README), and not before now.
@@ -39,7 +39,8 @@ export function planAuthorization(st: Pick<EeState, 'authorization' | 'certifica
   const now = nowTime32(clock);
   const end = coverageEnd(st.certificates);
   if (end === undefined) return { action: 'request', start: now, reason: 'no certificates held' };
-  const ahead = Math.min(Math.max(0, lookAheadSeconds ?? policy['time-overlap']), policy['ra-maxPreloadTime']);
+  // Not further ahead than the RA accepts: ra-maxPreloadTime from now, ra-maxGenDelay from the request's generation.
+  const ahead = Math.min(Math.max(0, lookAheadSeconds ?? policy['time-overlap']), policy['ra-maxPreloadTime'], policy['ra-maxGenDelay']);
   if (end - now > ahead) return { action: 'held', until: end };
   const start = Math.max(now, end - policy['time-overlap']);
   return { action: 'request', start, reason: end <= now ? 'the held certificates have expired' : `the held certificates end within the look-ahead (${ahead} s)` };

@@ -78,7 +78,7 @@ import {
 import { Ieee1609Dot2Dot1ErrorCode as Code } from '../http/errors.js';
 import type { DeviceType as PolicyDeviceType, PsidSsp as PolicyPsidSsp } from '../policy/index.js';
 import { WEEK_SECONDS } from '../policy/index.js';
-import { CANONICAL_KEY_CURVES, canonicalIdOf, isCanonicalId, type CanonicalKeyCurve, type RegisteredDevice } from '../ra/registration.js';
+import { CANONICAL_KEY_CURVES, canonicalIdOf, isCanonicalId, type CanonicalKeyCurve, type CertificateRecordInput, type RegisteredDevice } from '../ra/registration.js';
 import { recoverSelfSignerKeys } from './canonical-key.js';
 import type { EcaDeps } from './deps.js';
 import type { DeviceRequestHistory, EcaStoreTx } from './store.js';
@@ -121,6 +121,20 @@ export interface EnrollmentRefused {
 }
 
 export type EnrollmentResult = EnrollmentIssued | EnrollmentRefused;
+
+/**
+ * What the RA registry records of an enrollment certificate this ECA issued (DeviceRegistry.markEnrolled):
+ * validity from the certificate's ValidityPeriod, or start / end in Time32 as the ECA tables keep them.
+ */
+export function enrollmentRecord(
+  kind: 'enrollment' | 'successor-enrollment',
+  hashedId8: string,
+  issuedAt: Date,
+  validity: ValidityPeriod | { start: number; end: number },
+): CertificateRecordInput & { kind: 'enrollment' | 'successor-enrollment' } {
+  const end = 'end' in validity ? validity.end : Math.floor(validityPeriodEnd(validity));
+  return { kind, hashedId8, issuer: 'eca', issuedAt, validFrom: time32ToDate(validity.start), validUntil: time32ToDate(end) };
+}
 
 class Refusal extends Error {
   constructor(
@@ -320,14 +334,7 @@ export class Eca {
       throw e;
     }
     try {
-      await registry.markEnrolled(device.deviceId, {
-        kind: successor ? 'successor-enrollment' : 'enrollment',
-        hashedId8: certHashedId8,
-        issuer: 'eca',
-        issuedAt: receivedAt,
-        validFrom: time32ToDate(validity.start),
-        validUntil: time32ToDate(Math.floor(validityPeriodEnd(validity))),
-      });
+      await registry.markEnrolled(device.deviceId, enrollmentRecord(successor ? 'successor-enrollment' : 'enrollment', certHashedId8, receivedAt, validity));
     } catch (e) {
       await store.removeEnrollment(requestDigest, certHashedId8);
       return refuse(503, Code.undefined, `the device registry could not record the enrollment: ${(e as Error).message}`);
@@ -348,14 +355,7 @@ export class Eca {
     }
     const c = prior.certificate;
     try {
-      await this.#d.registry.markEnrolled(device.deviceId, {
-        kind: 'successor-enrollment',
-        hashedId8: c.hashedId8,
-        issuer: 'eca',
-        issuedAt: c.issuedAt,
-        validFrom: time32ToDate(c.validFrom),
-        validUntil: time32ToDate(c.validUntil),
-      });
+      await this.#d.registry.markEnrolled(device.deviceId, enrollmentRecord('successor-enrollment', c.hashedId8, c.issuedAt, { start: c.validFrom, end: c.validUntil }));
     } catch (e) {
       return refuse(503, Code.undefined, `the device registry could not record the enrollment: ${(e as Error).message}`);
     }

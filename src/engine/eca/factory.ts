@@ -26,12 +26,12 @@ import { EeEcaCertRequest as EeEcaCertRequestCodec } from '../../codec/gen/Ieee1
 import { toHex } from '../../crypto/bytes.js';
 import { sha256 } from '../../crypto/hash.js';
 import { certificateHashedId8, encodeCertificate, issueExplicitCertificate } from '../../security/certificate.js';
-import { time32ToDate, validityPeriodEnd, type Clock } from '../../security/time.js';
+import { validityPeriodEnd, type Clock } from '../../security/time.js';
 import { Ieee1609Dot2Dot1ErrorCode as Code } from '../http/errors.js';
 import type { GlobalPolicy } from '../policy/index.js';
 import type { CertificateRecordInput, RegisteredDevice } from '../ra/registration.js';
 import type { EcaIdentity } from './deps.js';
-import type { Eca, EnrollmentRefused } from './eca.js';
+import { enrollmentRecord, type Eca, type EnrollmentRefused } from './eca.js';
 import type { DeviceRequestHistory } from './store.js';
 
 export interface FactoryEnrollmentItem {
@@ -175,18 +175,7 @@ export class EcaFactory {
     const tell: Array<{ deviceId: string; certificate: CertificateRecordInput }> = [];
     for (const [n, r] of results.entries()) {
       if (!r.ok) continue;
-      const vp = r.certificate.toBeSigned.validityPeriod;
-      tell.push({
-        deviceId: items[n]!.device.deviceId,
-        certificate: {
-          kind: 'enrollment',
-          hashedId8: r.hashedId8,
-          issuer: 'eca',
-          issuedAt: new Date(receivedAt),
-          validFrom: time32ToDate(vp.start),
-          validUntil: time32ToDate(Math.floor(validityPeriodEnd(vp))),
-        },
-      });
+      tell.push({ deviceId: items[n]!.device.deviceId, certificate: enrollmentRecord('enrollment', r.hashedId8, new Date(receivedAt), r.certificate.toBeSigned.validityPeriod) });
     }
     if (tell.length) await registry.markEnrolledMany(tell);
     return results;

@@ -1,6 +1,8 @@
 // A provisioned device brought online: `scms provision batch` into the data directory of `scms serve all`,
 // `scms provision unpack` into an EE state directory, then `scms ee simulate` against the running server continues
-// from the enrolled state (no registration, no enrollment) and gets pseudonyms for its provisioned identity.
+// from the enrolled state (no registration, no enrollment) and gets pseudonyms for its provisioned identity; an RSU
+// provisioned with an identification certificate signs with it and asks for its next one online. One server for
+// both (the batches are issued before it starts).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,9 +14,31 @@ const bin = new URL('../../bin/run.js', import.meta.url).pathname;
 const DEVICE_PASS = 'provisioned device passphrase';
 let f: ProvisionFixture;
 let server: ChildProcess | undefined;
+let url: string;
+let obuBatch: BatchManifest;
+let rsuBatch: BatchManifest;
+
+function provision(...args: string[]): BatchManifest {
+  const p = spawnSync(
+    process.execPath,
+    [bin, 'provision', 'batch', '--trust', f.trustDir, '--data', join(f.base, 'data'), '--transport-key', f.transportFile, '--json', ...args],
+    { encoding: 'utf8', env: { ...process.env, SCMS_KEYSTORE_PASSPHRASE: PASS } },
+  );
+  expect(p.status, p.stderr).toBe(0);
+  return readJson<BatchManifest>(JSON.parse(p.stdout).batchManifest);
+}
 
 beforeAll(async () => {
   f = await provisionFixture(new ManualClock(new Date()));
+  obuBatch = provision('--out', join(f.base, 'out'), '--count', '1', '--type', 'obu', '--pseudonyms-weeks', '1');
+  rsuBatch = provision('--out', join(f.base, 'out-rsu'), '--count', '2', '--type', 'rsu', '--identification-weeks', '4');
+  url = await startServe(['--trust', f.trustDir, '--data', join(f.base, 'data'), '--port', '0', '--host', '127.0.0.1'], {
+    ...process.env,
+    SCMS_KEYSTORE_PASSPHRASE: PASS,
+    SCMS_RA_WORKER_POLL_MS: '100',
+    SCMS_RA_PROCESSING_DELAY_S: '1',
+    SCMS_LOG_LEVEL: 'warn',
+  });
 }, 120_000);
 afterAll(() => {
   if (server && server.exitCode === null) server.kill('SIGKILL');
@@ -57,24 +81,8 @@ function startServe(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
 
 describe('provisioned device online', () => {
   it('provision -> unpack -> ee simulate against serve all: no register / enroll, provisioned pseudonyms used, next batch requested online and downloaded', async () => {
-    const data = join(f.base, 'data');
     const out = join(f.base, 'out');
-    const p = spawnSync(
-      process.execPath,
-      [bin, 'provision', 'batch', '--trust', f.trustDir, '--data', data, '--out', out, '--count', '1', '--type', 'obu', '--pseudonyms-weeks', '1', '--transport-key', f.transportFile, '--json'],
-      { encoding: 'utf8', env: { ...process.env, SCMS_KEYSTORE_PASSPHRASE: PASS } },
-    );
-    expect(p.status, p.stderr).toBe(0);
-    const batch = readJson<BatchManifest>(JSON.parse(p.stdout).batchManifest);
-    const device = batch.devices[0]!;
-
-    const url = await startServe(['--trust', f.trustDir, '--data', data, '--port', '0', '--host', '127.0.0.1'], {
-      ...process.env,
-      SCMS_KEYSTORE_PASSPHRASE: PASS,
-      SCMS_RA_WORKER_POLL_MS: '100',
-      SCMS_RA_PROCESSING_DELAY_S: '1',
-      SCMS_LOG_LEVEL: 'warn',
-    });
+    const device = obuBatch.devices[0]!;
 
     const state = join(f.base, 'device');
     const deviceEnv = { SCMS_KEYSTORE_PASSPHRASE: DEVICE_PASS, SCMS_TRANSPORT_PRIVATE_KEY: f.transport.privateKey.toString(16).padStart(64, '0') };
@@ -110,4 +118,43 @@ describe('provisioned device online', () => {
     const again = await simulateRun();
     expect(steps(again)).toEqual(['bootstrap:done', 'register:already done', 'enroll:already done', 'request:already done', 'download:already done', 'use:done']);
   }, 180_000);
+  it('RSU bundles with an identification certificate: unpack -> ee simulate signs with it (its first PSID) and asks for the next identification certificate online', async () => {
+    expect(rsuBatch).toMatchObject({ deviceType: 'rsu', identificationWeeks: 4, form: 'implicit', psids: [130, 131] });
+    const device = rsuBatch.devices[1]!;
+    expect(device.certificates).toBe(2);
+    const state = join(f.base, 'rsu');
+    const deviceEnv = { SCMS_KEYSTORE_PASSPHRASE: DEVICE_PASS, SCMS_TRANSPORT_PRIVATE_KEY: f.transport.privateKey.toString(16).padStart(64, '0') };
+    const u = await runAsync(['provision', 'unpack', '--bundle', join(f.base, 'out-rsu', device.dir), '--state', state, '--ra', url, '--json'], deviceEnv);
+    expect(u.status, u.stderr).toBe(0);
+    expect(JSON.parse(u.stdout)).toMatchObject({ deviceId: device.deviceId, certificates: 1 });
+    const st = readJson<{ config: Record<string, unknown>; certificates: Array<{ file: string; i: number; j: number }> }>(join(state, 'state.json'));
+    expect(st.config).toMatchObject({ deviceType: 'rsu', cert: 'identification', form: 'implicit', butterfly: 'none', encrypted: true });
+    expect(st.certificates.map((c) => c.file)).toEqual([`certs/identification/${st.certificates[0]!.i.toString(16)}_0.oer`]);
+
+    type Report = {
+      complete: boolean;
+      deviceId: string;
+      steps: Array<{ step: string; status: string }>;
+      certificates: Array<{ verified: boolean; i: number; certificateType: string; id: string; message?: { verified: boolean; psid: number } }>;
+    };
+    const simulateRun = async (...extra: string[]) => {
+      const r = await runAsync(['ee', 'simulate', '--state', state, '--json', ...extra], { SCMS_KEYSTORE_PASSPHRASE: DEVICE_PASS });
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as Report;
+    };
+    const steps = (x: Report) => x.steps.map((s) => `${s.step}:${s.status}`);
+    // The provisioned certificate covers the next 4 weeks: the use step verifies it and signs with PSID 130.
+    const report = await simulateRun();
+    expect(steps(report)).toEqual(['bootstrap:done', 'register:already done', 'enroll:already done', 'request:already done', 'download:already done', 'use:done']);
+    expect(report.deviceId).toBe(device.deviceId);
+    expect(report.certificates).toHaveLength(1);
+    expect(report.certificates[0]).toMatchObject({ verified: true, certificateType: 'implicit', id: 'none', message: { verified: true, psid: 130 } });
+
+    // The state's configuration is the online identification flow (non-butterfly, response encrypted): asked ahead,
+    // the RA accepts a request signed with the provisioned enrollment certificate and the certificate downloads.
+    const next = await simulateRun('--look-ahead', String(5 * 7 * 86_400));
+    expect(steps(next)).toEqual(['bootstrap:done', 'register:already done', 'enroll:already done', 'request:done', 'download:done', 'use:done']);
+    expect(next.certificates.length).toBeGreaterThanOrEqual(2);
+    expect(next.certificates.every((c) => c.verified && c.certificateType === 'implicit' && c.id === 'none')).toBe(true);
+  }, 120_000);
 });

@@ -42,7 +42,7 @@ export default class ProvisionUnpack extends ScmsCommand {
         clock: systemClock,
       });
       const out = { state: flags.state, deviceId: st.registration!.deviceId, canonicalId: st.canonical!.canonicalId, certificates: st.certificates.length };
-      if (!flags.json) this.log(`device ${out.deviceId} (canonical id ${out.canonicalId}): state in ${out.state}, enrollment + ${out.certificates} pseudonym certificates`);
+      if (!flags.json) this.log(`device ${out.deviceId} (canonical id ${out.canonicalId}): state in ${out.state}, enrollment + ${out.certificates} ${st.config.cert} certificates`);
       return out;
     } catch (e) {
       if (e instanceof ProvisionError) this.fail(e.message, 2);

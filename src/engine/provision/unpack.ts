@@ -2,7 +2,10 @@
 // (src/engine/ee/state.ts) (a bundle directory or, with --archive zip, its .zip), so the simulator can take the device online: transport-key.oer is opened with the
 // factory's transport private key, keys.oer with the batch transport key inside it, and every private key goes straight into the state's encrypted keystore; certificates
 // are copied to the simulator's paths; state.json records canonical key, registration and enrollment as done,
-// and the pseudonym certificates.
+// and the pseudonym or identification certificates (certs/<kind>/<i hex>_<j hex>.oer, keys <kind>-<i hex>-<j hex>, as
+// the simulator's download step writes them). The state's configuration is what the device asks for next online:
+// pseudonyms with unified butterfly keys, or identification certificates (non-butterfly, response encrypted), in
+// the bundle's form (implicit | explicit).
 import { bytesToBigInt, fromHex, toHex } from '../../crypto/bytes.js';
 import { SymmetricEncryptionKey as SymmetricEncryptionKeyCodec } from '../../codec/gen/Ieee1609Dot2BaseTypes.js';
 import { certificateHashedId8, certificateKeyPairMatches, decodeCertificate, encodeCertificate } from '../../security/certificate.js';
@@ -47,14 +50,15 @@ export async function unpackBundle(o: UnpackOptions): Promise<EeState> {
   const at = o.clock.now().toISOString();
   const sd = o.state;
 
+  const identification = m.steps.includes('identification');
   const st = newState({
     raUrl: o.raUrl,
     ecaUrl: o.ecaUrl,
     deviceType: m.deviceType,
-    cert: 'pseudonym',
-    form: 'implicit',
-    butterfly: 'unified',
-    encrypted: false,
+    cert: identification ? 'identification' : 'pseudonym',
+    form: m.form ?? 'implicit',
+    butterfly: identification ? 'none' : 'unified',
+    encrypted: identification,
     trustedRootHashes: [toHex(certificateHashedId8(root))],
   });
   st.canonical = { keyUri: await sd.putScalar('canonical', 'nistP256', scalar(secrets.canonicalPrivateKey)), publicKey: m.canonicalPublicKey, canonicalId: m.canonicalId, curve: 'nistP256' };
@@ -78,17 +82,19 @@ export async function unpackBundle(o: UnpackOptions): Promise<EeState> {
     at,
   };
 
-  const acaChain = m.steps.includes('pseudonyms') ? chainFile('aca-chain.oer') : [];
+  const acaChain = m.steps.includes('pseudonyms') || identification ? chainFile('aca-chain.oer') : [];
   for (const [k, b] of acaChain.entries()) await sd.writeFile(`certs/aca-chain-${k}.oer`, b);
   const acaCerts = acaChain.map((b) => decodeCertificate(b));
-  for (const c of m.certificates.filter((x) => x.kind === 'pseudonym')) {
+  const kind = identification ? 'identification' : 'pseudonym';
+  const keys = (identification ? secrets.identification : secrets.pseudonyms) ?? [];
+  for (const c of m.certificates.filter((x) => x.kind === kind)) {
     const bytes = read(c.file);
     const cert = decodeCertificate(bytes);
-    const k = secrets.pseudonyms.find((p) => p.i === c.i && p.j === c.j);
+    const k = keys.find((p) => p.i === c.i && p.j === c.j);
     if (!k || !certificateKeyPairMatches(cert, scalar(k.privateKey), acaCerts)) throw new ProvisionError(`${o.bundleDir}: no matching key for ${c.file}`);
     const name = `${c.i!.toString(16)}_${c.j!.toString(16)}`;
-    const f = await sd.writeFile(`certs/pseudonym/${name}.oer`, bytes);
-    const keyUri = await sd.putScalar(`pseudonym-${c.i!.toString(16)}-${c.j!.toString(16)}`, 'nistP256', scalar(k.privateKey));
+    const f = await sd.writeFile(`certs/${kind}/${name}.oer`, bytes);
+    const keyUri = await sd.putScalar(`${kind}-${c.i!.toString(16)}-${c.j!.toString(16)}`, 'nistP256', scalar(k.privateKey));
     st.certificates.push({ i: c.i!, j: c.j!, file: f, keyUri, hashedId8: c.hashedId8, validFrom: c.validFrom, validUntil: c.validUntil });
   }
   st.history.push({ at, step: 'provision', note: `unpacked from bundle ${m.batchId}/${m.index} (device ${m.deviceId})` });

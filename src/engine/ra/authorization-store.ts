@@ -41,6 +41,8 @@ export const authorizationMigrations: Migration[] = [
 export interface AuthorizationHistory {
   /** Requests with generationTime >= since. */
   countSince: number;
+  /** The earliest generationTime among those (ra-maxReqs Retry-After: when it leaves the window). */
+  oldestSince?: number;
   latestGenerationTime: number | undefined;
 }
 
@@ -60,7 +62,7 @@ export class AuthorizationStore {
   async history(deviceId: string, since: number, tx: Db = this.db): Promise<AuthorizationHistory> {
     const r = await tx
       .selectFrom('ra_authorization_requests')
-      .select((eb) => [eb.fn.count('request_hash').as('n')])
+      .select((eb) => [eb.fn.count('request_hash').as('n'), eb.fn.min('generation_time').as('oldest')])
       .where('device_id', '=', deviceId)
       .where('generation_time', '>=', since)
       .executeTakeFirst();
@@ -71,7 +73,8 @@ export class AuthorizationStore {
       .orderBy('generation_time', 'desc')
       .limit(1)
       .executeTakeFirst();
-    return { countSince: toSafeNumber(r?.n ?? 0), latestGenerationTime: latest ? toSafeNumber(latest.generation_time) : undefined };
+    const oldest = r?.oldest === null || r?.oldest === undefined ? undefined : toSafeNumber(r.oldest);
+    return { countSince: toSafeNumber(r?.n ?? 0), ...(oldest === undefined ? {} : { oldestSince: oldest }), latestGenerationTime: latest ? toSafeNumber(latest.generation_time) : undefined };
   }
   async record(row: { requestHash: string; deviceId: string; generationTime: number; receivedAt: number }, tx: Db = this.db): Promise<void> {
     await tx

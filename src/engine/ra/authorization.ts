@@ -40,7 +40,8 @@
  * - Device link: the enrollment certificate's HashedId8 as the ECA recorded it in the device registry
  *   (ra_device_certificates, kind enrollment / successor-enrollment); not found -> 400-21, blocked -> 403-20.
  * - i-periods per request: from the i-period of max(now, requested validity start), `iPeriodsPerRequest` periods
- *   (default 1); requested start beyond ra-maxPreloadTime -> 400-33.
+ *   (default 1); requested start beyond ra-maxPreloadTime -> 400-33; more than ra-maxGenDelay after the request's
+ *   generationTime -> 400-78.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { zipSync } from 'fflate';
@@ -211,6 +212,9 @@ export async function acceptAuthorizationRequest(bytes: Uint8Array, deps: Author
   const now = nowTime32(clock);
   const start = Math.max(now, req.tbsCert.validityPeriod.start);
   if (start - now > policy['ra-maxPreloadTime']) refuse(400, Code.requestedValidityNotAllowed, `requested start is beyond ra-maxPreloadTime (${policy['ra-maxPreloadTime']} s)`);
+  // ra-maxGenDelay: the requested certificates may start at most this long after the request's generationTime.
+  const genDelay = req.tbsCert.validityPeriod.start - req.generationTime;
+  if (genDelay > policy['ra-maxGenDelay']) refuse(400, RaLimitCode.maxGenDelay, `ra-maxGenDelay: the requested start is ${genDelay} s after generationTime (limit ${policy['ra-maxGenDelay']} s)`);
   const ip = iPeriodParamsOf(policy);
   const first = iPeriodOf(ip, start);
   // One certificate for identification / application requests.

@@ -435,6 +435,50 @@ describe('authorization refusals (standard status and code, queue and tables unc
     await expectRefused(spdu, 400, 30);
   });
 
+  it('requested start beyond ra-maxPreloadTime -> 400-33; more than ra-maxGenDelay after generationTime -> 400-78; at the limit -> accepted', async () => {
+    const ee = await enrolledEe();
+    const startingIn = (seconds: number) =>
+      createButterflyRequest({
+        variant: 'unified',
+        type: 'implicit',
+        tbsCert: { validityPeriod: { start: dateToTime32(NOW) + seconds, duration: { hours: 168 } }, appPermissions: [{ psid: 32n }, { psid: 38n }] },
+        clock,
+      }).request;
+    const send = async (seconds: number) => (await buildAuthorizationRequest({ request: startingIn(seconds), enrollment: ee.enrollment, raCertificate: h.ra.cert })).spdu;
+    await expectRefused(await send(h.policy['ra-maxPreloadTime'] + 3600), 400, 33);
+    await expectRefused(await send(h.policy['ra-maxGenDelay'] + 1), 400, 78);
+    const r = await post(await send(h.policy['ra-maxGenDelay']));
+    expect(r.status, await r.text()).toBe(200);
+  });
+
+  it('ra-maxReqs accepted requests of one device in 7 x 24 h, then 429-79 with Retry-After; a week later -> accepted', async () => {
+    const ee = await enrolledEe();
+    const step = (h.policy['ra-minWait'] + 1) * 1000;
+    try {
+      for (let k = 0; k < h.policy['ra-maxReqs']; k++) {
+        clock.set(NOW.getTime() + k * step);
+        const { spdu } = await buildAuthorizationRequest({ request: butterfly('unified', 'implicit').request, enrollment: ee.enrollment, raCertificate: h.ra.cert });
+        const r = await post(spdu);
+        expect(r.status, `request ${k + 1}: ${await r.text()}`).toBe(200);
+      }
+      clock.set(NOW.getTime() + h.policy['ra-maxReqs'] * step);
+      const over = await buildAuthorizationRequest({ request: butterfly('unified', 'implicit').request, enrollment: ee.enrollment, raCertificate: h.ra.cert });
+      const before = await snapshot();
+      const r = await post(over.spdu);
+      expect(r.status, await r.clone().text()).toBe(429);
+      expect(r.headers.get(ERROR_HEADER)).toBe('429-79');
+      // Retry-After: until the first of the counted requests (at NOW) leaves the 7 x 24 h window.
+      expect(Number(r.headers.get('retry-after'))).toBe(7 * 86_400 - h.policy['ra-maxReqs'] * (step / 1000) + 1);
+      expect(await snapshot()).toEqual(before);
+      clock.set(NOW.getTime() + 7 * 86_400_000 + 60_000);
+      const later = await buildAuthorizationRequest({ request: butterfly('unified', 'implicit').request, enrollment: ee.enrollment, raCertificate: h.ra.cert });
+      const ok = await post(later.spdu);
+      expect(ok.status, await ok.text()).toBe(200);
+    } finally {
+      clock.set(NOW);
+    }
+  });
+
   it('generationTime in the future -> 400-50; older than ra-maxAge -> 400-77', async () => {
     const ee = await enrolledEe();
     try {

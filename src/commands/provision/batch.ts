@@ -133,10 +133,10 @@ export default class ProvisionBatch extends ScmsCommand {
     form: Flags.string({ description: 'pseudonym / identification certificates: implicit (ECQV: the ACA key must export its scalar) or explicit (signed where the ACA key is, e.g. in a PKCS#11 token)', options: ['implicit', 'explicit'], default: 'implicit' }),
     'device-keys': Flags.string({
       description:
-        'factory public keys (JSON or CSV, README "Provisioning bundles"): canonical key (registration), optionally the enrollment public key (then an explicit enrollment certificate) and the unified butterfly caterpillar public key + expansion key (then pseudonyms); no private key leaves the device',
+        'factory public keys (JSON or CSV, README "Provisioning bundles"): canonical key (registration), optionally the enrollment public key (then an explicit enrollment certificate), the unified butterfly caterpillar public key + expansion key (then pseudonyms) and the identification public key + optional response encryption key (then identification certificates); no private key leaves the device',
     }),
     archive: Flags.string({ description: 'one OUT/<deviceId>.zip per device instead of a directory', options: ['zip'] }),
-    'chunk-size': Flags.integer({ description: 'devices per chunk: one transaction per step and one file-system sync per chunk [default: 1000, 25 with pseudonyms]', min: 1 }),
+    'chunk-size': Flags.integer({ description: 'devices per chunk: one transaction per step and one file-system sync per chunk [default: 1000, 25 with pseudonyms, 250 with identification certificates]', min: 1 }),
     'transport-key': Flags.string({ description: 'factory P-256 public key (hex point or PEM): generated private keys are encrypted to it' }),
   };
 

@@ -33,6 +33,7 @@ import { bigIntToBytes, bytesToBigInt, fromHex, toHex } from '../../crypto/bytes
 import type { ButterflyPrivateParams } from '../../crypto/butterfly.js';
 import { sha256 } from '../../crypto/hash.js';
 import type { KeyStores } from '../../hsm/index.js';
+import { KeyStoreError } from '../../hsm/keystore.js';
 import { buildTbsCertificate, certificateHashedId8, encodeCertificate, fromPublicVerificationKey, publicEncryptionKey, publicVerificationKey } from '../../security/certificate.js';
 import { verifyCertificateChain } from '../../security/chain.js';
 import { encryptData, rekRecipientId, type EciesPublicKey } from '../../security/encryption.js';
@@ -277,8 +278,11 @@ export async function provisionBatch(o: ProvisionBatchOptions): Promise<Provisio
     try {
       await o.stores.exportPrivateScalar(acaEntry.keyUri);
     } catch (e) {
+      if (!(e instanceof KeyStoreError) || e.code !== 'NOT_EXPORTABLE') {
+        throw new ProvisionError(`the ACA key ${acaEntry.keyUri} cannot be opened: ${(e as Error).message} (set SCMS_KEYSTORE_PASSPHRASE or SCMS_PKCS11_PIN); nothing issued`);
+      }
       throw new ProvisionError(
-        `implicit ${authzKind} certificates need the ACA's private scalar (ECQV), and the ACA key ${acaEntry.keyUri} does not export it (${(e as Error).message}): use --form explicit; nothing issued`,
+        `implicit ${authzKind} certificates need the ACA's private scalar (ECQV), and the ACA key ${acaEntry.keyUri} does not export it (${e.message}): use --form explicit; nothing issued`,
       );
     }
   }

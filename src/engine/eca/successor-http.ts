@@ -27,7 +27,7 @@ interface WireRequest {
   requestHash: string;
 }
 
-type WireResult = { status: 200; body: string; hashedId8: string; deviceId: string } | { status: number; code: number; reason: string };
+type WireResult = { status: 200; body: string; hashedId8: string; deviceId: string } | { status: number; code: number; reason: string; retryAfter?: number };
 
 const HEX = /^(?:[0-9a-f]{2})+$/i;
 
@@ -48,8 +48,8 @@ export async function registerEcaSuccessorRoute(app: FastifyInstance, deps: { ec
       audit(request.log, 'eca.successor-enrollment', { actor: `device:${r.deviceId}`, requestId: request.id, deviceId: r.deviceId, hashedId8: r.hashedId8 });
       return reply.code(200).send({ status: 200, body: toHex(r.body), hashedId8: r.hashedId8, deviceId: r.deviceId } satisfies WireResult);
     }
-    const f = r as { status: number; code: number; reason: string };
-    return reply.code(200).send({ status: f.status, code: f.code, reason: f.reason } satisfies WireResult);
+    const f = r as { status: number; code: number; reason: string; retryAfter?: number };
+    return reply.code(200).send({ status: f.status, code: f.code, reason: f.reason, ...(f.retryAfter !== undefined ? { retryAfter: f.retryAfter } : {}) } satisfies WireResult);
   });
 }
 
@@ -71,8 +71,9 @@ export class HttpEcaClient implements EcaClient {
     if (res.status !== 200) throw new Error(`ECA ${this.#url}: HTTP ${res.status} ${res.headers.get('ieee-1609.2.1-error') ?? ''} ${(await res.text()).slice(0, 200)}`);
     const w = (await res.json()) as WireResult;
     if (w.status === 200 && 'body' in w) return { status: 200, body: fromHex(w.body), hashedId8: w.hashedId8, deviceId: w.deviceId };
-    const f = w as { status: number; code: number; reason: string };
+    const f = w as { status: number; code: number; reason: string; retryAfter?: unknown };
     if (typeof f.status !== 'number' || typeof f.code !== 'number') throw new Error(`ECA ${this.#url}: not a successor enrollment result`);
-    return { status: f.status, code: f.code, reason: String(f.reason) };
+    const retryAfter = typeof f.retryAfter === 'number' && Number.isFinite(f.retryAfter) && f.retryAfter > 0 ? { retryAfter: f.retryAfter } : {};
+    return { status: f.status, code: f.code, reason: String(f.reason), ...retryAfter };
   }
 }

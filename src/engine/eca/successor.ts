@@ -32,7 +32,7 @@ export interface SuccessorLink {
 /** The ECA's answer to a forwarded successor request: the EcaEeCertResponseSpdu octets, or a refusal. */
 export type SuccessorEnrollmentResult =
   | { status: 200; body: Uint8Array; hashedId8: string; deviceId: string }
-  | { status: number; code: number; reason: string };
+  | { status: number; code: number; reason: string; /** Retry-After (s) of a 429. */ retryAfter?: number };
 
 /** How the RA reaches the ECA (in-process now; an HTTP transport would carry the same three values). */
 export interface EcaClient {
@@ -40,7 +40,8 @@ export interface EcaClient {
 }
 
 function narrow(r: EnrollmentResult): SuccessorEnrollmentResult {
-  return r.status === 200 ? { status: 200, body: r.body, hashedId8: r.hashedId8, deviceId: r.deviceId } : { status: r.status, code: r.code, reason: r.reason };
+  if (r.status === 200) return { status: 200, body: r.body, hashedId8: r.hashedId8, deviceId: r.deviceId };
+  return { status: r.status, code: r.code, reason: r.reason, ...(r.retryAfter !== undefined ? { retryAfter: r.retryAfter } : {}) };
 }
 
 /** Direct calls into an Eca in the same process (serve all, tests). */

@@ -87,6 +87,22 @@ describe('ECA successor replay (idempotent per request hash)', () => {
     expect(await env.snapshot()).toEqual(before);
   });
 
+  it('a successor request within eca-minWait: 429-73, and the Retry-After of the ECA reaches the RA over HTTP', async () => {
+    const { deviceId, canonical } = await env.register('obu');
+    const first = await buildEnrollmentRequest({ canonicalKey: keyPairSigner(canonical), type: 'implicit', psids: [32], validity: { durationSeconds: YEAR }, clock: env.clock });
+    const res = await env.eca.handleEnrollmentRequest(first.spdu);
+    if (res.status !== 200) throw new Error(`enrollment refused: ${res.reason}`);
+    const current = processEnrollmentResponse(res.body, first.state, { trustAnchors: [env.h.root], clock: env.clock });
+    env.clock.advance(2_000);
+    const k = generateKeyPair('nistP256');
+    const inner = await buildEnrollmentRequest({ canonicalKey: keyPairSigner(k), enrollmentKeyPair: k, includeCanonicalId: false, type: 'implicit', psids: [32], validity: { durationSeconds: YEAR }, clock: env.clock });
+    const link: SuccessorLink = { deviceId, currentEnrollment: toHex(certificateHashedId8(current.certificate)), requestHash: Uint8Array.from([9, 9, 9, 9, 9, 9, 9, 9]) };
+    const before = await env.snapshot();
+    const r = await client.successorEnrollment(inner.spdu, link);
+    expect(r).toMatchObject({ status: 429, code: 73, retryAfter: env.policy['eca-minWait'] - 2 });
+    expect(await env.snapshot()).toEqual(before);
+  });
+
   it('the EE-facing enrollment request is not replayed: 400-60', async () => {
     const { first } = await successorCase();
     const before = await env.snapshot();

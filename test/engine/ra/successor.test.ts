@@ -438,7 +438,9 @@ describe('ECA unavailable (5xx / unreachable): the queue keeps retrying for eca-
     expect((await jobs.getByKey(SUCCESSOR_QUEUE, key))?.maxAttempts).toBe(successorMaxAttempts(h.policy['eca-maxAge']));
     let calls = 0;
     const flaky = successorJobHandler({
-      successorEnrollment: async () => {
+      // Counts only this job's calls: jobs other tests left in the queue are refused, not counted.
+      successorEnrollment: async (_request, link) => {
+        if (toHex(link.requestHash) !== key) return { status: 400, code: 99, reason: 'not this test' };
         if (++calls <= 7) throw new Error('ECA unreachable');
         return { status: 200, body: new Uint8Array([1, 2, 3]), hashedId8: '0123456789abcdef', deviceId: ee.deviceId };
       },

@@ -4,7 +4,6 @@ import chalk from 'chalk';
 import type { Certificate } from '../../codec/gen/Ieee1609Dot2.js';
 import { certificateSummary, type CertificateSummary } from '../../cli/cert-info.js';
 import { decodeAs, detectAndDecode, type Decoded } from '../../cli/decode.js';
-import { describeError } from '../../cli/errors.js';
 import { readEncodedInput } from '../../cli/input.js';
 import { psidLabel } from '../../cli/psid-names.js';
 import { renderTree } from '../../cli/tree.js';
@@ -46,16 +45,14 @@ export default class CertShow extends ScmsCommand {
 
   async run(): Promise<CertShowJson> {
     const { args, flags } = await this.parse(CertShow);
-    let decoded: Decoded & { alsoMatches?: string[] };
-    let bytes: Uint8Array;
-    let format: string;
-    try {
-      ({ bytes, format } = readEncodedInput(args.file));
-      decoded = flags.type ? decodeAs(flags.type, bytes) : detectAndDecode(bytes);
-    } catch (err) {
-      const { message, exit } = describeError(err, flags.type ? `the input (as ${flags.type})` : 'the input');
-      this.fail(message, exit);
-    }
+    const { bytes, format, decoded } = this.readInput(
+      () => {
+        const { bytes, format } = readEncodedInput(args.file);
+        const decoded: Decoded & { alsoMatches?: string[] } = flags.type ? decodeAs(flags.type, bytes) : detectAndDecode(bytes);
+        return { bytes, format, decoded };
+      },
+      flags.type ? `the input (as ${flags.type})` : 'the input',
+    );
     const isCert = decoded.type === 'Ieee1609Dot2.Certificate' || decoded.type === 'Ieee1609Dot2.TestCertificate';
     const summary = isCert ? certificateSummary(decoded.value as Certificate, bytes) : undefined;
     const out: CertShowJson = {

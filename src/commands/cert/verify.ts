@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import chalk from 'chalk';
 import { Certificate } from '../../codec/gen/Ieee1609Dot2.js';
 import { ScmsCommand } from '../../cli/base.js';
-import { describeError, EXIT_BAD_INPUT, EXIT_VERIFY_FAILED } from '../../cli/errors.js';
+import { EXIT_BAD_INPUT, EXIT_VERIFY_FAILED } from '../../cli/errors.js';
 import { bytesToHex, readEncodedInput } from '../../cli/input.js';
 import {
   CertificateError,
@@ -67,15 +67,7 @@ export default class CertVerify extends ScmsCommand {
   async run(): Promise<CertVerifyJson> {
     const { args, flags } = await this.parse(CertVerify);
     const files = [args.file, ...(flags.issuer ?? [])];
-    const certs: Certificate[] = [];
-    for (const f of files) {
-      try {
-        certs.push(Certificate.decode(readEncodedInput(f).bytes));
-      } catch (err) {
-        const { message } = describeError(err, f === '-' ? 'stdin' : f);
-        this.fail(message, EXIT_BAD_INPUT);
-      }
-    }
+    const certs = files.map((f) => this.readInput(() => Certificate.decode(readEncodedInput(f).bytes), f === '-' ? 'stdin' : f, EXIT_BAD_INPUT));
     const cert = certs[0]!;
     const chain: VerifyLink[] = [];
     let publicKey: CertVerifyJson['publicKey'];

@@ -1,7 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { ScmsCommand } from '../../cli/base.js';
 import { decodeAs } from '../../cli/decode.js';
-import { describeError } from '../../cli/errors.js';
 import { readEncodedInput } from '../../cli/input.js';
 import { renderTree } from '../../cli/tree.js';
 
@@ -27,20 +26,10 @@ export default class CodecDecode extends ScmsCommand {
 
   async run(): Promise<unknown> {
     const { args, flags } = await this.parse(CodecDecode);
-    let json: unknown;
-    try {
-      const { bytes } = readEncodedInput(args.file);
-      const d = decodeAs(flags.type, bytes);
-      if (flags.tree) {
-        this.log(renderTree(d.type.split('.').pop()!, d.value, d.codec.schema));
-        return d.codec.toJson(d.value);
-      }
-      json = d.codec.toJson(d.value);
-    } catch (err) {
-      const { message, exit } = describeError(err, `the input (as ${flags.type})`);
-      this.fail(message, exit);
-    }
-    if (!this.jsonEnabled()) this.log(JSON.stringify(json, null, 2));
+    const d = this.readInput(() => decodeAs(flags.type, readEncodedInput(args.file).bytes), `the input (as ${flags.type})`);
+    const json = d.codec.toJson(d.value);
+    if (flags.tree) this.log(renderTree(d.type.split('.').pop()!, d.value, d.codec.schema));
+    else if (!this.jsonEnabled()) this.log(JSON.stringify(json, null, 2));
     return json;
   }
 }

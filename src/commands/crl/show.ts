@@ -2,7 +2,7 @@ import { Args } from '@oclif/core';
 import chalk from 'chalk';
 import { ScmsCommand } from '../../cli/base.js';
 import { crlSummary, type CrlSummary } from '../../cli/crl-info.js';
-import { describeError, EXIT_BAD_INPUT } from '../../cli/errors.js';
+import { EXIT_BAD_INPUT } from '../../cli/errors.js';
 import { readEncodedInput } from '../../cli/input.js';
 
 /** `scms crl show`: decode a SecuredCrl (IEEE 1609.2 7.3) and print its contents. */
@@ -22,12 +22,7 @@ export default class CrlShow extends ScmsCommand {
 
   async run(): Promise<CrlSummary> {
     const { args } = await this.parse(CrlShow);
-    let summary: CrlSummary;
-    try {
-      ({ summary } = crlSummary(readEncodedInput(args.file).bytes));
-    } catch (err) {
-      this.fail(describeError(err, args.file === '-' ? 'stdin' : `${args.file} (as SecuredCrl)`).message, EXIT_BAD_INPUT);
-    }
+    const { summary } = this.readInput(() => crlSummary(readEncodedInput(args.file).bytes), args.file === '-' ? 'stdin' : `${args.file} (as SecuredCrl)`, EXIT_BAD_INPUT);
     if (!this.jsonEnabled()) printCrl(this.log.bind(this), summary);
     return summary;
   }

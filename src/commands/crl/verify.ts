@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import chalk from 'chalk';
 import { ScmsCommand } from '../../cli/base.js';
 import { crlSummary, type CrlSummary } from '../../cli/crl-info.js';
-import { describeError, EXIT_BAD_INPUT, EXIT_VERIFY_FAILED } from '../../cli/errors.js';
+import { EXIT_BAD_INPUT, EXIT_VERIFY_FAILED } from '../../cli/errors.js';
 import { readEncodedInput } from '../../cli/input.js';
 import { loadTrustDir } from '../../engine/manager/trust-dir.js';
 import { verifyCrl } from '../../security/crl.js';
@@ -37,14 +37,7 @@ export default class CrlVerify extends ScmsCommand {
 
   async run(): Promise<CrlVerifyJson> {
     const { args, flags } = await this.parse(CrlVerify);
-    let bytes: Uint8Array;
-    let trust;
-    try {
-      bytes = readEncodedInput(args.file).bytes;
-      trust = loadTrustDir(flags.trust);
-    } catch (err) {
-      this.fail(describeError(err, args.file).message, EXIT_BAD_INPUT);
-    }
+    const { bytes, trust } = this.readInput(() => ({ bytes: readEncodedInput(args.file).bytes, trust: loadTrustDir(flags.trust) }), args.file, EXIT_BAD_INPUT);
     if (flags.at !== undefined && Number.isNaN(Date.parse(flags.at))) this.fail(`--at: not an ISO 8601 time: ${flags.at}`, EXIT_BAD_INPUT);
     const clock = flags.at !== undefined ? new ManualClock(flags.at) : systemClock;
     const v = verifyCrl(bytes, {

@@ -11,7 +11,7 @@ import { checkKindPermissions, classifyRequest, kindRaAcaCertRequests, planKindR
 import { certificateKeyPairMatches, fromPublicVerificationKey, eccPointToBytes } from '../../src/security/certificate.js';
 import { verifySignedSpdu } from '../../src/security/scms-pdu.js';
 import { dateToTime32, ManualClock } from '../../src/security/time.js';
-import { acaService, hierarchy, iPeriodParamsOf, laService, tempSqlite, type Hierarchy, type TempDb } from './aca/fixtures.js';
+import { acaService, hierarchy, iPeriodParamsOf, laPair, type Hierarchy, type TempDb } from './aca/fixtures.js';
 
 const NOW = new Date('2025-03-01T00:00:00Z');
 const clock = new ManualClock(NOW);
@@ -24,10 +24,7 @@ const dbs: TempDb[] = [];
 
 beforeAll(async () => {
   h = await hierarchy();
-  const d1 = await tempSqlite('la1');
-  const d2 = await tempSqlite('la2');
-  dbs.push(d1, d2);
-  aca = acaService(h, [await laService(h, 1, d1.db), await laService(h, 2, d2.db)], clock);
+  aca = acaService(h, await laPair(h, dbs), clock);
 }, 60_000);
 afterAll(async () => {
   for (const d of dbs) await d.close();

@@ -20,7 +20,7 @@ import { laIdOctets, type LaClient, type LaService, type PreLinkageValuesRequest
 import { PseudonymService, PseudonymStore, type PseudonymJob } from '../../src/engine/ra/pseudonym.js';
 import { createButterflyRequest, type ButterflySecrets } from '../../src/engine/ee/butterfly.js';
 import { AuthorizationResponseError, type AuthorizationCertificate } from '../../src/engine/ee/authorization.js';
-import { acaService, downloadCertificates, hierarchy, iPeriodParamsOf, laService, pseudonymService, seededRandom, tempSqlite, type Hierarchy, type TempDb } from './aca/fixtures.js';
+import { acaService, downloadCertificates, hierarchy, iPeriodParamsOf, laPair, pseudonymService, seededRandom, tempSqlite, type Hierarchy, type TempDb } from './aca/fixtures.js';
 
 const NOW = new Date('2025-03-01T00:00:00Z');
 
@@ -65,12 +65,9 @@ afterAll(async () => {
 });
 
 async function setup(opts: { acaFor?: 'aca' | 'aca2'; random?: () => number } = {}) {
-  const laDb1 = await tempSqlite('la1');
-  const laDb2 = await tempSqlite('la2');
+  const [la1, la2] = await laPair(h, dbs);
   const raDb = await tempSqlite('ra');
-  dbs.push(laDb1, laDb2, raDb);
-  const la1 = await laService(h, 1, laDb1.db);
-  const la2 = await laService(h, 2, laDb2.db);
+  dbs.push(raDb);
   const aca = new RecordingAca(acaService(h, [la1, la2], clock));
   const rla1 = new RecordingLa(la1);
   const rla2 = new RecordingLa(la2);

@@ -13,7 +13,7 @@ import { butterflyRequestInfo, expandCocoons, raAcaCertRequest, signRaAcaCertReq
 import { createButterflyRequest } from '../../../src/engine/ee/butterfly.js';
 import { AuthorizationResponseError, processAuthorizationResponse } from '../../../src/engine/ee/authorization.js';
 import type { Signer } from '../../../src/security/signer.js';
-import { acaService, hierarchy, iPeriodParamsOf, laService, tempSqlite, type Hierarchy, type TempDb } from './fixtures.js';
+import { acaService, hierarchy, iPeriodParamsOf, laPair, type Hierarchy, type TempDb } from './fixtures.js';
 
 const NOW = new Date('2025-03-01T00:00:00Z');
 const clock = new ManualClock(NOW);
@@ -25,11 +25,7 @@ const dbs: TempDb[] = [];
 
 beforeAll(async () => {
   h = await hierarchy();
-  const d1 = await tempSqlite('la1');
-  const d2 = await tempSqlite('la2');
-  dbs.push(d1, d2);
-  la1 = await laService(h, 1, d1.db);
-  la2 = await laService(h, 2, d2.db);
+  [la1, la2] = await laPair(h, dbs);
   aca = acaService(h, [la1, la2], clock);
 });
 afterAll(async () => {

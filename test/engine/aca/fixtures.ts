@@ -106,6 +106,14 @@ export async function laService(h: Hierarchy, which: 1 | 2, db: Kysely<any>, mas
   return new LaService({ laId: which, store, masterSecret: master, certificate: e.cert, signer: e.key.signer, clock });
 }
 
+/** The hierarchy's two LAs, each on a fresh SQLite database (added to `dbs`, which the test closes). */
+export async function laPair(h: Hierarchy, dbs: TempDb[]): Promise<[LaService, LaService]> {
+  const d1 = await tempSqlite('la1');
+  const d2 = await tempSqlite('la2');
+  dbs.push(d1, d2);
+  return [await laService(h, 1, d1.db), await laService(h, 2, d2.db)];
+}
+
 export function acaService(h: Hierarchy, las: LaService[], clock: ManualClock, which: 'aca' | 'aca2' = 'aca'): AcaService {
   const e = h[which];
   return new AcaService({

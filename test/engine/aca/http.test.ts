@@ -18,7 +18,7 @@ import { createButterflyRequest } from '../../../src/engine/ee/butterfly.js';
 import { ScmsHttpError } from '../../../src/engine/http/errors.js';
 import { PseudonymStore } from '../../../src/engine/ra/pseudonym.js';
 import { startTestServer, type TestServer } from '../http/helpers.js';
-import { acaService, hierarchy, iPeriodParamsOf, laService, pseudonymService, tempSqlite, type Hierarchy, type TempDb } from './fixtures.js';
+import { acaService, hierarchy, iPeriodParamsOf, laPair, pseudonymService, tempSqlite, type Hierarchy, type TempDb } from './fixtures.js';
 
 const NOW = new Date('2025-03-01T00:00:00Z');
 const clock = new ManualClock(NOW);
@@ -31,9 +31,9 @@ let requests: Uint8Array[] = [];
 
 beforeAll(async () => {
   h = await hierarchy();
-  const [d1, d2, dr] = [await tempSqlite('la1'), await tempSqlite('la2'), await tempSqlite('ra')];
-  dbs.push(d1, d2, dr);
-  const las = [await laService(h, 1, d1.db), await laService(h, 2, d2.db)];
+  const las = await laPair(h, dbs);
+  const dr = await tempSqlite('ra');
+  dbs.push(dr);
   aca = acaService(h, las, clock);
   const store = new PseudonymStore(dr.db);
   await store.migrate();

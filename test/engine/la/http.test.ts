@@ -24,7 +24,7 @@ import { PeerTrust, type PeerTrustOptions } from '../../../src/engine/la/http-sp
 import { laIdOctets, type LaClient, type LaKeyClient, type LaService } from '../../../src/engine/la/la.js';
 import { LA_ACA_KEY_PATH, LA_PRE_LINKAGE_VALUES_PATH, registerLa } from '../../../src/engine/la/routes.js';
 import { PseudonymStore, type PseudonymJob } from '../../../src/engine/ra/pseudonym.js';
-import { downloadCertificates, hierarchy, iPeriodParamsOf, laService, pseudonymService, tempSqlite, type Hierarchy, type TempDb } from '../aca/fixtures.js';
+import { downloadCertificates, hierarchy, iPeriodParamsOf, laPair, pseudonymService, tempSqlite, type Hierarchy, type TempDb } from '../aca/fixtures.js';
 import { startTestServer, type TestServer } from '../http/helpers.js';
 
 const NOW = new Date('2025-03-01T00:00:00Z');
@@ -69,11 +69,7 @@ const laClient = (laId: 1 | 2, signer = h.ra, peer: PeerTrustOptions = trust) =>
 beforeAll(async () => {
   h = await hierarchy();
   trust = { trustAnchors: [h.root.cert], caCertificates: [h.ica.cert], clock };
-  const d1 = await tempSqlite('la1');
-  const d2 = await tempSqlite('la2');
-  dbs.push(d1, d2);
-  la1 = await laService(h, 1, d1.db);
-  la2 = await laService(h, 2, d2.db);
+  [la1, la2] = await laPair(h, dbs);
   const s1 = await startTestServer((s) => s.registerComponent({ name: 'la1', register: registerLa, deps: { la: la1, signer: h.la1.key.signer, trust } }));
   const s2 = await startTestServer((s) => s.registerComponent({ name: 'la2', register: registerLa, deps: { la: la2, signer: h.la2.key.signer, trust: new PeerTrust(trust) } }));
   servers.push(s1, s2);

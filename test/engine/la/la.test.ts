@@ -11,7 +11,7 @@ import { nextLinkageSeed, preLinkageValue } from '../../../src/crypto/linkage.js
 import { decryptDataDetailed, symmetricKeyId } from '../../../src/security/encryption.js';
 import { verifySignedData } from '../../../src/security/spdu.js';
 import { LaError, laIdOctets, type LaService } from '../../../src/engine/la/la.js';
-import { hierarchy, laService, tempSqlite, type Hierarchy, type TempDb } from '../aca/fixtures.js';
+import { hierarchy, laPair, laService, tempSqlite, type Hierarchy, type TempDb } from '../aca/fixtures.js';
 
 let h: Hierarchy;
 const dbs: TempDb[] = [];
@@ -67,11 +67,7 @@ describe('LaService', () => {
   });
 
   it('different chains and LAs have independent seeds; unknown chains and i < i0 are refused', async () => {
-    const d1 = await tempSqlite('la1');
-    const d2 = await tempSqlite('la2');
-    dbs.push(d1, d2);
-    const la1 = await laService(h, 1, d1.db);
-    const la2 = await laService(h, 2, d2.db);
+    const [la1, la2] = await laPair(h, dbs);
     const req = { newChain: true, iRange: { first: 10, last: 10 }, jMax: 1, acaCertificate: h.aca.cert };
     const a = await la1.preLinkageValues(req);
     const b = await la1.preLinkageValues(req);

@@ -105,4 +105,22 @@ describe('fleet mode: connections reset before the request reached the server', 
       eca.close();
     }
   }, 120_000);
+
+  it('a registration whose answer was lost after the RA stored it: the resend gets 409, the device goes on with that id', async () => {
+    await proxy?.close();
+    proxy = await startResetProxy(target, (method, path, n) => (method === 'POST' && path === '/v3/devices' && n === 1 ? 'drop-answer' : 'forward'));
+    const list = async () => {
+      const r = await fetch(`http://${target.host}:${target.port}/v3/devices?limit=1000`, { headers: { authorization: `Bearer ${OPERATOR}` } });
+      return ((await r.json()) as { devices: Array<{ deviceId: string }> }).devices.map((d) => d.deviceId);
+    };
+    const before = new Set(await list());
+    const report = await runFleet({ raUrl: proxy.url, trustedRootHashes: [rootHash], count: 3, concurrency: 1, operatorToken: OPERATOR, clock: systemClock });
+    expect(report.errors).toEqual([]);
+    expect(report.devices).toEqual({ requested: 3, completed: 3, failed: 0, pending: 0 });
+    expect(new Map(report.endpoints.map((e) => [e.endpoint, e])).get('POST /v3/devices')).toMatchObject({ requests: 4, statuses: { '0': 1, '201': 2, '409': 1 } });
+    // Three new devices on the server, exactly the fleet's: the lost answer's registration was taken, not repeated.
+    const added = (await list()).filter((d) => !before.has(d));
+    expect(new Set(added)).toEqual(new Set(report.deviceIds));
+    expect(added).toHaveLength(3);
+  }, 120_000);
 });

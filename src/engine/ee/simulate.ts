@@ -262,7 +262,11 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
       );
       out = (await res.json()) as { deviceId: string; state: string };
     } catch (e) {
-      httpFailure('register', e);
+      // 409 to a resend after a lost connection (http.ts): the first attempt registered this key; its answer was lost.
+      const mine = e instanceof ScmsResponseError && e.status === 409 && e.afterLostConnection ? e.details : undefined;
+      const id = mine?.deviceId;
+      if (typeof id !== 'string') httpFailure('register', e);
+      out = { deviceId: id, state: typeof mine?.state === 'string' ? mine.state : 'registered' };
     }
     emit('register', 'received', `device ${out.deviceId}, state ${out.state}`);
     st.registration = { deviceId: out.deviceId, state: out.state, at: now() };

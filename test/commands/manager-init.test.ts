@@ -1,34 +1,18 @@
 // CLI tests: `node bin/run.js manager init|verify|issue` after `npx tsc -p .` (dist/).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { createHash, createPublicKey, createVerify } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Certificate, ToBeSignedCertificate } from '../../src/codec/index.js';
 import { loadTrustDir } from '../../src/engine/manager/trust-dir.js';
 import { createSoftHsmToken, type SoftHsmToken } from '../helpers/softhsm.js';
+import { verifyExplicitWithNodeCrypto } from '../helpers/node-crypto-verify.js';
 
 const bin = new URL('../../bin/run.js', import.meta.url).pathname;
 const PASS = 'cli test passphrase';
 
 function run(args: string[], env: Record<string, string | undefined> = {}) {
   return spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
-}
-
-/** Independent 1609.2 5.3.1 check with node:crypto: ECDSA-SHA256 over SHA256(tbs) || SHA256(issuer COER or ''). */
-function verifyExplicitWithNodeCrypto(cert: Certificate, issuerBytes: Uint8Array | undefined, issuerCert: Certificate): boolean {
-  const h = (b: Uint8Array) => createHash('sha256').update(b).digest();
-  const message = Buffer.concat([h(ToBeSignedCertificate.encode(cert.toBeSigned)), h(issuerBytes ?? new Uint8Array(0))]);
-  const vk = (issuerCert.toBeSigned.verifyKeyIndicator as { verificationKey: { ecdsaNistP256: Record<string, Uint8Array> } }).verificationKey
-    .ecdsaNistP256;
-  const [form, x] = Object.entries(vk)[0]!;
-  const point = Buffer.concat([Buffer.of(form === 'compressed-y-0' ? 2 : 3), Buffer.from(x)]);
-  const spki = Buffer.concat([Buffer.from('3039301306072a8648ce3d020106082a8648ce3d030107032200', 'hex'), point]);
-  const key = createPublicKey({ key: spki, format: 'der', type: 'spki' });
-  const sig = (cert.signature as { ecdsaNistP256Signature: { rSig: { 'x-only': Uint8Array }; sSig: Uint8Array } }).ecdsaNistP256Signature;
-  const rs = Buffer.concat([Buffer.from(sig.rSig['x-only']), Buffer.from(sig.sSig)]);
-  return createVerify('sha256').update(message).verify({ key, dsaEncoding: 'ieee-p1363' }, rs);
 }
 
 function checkAllSignatures(dir: string): void {

@@ -1,9 +1,8 @@
-import { createPublicKey, createVerify, createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Certificate, MultiSignedCtlSpdu, SecurityMgmtSsp, ToBeSignedCertificate } from '../../../src/codec/index.js';
+import { MultiSignedCtlSpdu, SecurityMgmtSsp } from '../../../src/codec/index.js';
 import { SoftKeyStore } from '../../../src/hsm/index.js';
 import { issueComponent } from '../../../src/engine/manager/issue.js';
 import { initTrustDir } from '../../../src/engine/manager/init.js';
@@ -14,28 +13,12 @@ import { buildTbsCertificate, encodeCertificate, issueExplicitCertificate } from
 import { scalarSigner } from '../../../src/security/signer.js';
 import { ManualClock } from '../../../src/security/time.js';
 import { mulBase } from '../../../src/crypto/curves.js';
+import { verifyExplicitWithNodeCrypto } from '../../helpers/node-crypto-verify.js';
 
 const PASS = 'correct horse battery staple';
 const T0 = '2025-03-01T12:00:00Z';
 const clock = new ManualClock(T0);
 const later = new ManualClock('2025-03-02T12:00:00Z');
-
-/** Independent 1609.2 5.3.1 check: ECDSA-SHA256 over SHA256(tbs) || SHA256(issuer COER or ''), r||s. */
-function verifyExplicitWithNodeCrypto(cert: Certificate, issuerBytes: Uint8Array | undefined, issuerCert: Certificate): boolean {
-  const tbs = ToBeSignedCertificate.encode(cert.toBeSigned);
-  const h = (b: Uint8Array) => createHash('sha256').update(b).digest();
-  const message = Buffer.concat([h(tbs), h(issuerBytes ?? new Uint8Array(0))]);
-  const vk = (issuerCert.toBeSigned.verifyKeyIndicator as { verificationKey: { ecdsaNistP256: Record<string, Uint8Array> } }).verificationKey
-    .ecdsaNistP256;
-  const [form, x] = Object.entries(vk)[0]!;
-  const point = Buffer.concat([Buffer.of(form === 'compressed-y-0' ? 2 : 3), Buffer.from(x)]);
-  // SubjectPublicKeyInfo for id-ecPublicKey / prime256v1 with a compressed point.
-  const spki = Buffer.concat([Buffer.from('3039301306072a8648ce3d020106082a8648ce3d030107032200', 'hex'), point]);
-  const key = createPublicKey({ key: spki, format: 'der', type: 'spki' });
-  const sig = (cert.signature as { ecdsaNistP256Signature: { rSig: { 'x-only': Uint8Array }; sSig: Uint8Array } }).ecdsaNistP256Signature;
-  const rs = Buffer.concat([Buffer.from(sig.rSig['x-only']), Buffer.from(sig.sSig)]);
-  return createVerify('sha256').update(message).verify({ key, dsaEncoding: 'ieee-p1363' }, rs);
-}
 
 function allFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((n) => {

@@ -1,7 +1,7 @@
 /**
  * ASN.1 compiler for the IEEE 1609.2 / 1609.2.1 modules in asn1/: writes src/codec/gen/ (one TypeScript module per
- * ASN.1 module: type, schema and codec per type assignment, consts per value assignment) and src/codec/gen/index.ts
- * (registry). Deterministic: same sources -> same bytes. `--check` compares instead of writing (exit 1 on drift).
+ * ASN.1 module: type, schema and codec per type assignment, consts per value assignment), src/codec/gen/_shared.ts
+ * (subschemas that recur in several modules, scripts/asn1/emit.ts) and src/codec/gen/index.ts (registry). Deterministic: same sources -> same bytes. `--check` compares instead of writing (exit 1 on drift).
  *
  * Usage: npm run gen:asn1 [-- --check]
  */

@@ -178,6 +178,23 @@ describe('provisionBatch --identification-weeks', () => {
     }
   }, 120_000);
 
+  it('OBUs get identification certificates when the policy grants them identification PSIDs', async () => {
+    const policy = f.trust.globalPolicy!.json;
+    // a trust directory whose global policy lets OBUs request identification certificates for PSID 38
+    const trust = { ...f.trust, globalPolicy: { ...f.trust.globalPolicy!, json: { ...policy, deviceTypes: { ...policy.deviceTypes, OBU: { ...policy.deviceTypes.OBU, identification: [{ psid: 38 }] } } } } };
+    const s = await provisionBatch(generated('obu', { trust, deviceType: 'obu', count: 1, form: 'explicit' }));
+    const d = readJson<BatchManifest>(s.batchManifest).devices[0]!;
+    const dir = join(f.base, 'out-obu', d.dir);
+    const m = readJson<BundleManifest>(join(dir, 'manifest.json'));
+    expect(m).toMatchObject({ deviceType: 'obu', steps: ['registered', 'enrolled', 'identification'], form: 'explicit' });
+    const cert = certAt(dir, m.certificates.find((x) => x.kind === 'identification')!.file);
+    expect(cert.type).toBe('explicit');
+    expect(cert.toBeSigned.appPermissions!.map((p) => Number(p.psid))).toEqual([38]);
+    expect(verifyCertificateChain([cert, ...chainAt(dir, 'aca-chain.oer')], { trustAnchors: f.trust.roots.map((r) => r.certificate!), clock }).ok).toBe(true);
+    const keys = await openBundleKeys(dir, f.transport);
+    expect(certificateKeyPairMatches(cert, bytesToBigInt(fromHex(keys.identification![0]!.privateKey)))).toBe(true);
+  }, 60_000);
+
   it('refused up front with a clear reason, nothing recorded', async () => {
     const cases: Array<[Partial<ProvisionBatchOptions>, RegExp]> = [
       [{ deviceType: 'obu' }, /the policy grants obu devices no identification PSIDs: nothing issued/],

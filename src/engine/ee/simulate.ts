@@ -189,7 +189,13 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
     ...opts.http,
     onRetry: (r) => {
       opts.http?.onRetry?.(r);
-      emit(current, 'wait', `HTTP ${r.status}${r.code !== undefined ? ` (code ${r.code})` : ''}: retry ${r.attempt} in ${r.waitSeconds} s`);
+      emit(
+        current,
+        'wait',
+        r.status === 0
+          ? `no answer (${r.lost ?? 'connection lost'}): sending again over a new connection (resend ${r.attempt})`
+          : `HTTP ${r.status}${r.code !== undefined ? ` (code ${r.code})` : ''}: retry ${r.attempt} in ${r.waitSeconds} s`,
+      );
     },
   };
   let current: Step = 'bootstrap';

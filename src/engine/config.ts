@@ -111,7 +111,7 @@ export function isComponentName(s: string): s is ComponentName {
  * Builds the configuration of a serve process. Environment variables: SCMS_CONFIG, SCMS_TRUST_DIR,
  * SCMS_DATA_DIR, SCMS_HOST, SCMS_PORT, SCMS_DB, SCMS_DB_<COMPONENT>, SCMS_PEER_<COMPONENT>,
  * SCMS_OPERATOR_TOKEN(_FILE), SCMS_COMPONENT_TOKEN(_FILE), SCMS_LOG_LEVEL, SCMS_BODY_LIMIT, SCMS_ERROR_MODE,
- * SCMS_SHUTDOWN_TIMEOUT_MS. Throws ConfigError listing every problem.
+ * SCMS_SHUTDOWN_TIMEOUT_MS, SCMS_KEEP_ALIVE_TIMEOUT_MS (advertised idle keep-alive, default 30000). Throws ConfigError listing every problem.
  */
 export function loadServiceConfig(components: readonly ComponentName[], flags: ServiceFlags = {}, options: LoadOptions = {}): ServiceConfig {
   const env = options.env ?? process.env;

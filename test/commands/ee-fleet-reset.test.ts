@@ -106,6 +106,32 @@ describe('fleet mode: connections reset before the request reached the server', 
     }
   }, 120_000);
 
+  it('enrollment and authorization answers lost after the server acted: the device completes, no request is counted twice', async () => {
+    await proxy?.close();
+    const lost = new Set(['POST /v3/enrollment-certificate', 'POST /v3/authorization-certificate']);
+    proxy = await startResetProxy(target, (method, path, n) => (lost.has(`${method} ${path}`) && n === 1 ? 'drop-answer' : 'forward'));
+    const report = await runFleet({ raUrl: proxy.url, trustedRootHashes: [rootHash], count: 2, concurrency: 1, operatorToken: OPERATOR, clock: systemClock });
+    expect(report.errors).toEqual([]);
+    expect(report.devices).toEqual({ requested: 2, completed: 2, failed: 0, pending: 0 });
+    const ep = new Map(report.endpoints.map((e) => [e.endpoint, e]));
+    // Enrollment: lost answer (0), the resend refused as a replay (400), a new request after eca-minWait (200).
+    expect(ep.get('POST /v3/enrollment-certificate')).toMatchObject({ statuses: { '0': 1, '400': 1, '200': 2 } });
+    // Authorization: lost ack (0), the resend refused as a replay (400): the request stands, the batch downloads.
+    expect(ep.get('POST /v3/authorization-certificate')).toMatchObject({ statuses: { '0': 1, '400': 1, '200': 1 } });
+    const ra = new Database(join(base, 'data', 'ra.db'), { readonly: true, fileMustExist: true });
+    const eca = new Database(join(base, 'data', 'eca.db'), { readonly: true, fileMustExist: true });
+    try {
+      for (const d of report.deviceIds) {
+        expect((ra.prepare('select count(*) as n from ra_authorization_requests where device_id = ?').get(d) as { n: number }).n, d).toBe(1);
+      }
+      const certs = report.deviceIds.map((d) => (eca.prepare('select count(*) as n from eca_enrollment_certificates where device_id = ?').get(d) as { n: number }).n);
+      expect(certs.sort()).toEqual([1, 2]); // the first device's lost certificate stays issued; it uses the second
+    } finally {
+      ra.close();
+      eca.close();
+    }
+  }, 120_000);
+
   it('a registration whose answer was lost after the RA stored it: the resend gets 409, the device goes on with that id', async () => {
     await proxy?.close();
     proxy = await startResetProxy(target, (method, path, n) => (method === 'POST' && path === '/v3/devices' && n === 1 ? 'drop-answer' : 'forward'));

@@ -18,9 +18,9 @@ import { certificateHashedId8, decodeCertificate, encodeCertificate, isIssuedBy,
 import { mulBase } from '../../crypto/curves.js';
 import { scalarSigner } from '../../security/signer.js';
 import { signData, verifySignedData } from '../../security/spdu.js';
-import { dateToTime32, nowTime32, time32ToDate, time64ToDate, validityPeriodEndTime64, type Clock } from '../../security/time.js';
+import { dateToTime32, iPeriodOf, nowTime32, time32ToDate, time64ToDate, validityPeriodEndTime64, type Clock } from '../../security/time.js';
 import { roleOfSsp, SECURITY_MGMT_PSID } from '../manager/profiles.js';
-import type { GlobalPolicy } from '../policy/index.js';
+import { iPeriodParamsOf, type GlobalPolicy } from '../policy/index.js';
 import {
   AuthorizationClientError,
   buildAuthorizationRequest,
@@ -147,6 +147,14 @@ function httpFailure(step: Step, e: unknown): never {
     });
   }
   throw e;
+}
+
+/**
+ * A resend (after the first attempt's connection was lost before any answer, ee/http.ts) refused as a replay
+ * (400-60): the first attempt reached the SCMS and was accepted; only its answer was lost.
+ */
+function acceptedButAnswerLost(e: unknown): e is ScmsResponseError {
+  return e instanceof ScmsResponseError && e.afterLostConnection !== undefined && e.status === 400 && e.code === 60;
 }
 
 export async function simulate(opts: SimulateOptions): Promise<SimulationReport> {
@@ -301,19 +309,30 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
     const canonical = keyPairFromPrivate('nistP256', await sd.getScalar(st.canonical.keyUri));
     const allowed = policy.deviceTypes[policyType(cfg.deviceType)]?.enrollment ?? [];
     if (allowed.length === 0) throw new SimulationError('enroll', `the global policy allows no enrollment PSIDs for ${cfg.deviceType} devices`, undefined, 'policy');
-    const { spdu, state } = await buildEnrollmentRequest({
-      canonicalKey: keyPairSigner(canonical),
-      type: cfg.form,
-      psids: allowed.map((a) => Number(a.psid)),
-      validity: { durationSeconds: Math.min(policy.enrollmentValidity, 3 * 31_556_952) },
-      clock,
-    });
-    emit('enroll', 'sent', `POST ${eca}/v3/enrollment-certificate EeEcaCertRequestSpdu (${spdu.length} octets, ${cfg.form}, canonical id ${st.canonical.canonicalId}, request hash ${toHex(state.requestHash)})`, spdu);
+    const build = () =>
+      buildEnrollmentRequest({
+        canonicalKey: keyPairSigner(canonical),
+        type: cfg.form,
+        psids: allowed.map((a) => Number(a.psid)),
+        validity: { durationSeconds: Math.min(policy.enrollmentValidity, 3 * 31_556_952) },
+        clock,
+      });
+    let { spdu, state } = await build();
     let body: Uint8Array;
-    try {
-      body = await bodyBytes(await eeRequest({ method: 'POST', url: `${eca}/v3/enrollment-certificate`, body: spdu, headers: { 'content-type': 'application/octet-stream' } }, { ...http, maxRetries: 0 }));
-    } catch (e) {
-      httpFailure('enroll', e);
+    for (let attempt = 1; ; attempt++) {
+      emit('enroll', 'sent', `POST ${eca}/v3/enrollment-certificate EeEcaCertRequestSpdu (${spdu.length} octets, ${cfg.form}, canonical id ${st.canonical.canonicalId}, request hash ${toHex(state.requestHash)})`, spdu);
+      try {
+        body = await bodyBytes(await eeRequest({ method: 'POST', url: `${eca}/v3/enrollment-certificate`, body: spdu, headers: { 'content-type': 'application/octet-stream' } }, { ...http, maxRetries: 0 }));
+        break;
+      } catch (e) {
+        // The ECA issued, but the certificate was lost with the connection and a replay gets no stored answer:
+        // a new request once eca-minWait has passed (the ECA counts the lost one).
+        const waitMs = (policy['eca-minWait'] + 1) * 1000;
+        if (!acceptedButAnswerLost(e) || attempt >= 2 || waitMs > (opts.maxWaitSeconds ?? 300) * 1000) httpFailure('enroll', e);
+        emit('enroll', 'wait', `the ECA accepted the request but its answer was lost with the connection (the resend was refused as a replay, 400-60): a new enrollment request in ${waitMs / 1000} s (eca-minWait)`);
+        await (opts.http?.sleep ?? sleepDefault)(waitMs);
+        ({ spdu, state } = await build());
+      }
     }
     emit('enroll', 'received', `EcaEeCertResponseSpdu (${body.length} octets)`, body);
     let e;
@@ -411,20 +430,26 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
     }
     const how = form === 'butterfly' ? `${cfg.butterfly} butterfly` : form === 'encrypted' ? 'non-butterfly, response encrypted' : 'non-butterfly, plain response';
     emit('request', 'sent', `POST ${ra}/v3/authorization-certificate EeRaCertRequestSpdu (${spdu.length} octets, ${kind}, ${how}, ${cfg.form}, PSIDs ${psids.map((p) => `0x${p.toString(16)}`).join(', ')}; signed with enrollment certificate ${toHex(certificateHashedId8(enrollment.certificate))}, encrypted to RA ${raId}; request hash ${rh})`, spdu);
-    let body: Uint8Array;
+    let body: Uint8Array | undefined;
+    let ack!: { firstI?: number; nextDlTime: number };
     try {
       body = await bodyBytes(await eeRequest({ method: 'POST', url: `${ra}/v3/authorization-certificate`, body: spdu, headers: { 'content-type': 'application/octet-stream' } }, { ...http, maxRetries: 0 }));
     } catch (e) {
-      httpFailure('request', e);
+      if (!acceptedButAnswerLost(e)) httpFailure('request', e);
+      // Accepted; only the ack was lost. The batch starts in the i-period of max(now, requested start), as the RA
+      // computes it; the download answers 503 + Retry-After until it is ready.
+      ack = { firstI: iPeriodOf(iPeriodParamsOf(policy), Math.max(nowTime32(clock), plan.start)), nextDlTime: nowTime32(clock) };
+      emit('request', 'info', `the RA accepted the request but its ack was lost with the connection (the resend was refused as a replay, 400-60): downloading the batch of i-period ${ack.firstI} when it is ready`);
     }
-    let ack;
-    try {
-      ack = processAuthorizationAck(body, { raCertificate: trust.raCertificate, requestHash });
-    } catch (e) {
-      if (e instanceof AuthorizationClientError) throw new SimulationError('request', `the RA's ack does not check: ${e.message}`, undefined, 'ack');
-      throw e;
+    if (body) {
+      try {
+        ack = processAuthorizationAck(body, { raCertificate: trust.raCertificate, requestHash });
+      } catch (e) {
+        if (e instanceof AuthorizationClientError) throw new SimulationError('request', `the RA's ack does not check: ${e.message}`, undefined, 'ack');
+        throw e;
+      }
+      emit('request', 'received', `RaEeCertAckSpdu (${body.length} octets): firstI ${ack.firstI ?? '-'}, download at ${time32ToDate(ack.nextDlTime).toISOString()}`, body);
     }
-    emit('request', 'received', `RaEeCertAckSpdu (${body.length} octets): firstI ${ack.firstI ?? '-'}, download at ${time32ToDate(ack.nextDlTime).toISOString()}`, body);
     const firstI = ack.firstI ?? 0;
     st.authorization = {
       requestHash: rh,

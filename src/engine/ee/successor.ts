@@ -89,6 +89,9 @@ export function processSuccessorResponse(bytes: Uint8Array, state: EnrollmentSta
 /** The RA's successor enrollment route (ra/successor.ts SUCCESSOR_ENROLLMENT_PATH; the EE does not import the RA). */
 export const SUCCESSOR_ENROLLMENT_PATH = '/v3/successor-enrollment-certificate';
 
+/** eca-maxAge (1609.2.1 Table 8 numbering as the ECA uses it, eca/eca.ts EcaLimitCode.maxAge). */
+const ECA_MAX_AGE_CODE = 70;
+
 /**
  * Download-limit codes of 1609.2.1 Table 8 (download-maxReqs 75, download-minWait 76; ra/authorization.ts
  * DownloadLimitCode): a 429 with one of them refuses the download request only, so the same file is asked again.
@@ -136,6 +139,8 @@ function answerText(e: ScmsResponseError): string {
  *   same file again after Retry-After (each wait at most 60 s for 503);
  * - GET 429 with another code (the ECA refused this request for a rate limit, eca-minWait 73 / eca-maxReqs 71;
  *   ra/successor.ts): a NEW request after Retry-After;
+ * - GET 400-70 (eca-maxAge: the RA forwarded the request after the ECA's age limit, e.g. after an ECA outage): a NEW
+ *   request (back-off from 2 s);
  * - no answer at all (connection dropped): the GET is repeated, at most 3 times.
  * Any other refusal is thrown (ScmsResponseError; the ack's checks: AuthorizationClientError).
  */
@@ -202,7 +207,9 @@ export async function runSuccessorExchange(o: SuccessorExchangeOptions): Promise
         if (!(e instanceof ScmsResponseError)) throw e;
         const lost = e.status === 0 && (networkRetries += 1) <= 3;
         const sameFile = lost || e.status === 503 || (e.status === 429 && e.code !== undefined && DOWNLOAD_LIMIT_CODES.includes(e.code));
-        const newRequest = e.status === 429 && !sameFile;
+        // 400-70 (eca-maxAge): the ECA got the forwarded request too late (e.g. after an outage); a new one is fresh.
+        const tooOld = e.status === 400 && e.code === ECA_MAX_AGE_CODE;
+        const newRequest = (e.status === 429 && !sameFile) || tooOld;
         if (!sameFile && !newRequest) throw e;
         if (newRequest && n === maxRequests) throw e;
         const ms = (newRequest ? (e.retryAfter ?? 2 ** n) : Math.min(60, e.retryAfter ?? 2 ** Math.min(attempt, 5))) * 1000;

@@ -494,6 +494,25 @@ describe('EE runSuccessorExchange against the RA over HTTP (ManualClock; the wor
     expect((await ecaStore.certificatesOf(ee.deviceId)).length).toBe(issuedBefore + 1);
   });
 
+  it('GET 400-70 (the RA forwarded the request after eca-maxAge, e.g. an ECA outage) -> a new request, which is issued', async () => {
+    const ee = await enrolledEe();
+    const issuedBefore = (await ecaStore.certificatesOf(ee.deviceId)).length;
+    const events: string[] = [];
+    let late = true;
+    const r = await exchange(ee, events, {
+      // The first wait (until the download time) lasts beyond eca-maxAge before the worker forwards the request.
+      sleep: async (ms) => {
+        clock.set(clock.now().getTime() + ms + (late ? (h.policy['eca-maxAge'] + 10) * 1000 : 0));
+        late = false;
+        await runWorker();
+      },
+    });
+    expect(r.ok, r.ok ? '' : r.pending).toBe(true);
+    expect(r.requests).toBe(2);
+    expect(events.some((e) => /^wait: the ECA refused request [0-9a-f]{16} \(HTTP 400-70 .*\); a new request in \d+ s/.test(e)), events.join('\n')).toBe(true);
+    expect((await ecaStore.certificatesOf(ee.deviceId)).length).toBe(issuedBefore + 1);
+  });
+
   it('POST 429-73 from the RA (eca-minWait since the previous successor request) -> a new request after Retry-After', async () => {
     const ee = await enrolledEe();
     expect((await post((await successorRequest(ee.enrollment)).spdu)).status).toBe(200);

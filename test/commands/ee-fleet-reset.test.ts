@@ -2,20 +2,15 @@
 // `npx tsc -p .`) behind a proxy (test/engine/ee/reset-proxy.ts) that resets the connection of the first request to
 // each device endpoint before it reaches the server (as a server closing a kept-alive connection just as the client
 // reuses it does). Every device still completes, and the server's records show each request exactly once.
-import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toHex } from '../../src/crypto/bytes.js';
 import { runFleet } from '../../src/engine/ee/fleet.js';
-import { initTrustDir } from '../../src/engine/manager/init.js';
-import { loadTrustDir } from '../../src/engine/manager/trust-dir.js';
-import { certificateHashedId8 } from '../../src/security/certificate.js';
-import { ManualClock, systemClock } from '../../src/security/time.js';
+import { systemClock } from '../../src/security/time.js';
 import { startResetProxy, type ResetProxy } from '../engine/ee/reset-proxy.js';
-import { startScms } from './serve-flow-helpers.js';
+import { startServeAll, type ServeAll } from '../helpers/serve-all.js';
 
 const PASS = 'ee fleet reset test: scms passphrase';
 const OPERATOR = 'operator-token-ee-fleet-reset-0001';
@@ -31,37 +26,20 @@ const RESET = new Map([
 describe('fleet mode: connections reset before the request reached the server', () => {
   let base: string;
   let rootHash: string;
-  let server: ChildProcess | undefined;
+  let serveAll: ServeAll | undefined;
   let target: { host: string; port: number };
   let proxy: ResetProxy | undefined;
 
   beforeAll(async () => {
     base = mkdtempSync(join(tmpdir(), 'scms-ee-fleet-reset-'));
-    const dir = join(base, 'scms');
-    await initTrustDir({
-      dir,
-      keystore: 'file',
-      keyStoreOptions: { passphrase: PASS, scrypt: { N: 1024 } },
-      electors: 1,
-      quorum: 1,
-      clock: new ManualClock(new Date(Date.now() - 60_000).toISOString()),
-    });
-    rootHash = toHex(certificateHashedId8(loadTrustDir(dir).byName.get('root')!.certificate!));
-    const started = await startScms(['all', '--trust', dir, '--data', join(base, 'data'), '--port', '0', '--host', '127.0.0.1'], {
-      ...process.env,
-      SCMS_KEYSTORE_PASSPHRASE: PASS,
-      SCMS_OPERATOR_TOKEN: OPERATOR,
-      SCMS_RA_WORKER_POLL_MS: '100',
-      SCMS_RA_PROCESSING_DELAY_S: '1',
-      SCMS_LOG_LEVEL: 'warn',
-    });
-    server = started.child;
-    target = { host: '127.0.0.1', port: started.out.port };
+    serveAll = await startServeAll({ base, passphrase: PASS, operatorToken: OPERATOR });
+    rootHash = serveAll.rootHash;
+    target = { host: '127.0.0.1', port: serveAll.port };
   }, 120_000);
 
   afterAll(async () => {
     await proxy?.close();
-    if (server && server.exitCode === null) server.kill('SIGKILL');
+    serveAll?.kill();
     if (base) rmSync(base, { recursive: true, force: true });
   });
 

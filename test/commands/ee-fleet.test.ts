@@ -3,19 +3,14 @@
 // 20 pseudonym certificates (the default policy), every certificate verified and used. The report's numbers are
 // checked against the server's own records: the operator API (GET /v3/devices, /v3/devices/:id) and the RA's and
 // ECA's SQLite stores (authorization requests, stored ACA responses, enrollment requests and certificates).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toHex } from '../../src/crypto/bytes.js';
-import { initTrustDir } from '../../src/engine/manager/init.js';
-import { loadTrustDir } from '../../src/engine/manager/trust-dir.js';
-import { certificateHashedId8 } from '../../src/security/certificate.js';
-import { ManualClock } from '../../src/security/time.js';
 import type { FleetReport } from '../../src/engine/ee/fleet.js';
-import { startScms } from './serve-flow-helpers.js';
+import { startServeAll, type ServeAll } from '../helpers/serve-all.js';
 
 const bin = new URL('../../bin/run.js', import.meta.url).pathname;
 const PASS = 'ee fleet test: scms passphrase';
@@ -45,34 +40,17 @@ describe('scms ee simulate --count (fleet) against scms serve all', () => {
   let base: string;
   let url: string;
   let rootHash: string;
-  let server: ChildProcess | undefined;
+  let serveAll: ServeAll | undefined;
 
   beforeAll(async () => {
     base = mkdtempSync(join(tmpdir(), 'scms-ee-fleet-'));
-    const dir = join(base, 'scms');
-    await initTrustDir({
-      dir,
-      keystore: 'file',
-      keyStoreOptions: { passphrase: PASS, scrypt: { N: 1024 } },
-      electors: 1,
-      quorum: 1,
-      clock: new ManualClock(new Date(Date.now() - 60_000).toISOString()),
-    });
-    rootHash = toHex(certificateHashedId8(loadTrustDir(dir).byName.get('root')!.certificate!));
-    const started = await startScms(['all', '--trust', dir, '--data', join(base, 'data'), '--port', '0', '--host', '127.0.0.1'], {
-      ...process.env,
-      SCMS_KEYSTORE_PASSPHRASE: PASS,
-      SCMS_OPERATOR_TOKEN: OPERATOR,
-      SCMS_RA_WORKER_POLL_MS: '100',
-      SCMS_RA_PROCESSING_DELAY_S: '1',
-      SCMS_LOG_LEVEL: 'warn',
-    });
-    server = started.child;
-    url = started.out.url;
+    serveAll = await startServeAll({ base, passphrase: PASS, operatorToken: OPERATOR });
+    rootHash = serveAll.rootHash;
+    url = serveAll.url;
   }, 120_000);
 
   afterAll(() => {
-    if (server && server.exitCode === null) server.kill('SIGKILL');
+    serveAll?.kill();
     if (base) rmSync(base, { recursive: true, force: true });
   });
 

@@ -5,7 +5,7 @@
 // (blocked device 403-20, unregistered 400-21, policy 400-32, bad operator token 401) are in ee-simulate.test.ts and
 // ee-fleet.test.ts. The trust directory gets two operator changes first (operatorChanges): OBU identification
 // certificates (PSID 32) in the global policy, and an ACA certificate with flags usesCubk for compact unified keys.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,13 +14,13 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { unzipSync, zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toHex } from '../../src/crypto/bytes.js';
-import { initTrustDir, openStores } from '../../src/engine/manager/init.js';
+import { openStores } from '../../src/engine/manager/init.js';
 import { signPolicy } from '../../src/engine/manager/policy-sign.js';
 import { loadTrustDir, readManifest, TrustDirWriter } from '../../src/engine/manager/trust-dir.js';
-import { certificateHashedId8, certificatePublicKey } from '../../src/security/certificate.js';
-import { ManualClock, systemClock } from '../../src/security/time.js';
-import { startScms } from './serve-flow-helpers.js';
+import { certificatePublicKey } from '../../src/security/certificate.js';
+import { systemClock } from '../../src/security/time.js';
+import { startServeAll, type ServeAll } from '../helpers/serve-all.js';
+import { initTestTrustDir } from '../helpers/trust-dir.js';
 
 const bin = new URL('../../bin/run.js', import.meta.url).pathname;
 const PASS = 'ee simulate kinds test: scms passphrase';
@@ -159,28 +159,17 @@ describe('scms ee simulate: every certificate kind and every local check, agains
   let dir: string;
   let url: string;
   let rootHash: string;
-  let server: ChildProcess | undefined;
+  let serveAll: ServeAll | undefined;
   let proxy: { server: Server; url: string } | undefined;
   const results = new Map<string, Run>();
 
   beforeAll(async () => {
     base = mkdtempSync(join(tmpdir(), 'scms-ee-kinds-'));
-    dir = join(base, 'scms');
-    const init = { keystore: 'file', keyStoreOptions: { passphrase: PASS, scrypt: { N: 1024 } }, electors: 1, quorum: 1, clock: new ManualClock(new Date(Date.now() - 60_000).toISOString()) };
-    await initTrustDir({ dir, ...init });
-    await initTrustDir({ dir: join(base, 'other-scms'), ...init });
-    await operatorChanges(dir);
-    rootHash = toHex(certificateHashedId8(loadTrustDir(dir).byName.get('root')!.certificate!));
-    const started = await startScms(['all', '--trust', dir, '--data', join(base, 'data'), '--port', '0', '--host', '127.0.0.1'], {
-      ...process.env,
-      SCMS_KEYSTORE_PASSPHRASE: PASS,
-      SCMS_OPERATOR_TOKEN: OPERATOR,
-      SCMS_RA_WORKER_POLL_MS: '100',
-      SCMS_RA_PROCESSING_DELAY_S: '1',
-      SCMS_LOG_LEVEL: 'warn',
-    });
-    server = started.child;
-    url = started.out.url;
+    await initTestTrustDir(join(base, 'other-scms'), PASS);
+    serveAll = await startServeAll({ base, passphrase: PASS, operatorToken: OPERATOR, beforeStart: operatorChanges });
+    dir = serveAll.trustDir;
+    rootHash = serveAll.rootHash;
+    url = serveAll.url;
 
     const ecaCert = readFileSync(join(dir, 'trust', 'certs', 'eca.oer'));
     const otherRa = readFileSync(join(base, 'other-scms', 'trust', 'certs', 'ra.oer'));
@@ -204,7 +193,7 @@ describe('scms ee simulate: every certificate kind and every local check, agains
   }, 300_000);
 
   afterAll(async () => {
-    if (server && server.exitCode === null) server.kill('SIGKILL');
+    serveAll?.kill();
     if (proxy) await new Promise((r) => proxy!.server.close(r));
     if (base) rmSync(base, { recursive: true, force: true });
   });

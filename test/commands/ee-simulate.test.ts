@@ -1,18 +1,14 @@
 // `scms ee simulate` / `scms ee status` as real processes against a real `scms serve all` child process
 // (node bin/run.js; the dist/ build from `npx tsc -p .`).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toHex } from '../../src/crypto/bytes.js';
-import { initTrustDir } from '../../src/engine/manager/init.js';
-import { loadTrustDir } from '../../src/engine/manager/trust-dir.js';
-import { certificateHashedId8 } from '../../src/security/certificate.js';
-import { ManualClock } from '../../src/security/time.js';
+import { startServeAll, type ServeAll } from '../helpers/serve-all.js';
+import { bin, startScms } from './serve-flow-helpers.js';
 
-const bin = new URL('../../bin/run.js', import.meta.url).pathname;
 const PASS = 'ee simulate test: scms passphrase';
 const DEVICE_PASS = 'ee simulate test: device passphrase';
 const OPERATOR = 'operator-token-ee-simulate-test-01';
@@ -36,30 +32,6 @@ function scms(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
   return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })));
 }
 
-function startServe(args: string[], env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [bin, 'serve', 'all', ...args, '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no address within 30 s; stderr:\n${stderr}`)), 30_000);
-    child.stdout!.on('data', (d) => {
-      stdout += d;
-      try {
-        const out = JSON.parse(stdout) as { url: string };
-        clearTimeout(timer);
-        resolve({ child, url: out.url });
-      } catch {
-        // not complete yet
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`serve exited with ${code}; stderr:\n${stderr}`));
-    });
-  });
-}
-
 const json = (r: Run) => {
   try {
     return JSON.parse(r.stdout);
@@ -73,36 +45,19 @@ describe('scms ee simulate / status against scms serve all', () => {
   let url: string;
   let rootHash: string;
   let trustDir: string;
-  let server: ChildProcess | undefined;
+  let serveAll: ServeAll | undefined;
   const deviceEnv = { SCMS_KEYSTORE_PASSPHRASE: DEVICE_PASS };
 
   beforeAll(async () => {
     base = mkdtempSync(join(tmpdir(), 'scms-ee-sim-'));
-    const dir = join(base, 'scms');
-    trustDir = dir;
-    await initTrustDir({
-      dir,
-      keystore: 'file',
-      keyStoreOptions: { passphrase: PASS, scrypt: { N: 1024 } },
-      electors: 1,
-      quorum: 1,
-      clock: new ManualClock(new Date(Date.now() - 60_000).toISOString()),
-    });
-    rootHash = toHex(certificateHashedId8(loadTrustDir(dir).byName.get('root')!.certificate!));
-    const started = await startServe(['--trust', dir, '--data', join(base, 'data'), '--port', '0', '--host', '127.0.0.1'], {
-      ...process.env,
-      SCMS_KEYSTORE_PASSPHRASE: PASS,
-      SCMS_OPERATOR_TOKEN: OPERATOR,
-      SCMS_RA_WORKER_POLL_MS: '100',
-      SCMS_RA_PROCESSING_DELAY_S: '2',
-      SCMS_LOG_LEVEL: 'warn',
-    });
-    server = started.child;
-    url = started.url;
+    serveAll = await startServeAll({ base, passphrase: PASS, operatorToken: OPERATOR, env: { SCMS_RA_PROCESSING_DELAY_S: '2' } });
+    trustDir = serveAll.trustDir;
+    rootHash = serveAll.rootHash;
+    url = serveAll.url;
   }, 120_000);
 
   afterAll(() => {
-    if (server && server.exitCode === null) server.kill('SIGKILL');
+    serveAll?.kill();
     rmSync(base, { recursive: true, force: true });
   });
 
@@ -265,7 +220,7 @@ describe('scms ee simulate / status against scms serve all', () => {
 
   it('batch not ready at the download time: 503 + Retry-After honoured, then downloaded', async () => {
     // A second server on the same trust directory whose worker is slower than its announced download time.
-    const slow = await startServe(['--trust', trustDir, '--data', join(base, 'data-slow'), '--port', '0', '--host', '127.0.0.1'], {
+    const slow = await startScms(['all', '--trust', trustDir, '--data', join(base, 'data-slow'), '--port', '0', '--host', '127.0.0.1'], {
       ...process.env,
       SCMS_KEYSTORE_PASSPHRASE: PASS,
       SCMS_OPERATOR_TOKEN: OPERATOR,
@@ -274,7 +229,7 @@ describe('scms ee simulate / status against scms serve all', () => {
       SCMS_LOG_LEVEL: 'warn',
     });
     try {
-      const r = await scms(['ee', 'simulate', '--ra', slow.url, '--trust-root', rootHash, '--state', join(base, 'obu-slow')], { ...deviceEnv, SCMS_OPERATOR_TOKEN: OPERATOR });
+      const r = await scms(['ee', 'simulate', '--ra', slow.out.url, '--trust-root', rootHash, '--state', join(base, 'obu-slow')], { ...deviceEnv, SCMS_OPERATOR_TOKEN: OPERATOR });
       expect(r.status, r.stdout + r.stderr).toBe(0);
       expect(r.stdout).toMatch(/\[download\] … not ready \(HTTP 503-99\); Retry-After \d+: retry in \d+ s/);
       expect(r.stdout).toMatch(/\[download\] ✔ \d+ certificates/);

@@ -9,12 +9,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toHex } from '../../src/crypto/bytes.js';
 import { EeStateDir } from '../../src/engine/ee/state.js';
-import { initTrustDir } from '../../src/engine/manager/init.js';
 import { loadTrustDir } from '../../src/engine/manager/trust-dir.js';
 import { certificateHashedId8, certificateKeyPairMatches, decodeCertificate } from '../../src/security/certificate.js';
 import { verifyCertificateChain } from '../../src/security/chain.js';
-import { ManualClock, systemClock } from '../../src/security/time.js';
-import { bin, startScms, type Started } from './serve-flow-helpers.js';
+import { systemClock } from '../../src/security/time.js';
+import { startServeAll } from '../helpers/serve-all.js';
+import { bin, type Started } from './serve-flow-helpers.js';
 
 const PASS = 'serve successor test: scms passphrase';
 const DEVICE_PASS = 'serve successor test: device passphrase';
@@ -63,27 +63,12 @@ describe('successor enrollment: scms serve all + ee simulate --successor', () =>
 
   beforeAll(async () => {
     base = mkdtempSync(join(tmpdir(), 'scms-successor-'));
-    trustDir = join(base, 'scms');
-    await initTrustDir({
-      dir: trustDir,
-      keystore: 'file',
-      keyStoreOptions: { passphrase: PASS, scrypt: { N: 1024 } },
-      electors: 1,
-      quorum: 1,
-      globalPolicyValues: { raMinWait: RA_MIN_WAIT, ecaMinWait: ECA_MIN_WAIT },
-      clock: new ManualClock(new Date(Date.now() - 60_000).toISOString()),
-    });
+    const running = await startServeAll({ base, passphrase: PASS, operatorToken: OPERATOR, init: { globalPolicyValues: { raMinWait: RA_MIN_WAIT, ecaMinWait: ECA_MIN_WAIT } } });
+    trustDir = running.trustDir;
+    rootHash = running.rootHash;
+    server = running.started;
     const policy = loadTrustDir(trustDir).globalPolicy!.json;
     expect([policy['ra-minWait'], policy['eca-minWait']]).toEqual([RA_MIN_WAIT, ECA_MIN_WAIT]);
-    rootHash = toHex(certificateHashedId8(loadTrustDir(trustDir).byName.get('root')!.certificate!));
-    server = await startScms(['all', '--trust', trustDir, '--data', join(base, 'data'), '--port', '0', '--host', '127.0.0.1'], {
-      ...process.env,
-      SCMS_KEYSTORE_PASSPHRASE: PASS,
-      SCMS_OPERATOR_TOKEN: OPERATOR,
-      SCMS_RA_WORKER_POLL_MS: '100',
-      SCMS_RA_PROCESSING_DELAY_S: '1',
-      SCMS_LOG_LEVEL: 'warn',
-    });
   }, 120_000);
 
   afterAll(() => {

@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readJson, PASS, provisionFixture, type ProvisionFixture } from '../engine/provision/fixtures.js';
 import type { BatchManifest } from '../../src/engine/provision/bundle.js';
 import { ManualClock } from '../../src/security/time.js';
+import { bin, startScms } from './serve-flow-helpers.js';
 
-const bin = new URL('../../bin/run.js', import.meta.url).pathname;
 const DEVICE_PASS = 'provisioned device passphrase';
 let f: ProvisionFixture;
 let server: ChildProcess | undefined;
@@ -32,13 +32,15 @@ beforeAll(async () => {
   f = await provisionFixture(new ManualClock(new Date()));
   obuBatch = provision('--out', join(f.base, 'out'), '--count', '1', '--type', 'obu', '--pseudonyms-weeks', '1');
   rsuBatch = provision('--out', join(f.base, 'out-rsu'), '--count', '2', '--type', 'rsu', '--identification-weeks', '1');
-  url = await startServe(['--trust', f.trustDir, '--data', join(f.base, 'data'), '--port', '0', '--host', '127.0.0.1'], {
+  const started = await startScms(['all', '--trust', f.trustDir, '--data', join(f.base, 'data'), '--port', '0', '--host', '127.0.0.1'], {
     ...process.env,
     SCMS_KEYSTORE_PASSPHRASE: PASS,
     SCMS_RA_WORKER_POLL_MS: '100',
     SCMS_RA_PROCESSING_DELAY_S: '1',
     SCMS_LOG_LEVEL: 'warn',
   });
+  server = started.child;
+  url = started.out.url;
 }, 120_000);
 afterAll(() => {
   if (server && server.exitCode === null) server.kill('SIGKILL');
@@ -54,30 +56,20 @@ function runAsync(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: num
   return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })));
 }
 
-function startServe(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
-  const child = spawn(process.execPath, [bin, 'serve', 'all', ...args, '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  server = child;
-  let stdout = '';
-  let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no address within 30 s; stderr:\n${stderr}`)), 30_000);
-    child.stdout!.on('data', (d) => {
-      stdout += d;
-      try {
-        const out = JSON.parse(stdout) as { url: string };
-        clearTimeout(timer);
-        resolve(out.url);
-      } catch {
-        // not complete yet
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`serve exited with ${code}; stderr:\n${stderr}`));
-    });
-  });
+interface SimReport {
+  complete: boolean;
+  deviceId: string;
+  steps: Array<{ step: string; status: string }>;
+  certificates: Array<{ verified: boolean; i: number; hashedId8: string; certificateType: string; id: string; message?: { verified: boolean; psid: number } }>;
 }
+
+/** `scms ee simulate --state <state> --json [extra]` of a provisioned device: exit 0 and its report. */
+async function simulateRun(state: string, ...extra: string[]): Promise<SimReport> {
+  const r = await runAsync(['ee', 'simulate', '--state', state, '--json', ...extra], { SCMS_KEYSTORE_PASSPHRASE: DEVICE_PASS });
+  expect(r.status, r.stdout + r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as SimReport;
+}
+const steps = (x: SimReport) => x.steps.map((s) => `${s.step}:${s.status}`);
 
 describe('provisioned device online', () => {
   it('provision -> unpack -> ee simulate against serve all: no register / enroll, provisioned pseudonyms used, next batch requested online and downloaded', async () => {
@@ -89,15 +81,8 @@ describe('provisioned device online', () => {
     const u = await runAsync(['provision', 'unpack', '--bundle', join(out, device.dir), '--state', state, '--ra', url, '--json'], deviceEnv);
     expect(u.status, u.stderr).toBe(0);
 
-    type Report = { complete: boolean; deviceId: string; steps: Array<{ step: string; status: string }>; certificates: Array<{ verified: boolean; i: number; message?: { verified: boolean } }> };
-    const simulateRun = async (...extra: string[]) => {
-      const r = await runAsync(['ee', 'simulate', '--state', state, '--json', ...extra], { SCMS_KEYSTORE_PASSPHRASE: DEVICE_PASS });
-      expect(r.status, r.stdout + r.stderr).toBe(0);
-      return JSON.parse(r.stdout) as Report;
-    };
-    const steps = (x: Report) => x.steps.map((s) => `${s.step}:${s.status}`);
     // The provisioned pseudonyms cover this i-period: nothing to ask; they are verified and sign messages.
-    const report = await simulateRun();
+    const report = await simulateRun(state);
     expect(steps(report)).toEqual(['bootstrap:done', 'register:already done', 'enroll:already done', 'request:already done', 'download:already done', 'use:done']);
     expect(report.complete).toBe(true);
     expect(report.deviceId).toBe(device.deviceId);
@@ -107,7 +92,7 @@ describe('provisioned device online', () => {
 
     // Its next batch, asked for one i-period ahead: the RA accepts a request signed with the provisioned enrollment
     // certificate, and the batch downloads (LA chains continued by the served LAs); held until its i-period.
-    const next = await simulateRun('--look-ahead', '604800');
+    const next = await simulateRun(state, '--look-ahead', '604800');
     expect(steps(next)).toEqual(['bootstrap:done', 'register:already done', 'enroll:already done', 'request:done', 'download:done', 'use:done']);
     const fresh = next.certificates.filter((c) => c.i === i0 + 1);
     expect(fresh.length).toBeGreaterThan(0);
@@ -115,7 +100,7 @@ describe('provisioned device online', () => {
     expect(next.certificates.filter((c) => c.i === i0)).toHaveLength(device.certificates - 1);
 
     // A further run holds both batches and asks for nothing.
-    const again = await simulateRun();
+    const again = await simulateRun(state);
     expect(steps(again)).toEqual(['bootstrap:done', 'register:already done', 'enroll:already done', 'request:already done', 'download:already done', 'use:done']);
   }, 180_000);
   it('RSU bundles with an identification certificate: unpack -> ee simulate signs with it (its first PSID) and asks for the next identification certificate online', async () => {
@@ -131,20 +116,8 @@ describe('provisioned device online', () => {
     expect(st.config).toMatchObject({ deviceType: 'rsu', cert: 'identification', form: 'implicit', butterfly: 'none', encrypted: true });
     expect(st.certificates.map((c) => c.file)).toEqual([`certs/identification/${st.certificates[0]!.i.toString(16)}_0.oer`]);
 
-    type Report = {
-      complete: boolean;
-      deviceId: string;
-      steps: Array<{ step: string; status: string }>;
-      certificates: Array<{ verified: boolean; i: number; hashedId8: string; certificateType: string; id: string; message?: { verified: boolean; psid: number } }>;
-    };
-    const simulateRun = async (...extra: string[]) => {
-      const r = await runAsync(['ee', 'simulate', '--state', state, '--json', ...extra], { SCMS_KEYSTORE_PASSPHRASE: DEVICE_PASS });
-      expect(r.status, r.stdout + r.stderr).toBe(0);
-      return JSON.parse(r.stdout) as Report;
-    };
-    const steps = (x: Report) => x.steps.map((s) => `${s.step}:${s.status}`);
     // The provisioned certificate covers this i-period: the use step verifies it and signs with PSID 130.
-    const report = await simulateRun();
+    const report = await simulateRun(state);
     expect(steps(report)).toEqual(['bootstrap:done', 'register:already done', 'enroll:already done', 'request:already done', 'download:already done', 'use:done']);
     expect(report.deviceId).toBe(device.deviceId);
     expect(report.certificates).toHaveLength(1);
@@ -152,7 +125,7 @@ describe('provisioned device online', () => {
 
     // The state's configuration is the online identification flow (non-butterfly, response encrypted): asked ahead,
     // the RA accepts a request signed with the provisioned enrollment certificate and the certificate downloads.
-    const next = await simulateRun('--look-ahead', '604800');
+    const next = await simulateRun(state, '--look-ahead', '604800');
     expect(steps(next)).toEqual(['bootstrap:done', 'register:already done', 'enroll:already done', 'request:done', 'download:done', 'use:done']);
     // (the new certificate starts in the same i-period: it takes the provisioned one's place (i, 0) in the state)
     expect(next.certificates.some((c) => c.hashedId8 !== report.certificates[0]!.hashedId8)).toBe(true);

@@ -350,6 +350,7 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
     for (const [k, c] of e.chain.entries()) await sd.writeFile(`certs/enrollment-issuer-${k}.oer`, encodeCertificate(c));
     const sum = certificateSummary(e.certificate, bytes);
     st.enrollment = { file, keyUri, hashedId8: sum.hashedId8, type: cfg.form, validFrom: sum.validFrom, ...(sum.validUntil ? { validUntil: sum.validUntil } : {}), at: now() };
+    if (st.registration) st.registration.state = 'enrolled'; // as the RA's registry now has it
     record('enroll', 'done', `enrollment certificate ${sum.hashedId8} (${sum.certificateType}, valid ${sum.validFrom} .. ${sum.validUntil ?? '?'}, issued by ${sum.issuer}); key reconstructed and checked`);
   }
   report.enrollment = certificateSummary(enrollCert, encodeCertificate(enrollCert));

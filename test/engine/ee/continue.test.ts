@@ -2,7 +2,7 @@
 // off: next period's download, successor enrollment when the enrollment certificate nears expiry"), against
 // `serve all` in-process (real HTTP on 127.0.0.1, real SQLite files, the trust directory of `manager init`), the
 // server and the device on one ManualClock that the test moves through i-periods.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -91,6 +91,7 @@ describe('ee simulate continues from its state: next batches and successor enrol
     const i0 = iPeriodOf(ip, dateToTime32(clock.now()));
     expect(periods(first)).toEqual([i0]);
     expect(first.certificates.every((c) => c.message?.verified)).toBe(true);
+    expect(JSON.parse(readFileSync(join(base, 'obu', 'state.json'), 'utf8')).registration.state).toBe('enrolled');
 
     const again = await run();
     expect(steps(again)).toEqual(['bootstrap:done', 'register:already done', 'enroll:already done', 'request:already done', 'download:already done', 'use:done']);

@@ -100,24 +100,15 @@ export class Emitter {
     const schemas = new Map<string, Record<string, unknown>>();
     for (const modName of modules) {
       const seen = new Set<string>();
-      const visit = (v: unknown, top: boolean): void => {
-        if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return;
-        if (Array.isArray(v)) return v.forEach((x) => visit(x, false));
-        const o = v as Record<string, unknown>;
-        if (o.kind === 'ref') return;
-        if (!top && SCHEMA_KINDS.has(o.kind as string)) {
-          const key = this.keyOf(o);
-          if (seen.has(key)) return;
-          seen.add(key);
-          if (!where.has(key)) where.set(key, new Set());
-          where.get(key)!.add(modName);
-          if (!schemas.has(key)) schemas.set(key, o);
-        }
-        for (const k of Object.keys(o)) visit(o[k], false);
-      };
-      for (const a of this.c.mods.get(modName)!.ast.assignments) {
-        if (a.a === 'type' && !a.params) visit(this.c.top(modName, a.name), true);
-      }
+      this.walkSubschemas(modName, (o) => {
+        const key = this.keyOf(o);
+        if (seen.has(key)) return false;
+        seen.add(key);
+        if (!where.has(key)) where.set(key, new Set());
+        where.get(key)!.add(modName);
+        if (!schemas.has(key)) schemas.set(key, o);
+        return true;
+      });
     }
     const names = new Map<string, string>();
     for (const [key, mods] of where) {
@@ -311,24 +302,32 @@ export class Emitter {
   /** Counts the subschemas of the module's (non-parameterized) type assignments by their literal text. */
   private countSubschemas(modName: string, used: Set<string>): Hoisting {
     const counts = new Map<string, number>();
+    this.walkSubschemas(modName, (o) => {
+      if (this.cross?.names.has(this.keyOf(o))) return false;
+      const key = this.literal(o, modName, used, '');
+      const n = counts.get(key) ?? 0;
+      counts.set(key, n + 1);
+      return n === 0; // the inside of a repeated subtree is counted once
+    });
+    return { counts, names: new Map(), decls: [], next: 1 };
+  }
+
+  /**
+   * Visits the subschemas (below the top level, not through refs) of the module's non-parameterized type
+   * assignments, outside in; `on` returns whether to go on into the subschema's inside.
+   */
+  private walkSubschemas(modName: string, on: (o: Record<string, unknown>) => boolean): void {
     const visit = (v: unknown, top: boolean): void => {
       if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return;
       if (Array.isArray(v)) return v.forEach((x) => visit(x, false));
       const o = v as Record<string, unknown>;
       if (o.kind === 'ref') return;
-      if (!top && SCHEMA_KINDS.has(o.kind as string)) {
-        if (this.cross?.names.has(this.keyOf(o))) return;
-        const key = this.literal(o, modName, used, '');
-        const n = counts.get(key) ?? 0;
-        counts.set(key, n + 1);
-        if (n > 0) return; // the inside of a repeated subtree is counted once
-      }
+      if (!top && SCHEMA_KINDS.has(o.kind as string) && !on(o)) return;
       for (const k of Object.keys(o)) visit(o[k], false);
     };
     for (const a of this.c.mods.get(modName)!.ast.assignments) {
       if (a.a === 'type' && !a.params) visit(this.c.top(modName, a.name), true);
     }
-    return { counts, names: new Map(), decls: [], next: 1 };
   }
 
   /** The constant for a repeated subschema (emitting it first), or undefined when `o` stays inline. */

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { toHex } from '../../src/crypto/bytes.js';
 import type { InitOptions } from '../../src/engine/manager/init.js';
 import { loadTrustDir } from '../../src/engine/manager/trust-dir.js';
+import { serve, type ServeResult } from '../../src/engine/serve.js';
 import { certificateHashedId8 } from '../../src/security/certificate.js';
+import type { Clock } from '../../src/security/time.js';
 import { startScms, type Started } from '../commands/serve-flow-helpers.js';
 import { initTestTrustDir } from './trust-dir.js';
 
@@ -62,4 +64,25 @@ export async function startServeAll(o: ServeAllOptions): Promise<ServeAll> {
       if (started.child.exitCode === null && started.child.signalCode === null) started.child.kill('SIGKILL');
     },
   };
+}
+
+export interface InProcessServeAllOptions {
+  trustDir: string;
+  dataDir: string;
+  passphrase: string;
+  operatorToken: string;
+  /** The services' clock (a ManualClock the test moves); default the system clock. */
+  clock?: Clock;
+  /** Environment beside the defaults (processing delay 0 s, worker poll 50 ms). */
+  env?: Record<string, string>;
+}
+
+/** `serve all` in this process (engine serve()), on 127.0.0.1 with a free port, no signal handlers. */
+export function serveAllInProcess(o: InProcessServeAllOptions): Promise<ServeResult> {
+  return serve('all', {
+    flags: { trustDir: o.trustDir, dataDir: o.dataDir, host: '127.0.0.1', port: 0, logLevel: 'warn' },
+    env: { SCMS_KEYSTORE_PASSPHRASE: o.passphrase, SCMS_OPERATOR_TOKEN: o.operatorToken, SCMS_RA_PROCESSING_DELAY_S: '0', SCMS_RA_WORKER_POLL_MS: '50', ...o.env },
+    ...(o.clock ? { clock: o.clock } : {}),
+    signals: false,
+  });
 }

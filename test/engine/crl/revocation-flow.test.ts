@@ -15,11 +15,12 @@ import { batchFilename, buildAuthorizationRequest } from '../../../src/engine/ee
 import { createButterflyRequest } from '../../../src/engine/ee/butterfly.js';
 import { CrlCheckError, fetchCompositeCrls, fetchCrl, type EeCrlOptions } from '../../../src/engine/ee/crl.js';
 import { loadTrustDir } from '../../../src/engine/manager/trust-dir.js';
-import { serve, type ServeResult } from '../../../src/engine/serve.js';
+import type { ServeResult } from '../../../src/engine/serve.js';
 import { certificateHashedId8, encodeCertificate as encodeCert } from '../../../src/security/certificate.js';
 import { verifySignedSpdu } from '../../../src/security/scms-pdu.js';
 import { nowTime32, systemClock } from '../../../src/security/time.js';
 import { downloadBatch, onboardEe, requestPseudonyms, verifyBatch, type Ee } from '../../commands/serve-flow-helpers.js';
+import { serveAllInProcess } from '../../helpers/serve-all.js';
 import { initTestTrustDir } from '../../helpers/trust-dir.js';
 
 const PASS = 'revocation flow test passphrase';
@@ -39,17 +40,7 @@ describe('revocation: operator API -> signed CRLs -> EE check', () => {
     await initTestTrustDir(trustDir, PASS);
     const td = loadTrustDir(trustDir);
     craca = toHex(certificateHashedId8(td.byName.get(td.byName.get('crl-signer')!.issuer)!.certificate!));
-    running = await serve('all', {
-      flags: { trustDir, dataDir: join(base, 'data'), host: '127.0.0.1', port: 0, logLevel: 'warn' },
-      env: {
-        SCMS_KEYSTORE_PASSPHRASE: PASS,
-        SCMS_OPERATOR_TOKEN: OPERATOR,
-        SCMS_RA_PROCESSING_DELAY_S: '0',
-        SCMS_RA_WORKER_POLL_MS: '50',
-        SCMS_RA_I_PERIODS: '2',
-      },
-      signals: false,
-    });
+    running = await serveAllInProcess({ trustDir, dataDir: join(base, 'data'), passphrase: PASS, operatorToken: OPERATOR, env: { SCMS_RA_I_PERIODS: '2' } });
     url = running.address.url;
   }, 120_000);
   afterAll(async () => {

@@ -6,15 +6,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toHex } from '../../../src/crypto/bytes.js';
 import { simulate, type SimulateOptions, type SimulationReport } from '../../../src/engine/ee/simulate.js';
 import { EeStateDir } from '../../../src/engine/ee/state.js';
-import { initTrustDir } from '../../../src/engine/manager/init.js';
 import { loadTrustDir } from '../../../src/engine/manager/trust-dir.js';
-import { serve, type ServeResult } from '../../../src/engine/serve.js';
-import { certificateHashedId8 } from '../../../src/security/certificate.js';
+import type { ServeResult } from '../../../src/engine/serve.js';
 import { dateToTime32, iPeriodOf, iPeriodStart, ManualClock, time32ToDate, type IPeriodParams } from '../../../src/security/time.js';
 import { iPeriodParamsOf } from '../../../src/engine/policy/index.js';
+import { rootHashOf, serveAllInProcess } from '../../helpers/serve-all.js';
+import { initTestTrustDir } from '../../helpers/trust-dir.js';
 
 const PASS = 'continue test passphrase';
 const OPERATOR = 'operator-token-continue-test-0001';
@@ -36,17 +35,12 @@ describe('ee simulate continues from its state: next batches and successor enrol
   beforeAll(async () => {
     base = mkdtempSync(join(tmpdir(), 'scms-continue-'));
     const trustDir = join(base, 'scms');
-    await initTrustDir({ dir: trustDir, keystore: 'file', keyStoreOptions: { passphrase: PASS, scrypt: { N: 1024 } }, electors: 1, quorum: 1, clock: new ManualClock(clock.now().getTime() - 60_000) });
+    await initTestTrustDir(trustDir, PASS, { clock: new ManualClock(clock.now().getTime() - 60_000) });
     const td = loadTrustDir(trustDir);
-    root = toHex(certificateHashedId8(td.byName.get('root')!.certificate!));
+    root = rootHashOf(trustDir);
     ip = iPeriodParamsOf(td.globalPolicy!.json);
     overlap = td.globalPolicy!.json['time-overlap'];
-    running = await serve('all', {
-      flags: { trustDir, dataDir: join(base, 'data'), host: '127.0.0.1', port: 0, logLevel: 'warn' },
-      env: { SCMS_KEYSTORE_PASSPHRASE: PASS, SCMS_OPERATOR_TOKEN: OPERATOR, SCMS_RA_PROCESSING_DELAY_S: '0', SCMS_RA_WORKER_POLL_MS: '50' },
-      clock,
-      signals: false,
-    });
+    running = await serveAllInProcess({ trustDir, dataDir: join(base, 'data'), passphrase: PASS, operatorToken: OPERATOR, clock });
     url = running.address.url;
   }, 120_000);
   afterAll(async () => {

@@ -160,6 +160,7 @@ function acceptedButAnswerLost(e: unknown): e is ScmsResponseError {
 export async function simulate(opts: SimulateOptions): Promise<SimulationReport> {
   const sd = opts.state;
   const clock = opts.clock;
+  const sleep = opts.http?.sleep ?? sleepDefault;
   const emit = (step: Step, kind: SimEvent['kind'], message: string, spdu?: Uint8Array) =>
     opts.onEvent?.({ step, kind, message, ...(spdu && opts.verbose ? { spdu: toHex(spdu) } : {}) });
   const now = () => clock.now().toISOString();
@@ -330,7 +331,7 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
         const waitMs = (policy['eca-minWait'] + 1) * 1000;
         if (!acceptedButAnswerLost(e) || attempt >= 2 || waitMs > (opts.maxWaitSeconds ?? 300) * 1000) httpFailure('enroll', e);
         emit('enroll', 'wait', `the ECA accepted the request but its answer was lost with the connection (the resend was refused as a replay, 400-60): a new enrollment request in ${waitMs / 1000} s (eca-minWait)`);
-        await (opts.http?.sleep ?? sleepDefault)(waitMs);
+        await sleep(waitMs);
         ({ spdu, state } = await build());
       }
     }
@@ -387,7 +388,7 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
       }
       if (waitMs > 0) {
         emit('request', 'wait', `waiting ${Math.ceil(waitMs / 1000)} s for ra-minWait since the previous request`);
-        await (opts.http?.sleep ?? sleepDefault)(waitMs);
+        await sleep(waitMs);
       }
     }
     const kind = cfg.cert;
@@ -483,7 +484,6 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
     record('download', 'already done', `${st.certificates.length} certificates held${auth ? ` (last batch ${auth.filename})` : ''}`);
   } else {
     if (!auth) throw new Error('internal: no authorization request to download');
-    const sleep = opts.http?.sleep ?? sleepDefault;
     const budgetMs = (opts.maxWaitSeconds ?? 300) * 1000;
     const started = clock.now().getTime();
     const waited = () => clock.now().getTime() - started;
@@ -618,7 +618,7 @@ export async function simulate(opts: SimulateOptions): Promise<SimulationReport>
   if (!opts.successor) emit('successor', 'info', `the enrollment certificate expires in ${Math.max(0, left!)} s (renewal window ${opts.renewEnrollmentBeforeSeconds ?? DEFAULT_RENEW_ENROLLMENT_BEFORE_SECONDS} s): successor enrollment`);
 
   current = 'successor';
-  const switched = await successorStep({ sd, st, trust, enrollment, ra, http, clock, policy, maxWaitSeconds: opts.maxWaitSeconds ?? 300, emit, sleep: opts.http?.sleep ?? sleepDefault });
+  const switched = await successorStep({ sd, st, trust, enrollment, ra, http, clock, policy, maxWaitSeconds: opts.maxWaitSeconds ?? 300, emit, sleep });
   if (switched.pending) {
     record('successor', 'pending', switched.pending);
     report.pending = (switched.retryAt ?? clock.now()).toISOString();
